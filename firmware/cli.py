@@ -1,0 +1,35 @@
+"""The `digit51` command: one subcommand per pipeline stage."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from trainer import cli as trainer_cli
+from trainer.errors import Digit51Error
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="digit51",
+        description="Handwritten-digit recognition from NumPy training down to an 8051 microcontroller.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    trainer_cli.register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Digit51Error as e:
+        print(f"digit51: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digit51: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

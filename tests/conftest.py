@@ -1,0 +1,33 @@
+"""Shared fixtures. MNIST comes from --data (default $DIGIT51_DATA, then ../shared/data/mnist)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--data",
+        default=os.environ.get("DIGIT51_DATA") or str(ROOT.parent / "shared" / "data" / "mnist"),
+        help="folder with the MNIST IDX files (default: $DIGIT51_DATA or ../shared/data/mnist)",
+    )
+
+
+@pytest.fixture(scope="session")
+def data_dir(request) -> Path:
+    folder = Path(request.config.getoption("--data"))
+    if not folder.is_dir():
+        pytest.fail(f"MNIST folder {folder} not found: pass --data DIR or set DIGIT51_DATA", pytrace=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def mnist_data(data_dir):
+    from trainer import mnist
+
+    return mnist.load(data_dir)

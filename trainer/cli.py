@@ -1,0 +1,106 @@
+"""`digit51 train` and `digit51 eval`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from trainer import mnist, model_file
+from trainer.config import TrainConfig
+from trainer.errors import Digit51Error
+from trainer.train import accuracy, train
+
+
+def add_data_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="folder with the four MNIST IDX files (.gz or raw); default: $DIGIT51_DATA, "
+        "then the user cache, then a download into the cache",
+    )
+
+
+def hidden_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of sizes, e.g. 128 or 128,64")
+    return sizes
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    """The TrainConfig fields as options; defaults come from TrainConfig itself."""
+    d = TrainConfig()
+    p.add_argument("--hidden", type=hidden_sizes, default=d.hidden, help=f"hidden layer widths, comma-separated (default {','.join(map(str, d.hidden))})")
+    p.add_argument("--pool", type=int, choices=(1, 2, 4), default=d.pool, help=f"input downsampling: 1=28x28, 2=14x14, 4=7x7 (default {d.pool})")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default {d.epochs})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"minibatch size (default {d.batch_size})")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer, help=f"optimizer (default {d.optimizer})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"peak learning rate (default {d.lr})")
+    p.add_argument("--momentum", type=float, default=d.momentum, help=f"SGD momentum or Adam beta1 (default {d.momentum})")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"decoupled weight decay (default {d.weight_decay})")
+    p.add_argument("--schedule", choices=("cosine", "step", "constant"), default=d.schedule, help=f"learning-rate schedule (default {d.schedule})")
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help=f"linear warmup length in epochs (default {d.warmup_epochs})")
+    p.add_argument("--augment", type=int, default=d.augment, help=f"random shifts of up to N pixels, 0 = off (default {d.augment})")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed; same seed, same bytes (default {d.seed})")
+
+
+def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    try:
+        return TrainConfig(
+            hidden=a.hidden, pool=a.pool, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
+            lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
+            warmup_epochs=a.warmup_epochs, augment=a.augment, seed=a.seed,
+        )
+    except ValueError as e:
+        raise Digit51Error(f"bad training option: {e}") from None
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    cfg = config_from_args(a)
+    data = mnist.load(a.data)
+    model = train(data, cfg)
+    model_file.save(a.output, model)
+    acc = model.accuracy
+    print(
+        f"digit51: {'-'.join(map(str, model.sizes))} model, validation {100 * acc['validation']:.2f}%, "
+        f"test {100 * acc['test']:.2f}% (epoch {model.best_epoch}) -> {a.output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_eval(a: argparse.Namespace) -> int:
+    model = model_file.load(a.model)
+    data = mnist.load(a.data)
+    (_, _), (xv, yv) = data.split()
+    summary = {
+        "model": a.model,
+        "sizes": model.sizes,
+        "pool": model.pool,
+        "validation_accuracy": accuracy(model.params, xv, yv, model.pool),
+        "test_accuracy": accuracy(model.params, data.test_images, data.test_labels, model.pool),
+        "config": model.config.to_dict(),
+    }
+    if a.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        print(f"model       {'-'.join(map(str, model.sizes))}, pool {model.pool}")
+        print(f"validation  {100 * summary['validation_accuracy']:.2f}%")
+        print(f"test        {100 * summary['test_accuracy']:.2f}%")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a float MLP on MNIST", description="Train a float MLP on MNIST with NumPy.")
+    add_data_option(p)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to write the float model file")
+    add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="accuracy of a float model", description="Evaluate a float model on MNIST.")
+    p.add_argument("model", metavar="MODEL", help="float model file from `digit51 train`")
+    add_data_option(p)
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.set_defaults(func=cmd_eval)

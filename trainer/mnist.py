@@ -1,0 +1,156 @@
+"""Find, download (with sha256 checks) and load MNIST.
+
+Data folder resolution: `--data DIR`, then $DIGIT51_DATA, then the user cache folder
+($XDG_CACHE_HOME/digit51/mnist, default ~/.cache/digit51/mnist), then a download from
+the mirrors (or the space-separated URLs in $DIGIT51_MNIST_MIRRORS) into that cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from trainer.artifact import atomic_write
+from trainer.errors import Digit51Error
+from trainer.idx import decompress, parse_idx, read_bytes
+
+# file stem -> (IDX dimensions, sha256 of the uncompressed bytes)
+FILES = {
+    "train-images-idx3-ubyte": (3, "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+    "train-labels-idx1-ubyte": (1, "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+    "t10k-images-idx3-ubyte": (3, "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+    "t10k-labels-idx1-ubyte": (1, "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
+}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+VALIDATION_SIZE = 5000
+
+
+@dataclass(frozen=True)
+class Mnist:
+    train_images: np.ndarray  # (60000, 28, 28) uint8
+    train_labels: np.ndarray  # (60000,) uint8
+    test_images: np.ndarray  # (10000, 28, 28) uint8
+    test_labels: np.ndarray  # (10000,) uint8
+
+    def split(self):
+        """(train, validation) pairs: validation is the last 5,000 training images."""
+        n = len(self.train_images) - VALIDATION_SIZE
+        return (
+            (self.train_images[:n], self.train_labels[:n]),
+            (self.train_images[n:], self.train_labels[n:]),
+        )
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "digit51" / "mnist"
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _complete(folder: Path) -> bool:
+    return all(_find(folder, stem) for stem in FILES)
+
+
+def mirrors() -> tuple[str, ...]:
+    env = os.environ.get("DIGIT51_MNIST_MIRRORS", "").split()
+    return tuple(env) or MIRRORS
+
+
+def download(folder: Path, mirrors: tuple[str, ...], timeout: float = 30.0) -> None:
+    """Fetch every missing file into `folder`, check its sha256, rename it into place."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, (_, sha) in FILES.items():
+        if _find(folder, stem):
+            continue
+        problems = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + stem + ".gz"
+            print(f"digit51: downloading {url}", file=sys.stderr)
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as r:
+                    data = r.read()
+            except (urllib.error.URLError, OSError) as e:
+                problems.append(f"{url}: {getattr(e, 'reason', e)}")
+                continue
+            try:
+                raw = decompress(data, url)
+            except Digit51Error as e:
+                problems.append(str(e))
+                continue
+            if hashlib.sha256(raw).hexdigest() != sha:
+                problems.append(f"{url}: sha256 mismatch (corrupt download)")
+                continue
+            atomic_write(folder / (stem + ".gz"), data)
+            break
+        else:
+            raise Digit51Error(
+                f"could not download {stem}: {'; '.join(problems)}. "
+                "Pass --data DIR with the four MNIST IDX files, or set DIGIT51_DATA"
+            )
+
+
+def resolve(data: str | os.PathLike | None) -> Path:
+    """The folder holding MNIST, downloading into the cache when nothing else has it."""
+    for source, value in (("--data", data), ("DIGIT51_DATA", os.environ.get("DIGIT51_DATA"))):
+        if value:
+            folder = Path(value)
+            if not folder.is_dir():
+                raise Digit51Error(f"{source} {folder}: no such folder (it should hold the four MNIST IDX files)")
+            missing = [s for s in FILES if not _find(folder, s)]
+            if missing:
+                raise Digit51Error(
+                    f"{source} {folder}: missing {', '.join(m + '[.gz]' for m in missing)}; "
+                    "put the four MNIST IDX files there or leave the option out to download them"
+                )
+            return folder
+    folder = cache_dir()
+    if not _complete(folder):
+        download(folder, mirrors())
+    return folder
+
+
+def load(data=None, verify: bool = True) -> Mnist:
+    """Load all of MNIST as uint8 arrays, checking each file's sha256 when `verify`."""
+    folder = resolve(data)
+    arrays = {}
+    for stem, (ndim, sha) in FILES.items():
+        path = _find(folder, stem)
+        raw = read_bytes(path)
+        arr = parse_idx(raw, str(path), ndim)
+        if verify and hashlib.sha256(raw).hexdigest() != sha:
+            raise Digit51Error(
+                f"{path}: contents differ from the standard MNIST file (sha256 mismatch); "
+                "replace it with the original"
+            )
+        arrays[stem] = arr
+    m = Mnist(
+        arrays["train-images-idx3-ubyte"],
+        arrays["train-labels-idx1-ubyte"],
+        arrays["t10k-images-idx3-ubyte"],
+        arrays["t10k-labels-idx1-ubyte"],
+    )
+    for images, labels, what in ((m.train_images, m.train_labels, "train"), (m.test_images, m.test_labels, "test")):
+        if images.shape[1:] != (28, 28) or len(images) != len(labels):
+            raise Digit51Error(
+                f"{folder}: {what} images {images.shape} and labels {labels.shape} do not match; "
+                "the files are from different sets"
+            )
+        if labels.max() > 9:
+            raise Digit51Error(f"{folder}: {what} labels hold values above 9; wrong file")
+    return m

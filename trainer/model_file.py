@@ -1,0 +1,70 @@
+"""The float model artifact: weights plus everything needed to reproduce and use them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainer import artifact
+from trainer.config import TrainConfig
+from trainer.errors import Digit51Error
+
+KIND = "float-model"
+VERSION = 1
+HINT = "train a new one with `digit51 train`"
+
+
+@dataclass
+class FloatModel:
+    params: list[np.ndarray]  # [W0 (out, in), b0, W1, b1, ...], float32
+    config: TrainConfig
+    accuracy: dict  # {"validation": float, "test": float}
+    best_epoch: int
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.params[0].shape[1]] + [W.shape[0] for W in self.params[0::2]]
+
+    @property
+    def pool(self) -> int:
+        return self.config.pool
+
+    def meta(self) -> dict:
+        return {
+            "sizes": self.sizes,
+            "preprocess": {"pool": self.pool, "input": "float = pooled_uint8 / 255"},
+            "config": self.config.to_dict(),
+            "seed": self.config.seed,
+            "accuracy": self.accuracy,
+            "best_epoch": self.best_epoch,
+        }
+
+
+def save(path, model: FloatModel) -> None:
+    arrays = {}
+    for i in range(len(model.params) // 2):
+        arrays[f"W{i}"] = model.params[2 * i]
+        arrays[f"b{i}"] = model.params[2 * i + 1]
+    artifact.save(path, KIND, VERSION, model.meta(), arrays)
+
+
+def load(path) -> FloatModel:
+    meta, arrays = artifact.load(path, KIND, VERSION, HINT)
+    try:
+        sizes = meta["sizes"]
+        config = TrainConfig.from_dict(meta["config"])
+        params = []
+        for i in range(len(sizes) - 1):
+            W, b = arrays[f"W{i}"], arrays[f"b{i}"]
+            if W.shape != (sizes[i + 1], sizes[i]) or b.shape != (sizes[i + 1],):
+                raise Digit51Error(f"{path}: layer {i} has shape {W.shape}, expected {(sizes[i + 1], sizes[i])}; {HINT}")
+            params += [W.astype(np.float32), b.astype(np.float32)]
+    except (KeyError, TypeError, ValueError) as e:
+        raise Digit51Error(f"{path}: incomplete float model ({e}); {HINT}") from None
+    for i, p in enumerate(params):
+        if not np.all(np.isfinite(p)):
+            raise Digit51Error(f"{path}: {'Wb'[i % 2]}{i // 2} holds NaN or Inf values; {HINT}")
+    if sizes[0] != (28 // config.pool) ** 2:
+        raise Digit51Error(f"{path}: input size {sizes[0]} does not match pool {config.pool}; {HINT}")
+    return FloatModel(params, config, meta.get("accuracy", {}), meta.get("best_epoch", -1))

@@ -1,0 +1,99 @@
+"""Minibatch training of the MLP with best-on-validation weights."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from trainer import mlp
+from trainer.config import TrainConfig
+from trainer.mnist import Mnist
+from trainer.model_file import FloatModel
+from trainer.optim import Optimizer, learning_rate
+from trainer.preprocess import SIDE, pool, to_float
+from trainer.progress import Progress
+
+
+def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
+    """Each image moved by a random (dy, dx) in [-max_shift, max_shift]^2, zero fill."""
+    n = len(images)
+    s = max_shift
+    padded = np.zeros((n, SIDE + 2 * s, SIDE + 2 * s), dtype=images.dtype)
+    padded[:, s : s + SIDE, s : s + SIDE] = images
+    dy, dx = rng.integers(-s, s + 1, size=(2, n))
+    rows = (np.arange(SIDE)[None, :] + s - dy[:, None])[:, :, None]
+    cols = (np.arange(SIDE)[None, :] + s - dx[:, None])[:, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols]
+
+
+def inputs(images: np.ndarray, k: int) -> np.ndarray:
+    """Float inputs of the model for uint8 (N, 28, 28) images."""
+    return to_float(pool(images, k))
+
+
+def accuracy(params, images: np.ndarray, labels: np.ndarray, k: int, hooks=(None, None)) -> float:
+    correct = 0
+    for i in range(0, len(images), 5000):
+        logits, _ = mlp.forward(params, inputs(images[i : i + 5000], k), *hooks)
+        correct += int((logits.argmax(axis=1) == labels[i : i + 5000]).sum())
+    return correct / len(images)
+
+
+def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None):
+    """Train `params` in place; returns (best params, best validation accuracy, best epoch).
+
+    `hooks` are mlp.forward's (weight_hook, act_hook), used for quantization-aware
+    fine-tuning; `on_epoch(epoch, params, seconds)` is called after each epoch (benchmarks).
+    All randomness comes from cfg.seed.
+    """
+    rng = np.random.default_rng(cfg.seed + 1)  # seed + 0 is the initialisation
+    (x_u8, y), (xv_u8, yv) = data.split()
+    y = y.astype(np.int64)
+    fixed = None if cfg.augment else inputs(x_u8, cfg.pool)
+    epochs = epochs or cfg.epochs
+    lr = lr or cfg.lr
+    steps_per_epoch = -(-len(x_u8) // cfg.batch_size)
+    total = epochs * steps_per_epoch
+    warmup = int(cfg.warmup_epochs * steps_per_epoch)
+    opt = Optimizer(params, cfg.optimizer, cfg.momentum, cfg.weight_decay)
+    best = ([p.copy() for p in params], -1.0, 0)
+    step = 0
+    for epoch in range(1, epochs + 1):
+        t0 = time.perf_counter()
+        bar = Progress(steps_per_epoch, f"epoch {epoch}/{epochs}")
+        order = rng.permutation(len(x_u8))
+        loss_sum = correct = 0
+        for b in range(steps_per_epoch):
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if fixed is None:
+                xb = inputs(shift_images(x_u8[idx], cfg.augment, rng), cfg.pool)
+            else:
+                xb = fixed[idx]
+            loss, grads, logits = mlp.loss_and_grads(params, xb, y[idx], *hooks)
+            opt.step(params, grads, learning_rate(lr, cfg.schedule, step, total, warmup))
+            step += 1
+            loss_sum += loss * len(idx)
+            correct += int((logits.argmax(axis=1) == y[idx]).sum())
+            bar.update(b + 1)
+        seconds = time.perf_counter() - t0
+        if on_epoch:
+            on_epoch(epoch, params, seconds)
+        val = accuracy(params, xv_u8, yv, cfg.pool, hooks)
+        if val > best[1]:
+            best = ([p.copy() for p in params], val, epoch)
+        bar.finish(
+            f"epoch {epoch:3d}/{epochs}  loss {loss_sum / len(x_u8):.4f}  train {100 * correct / len(x_u8):6.2f}%  "
+            f"val {100 * val:6.2f}%  {seconds:5.1f}s"
+        )
+    return best
+
+
+def train(data: Mnist, cfg: TrainConfig, on_epoch=None) -> FloatModel:
+    """Train a new float model from scratch, evaluate it, and return it."""
+    side = 28 // cfg.pool
+    sizes = [side * side, *cfg.hidden, 10]
+    params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
+    best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch)
+    test = accuracy(best, data.test_images, data.test_labels, cfg.pool)
+    return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch)
