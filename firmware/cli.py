@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from quantize import cli as quantize_cli
 from trainer import cli as trainer_cli
 from trainer.errors import Digit51Error
 
@@ -16,6 +17,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     trainer_cli.register(sub)
+    quantize_cli.register(sub)
     return p
 
 

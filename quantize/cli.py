@@ -1,0 +1,87 @@
+"""`digit51 quantize`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from quantize import model_file as int_model_file
+from quantize.quantizer import QuantConfig, quantize
+from quantize.simulate import run
+from trainer import mnist
+from trainer import model_file as float_model_file
+from trainer.cli import add_data_option
+from trainer.errors import Digit51Error
+from trainer.train import accuracy
+
+
+def quantize_and_measure(model, data, qcfg: QuantConfig, qat_epochs: int = 0):
+    """(IntModel, summary dict): quantize, optionally after QAT, and measure both accuracies."""
+    if qat_epochs:
+        from quantize.qat import finetune
+
+        model = finetune(model, data, qat_epochs, qcfg)
+    qmodel = quantize(model, data.train_images[: qcfg.calibration_images], qcfg)
+    qmodel.meta["qat_epochs"] = qat_epochs
+    _, pred = run(qmodel, data.test_images)
+    summary = {
+        "sizes": qmodel.sizes,
+        "pool": qmodel.pool,
+        "float_test_accuracy": accuracy(model.params, data.test_images, data.test_labels, model.pool),
+        "int_test_accuracy": float((pred == data.test_labels).mean()),
+        "weight_bytes": int(sum(w.size for w in qmodel.weights)),
+        "layers": qmodel.meta["layers"],
+    }
+    qmodel.meta["accuracy"] = {"float_test": summary["float_test_accuracy"], "int_test": summary["int_test_accuracy"]}
+    return qmodel, summary
+
+
+def print_summary(s: dict, out=sys.stdout) -> None:
+    print(f"model      {'-'.join(map(str, s['sizes']))}, pool {s['pool']}, {s['weight_bytes']} weight bytes", file=out)
+    print(f"float test {100 * s['float_test_accuracy']:.2f}%", file=out)
+    print(f"int8 test  {100 * s['int_test_accuracy']:.2f}%  ({100 * (s['int_test_accuracy'] - s['float_test_accuracy']):+.2f} points)", file=out)
+    for L in s["layers"]:
+        head = f"layer {L['layer']}  {L['inputs']:4d}->{L['outputs']:<4d} acc bound {L['acc_bound']} ({L['acc_bits']} of 32 bits)"
+        if "shift_min" in L:
+            tail = (f"shift {L['shift_min']}..{L['shift_max']}  act scale {L['output_scale']:.3g}  "
+                    f"clipped {100 * L['activation_clip_rate']:.3f}%  max err {L['max_error_lsb']:.2f} LSB")
+        else:
+            tail = f"logit scale {L['logit_scale']:.3g}  max logit err {L['max_error']:.3g}"
+        print(f"{head}  {tail}  weights clipped {100 * L['weight_clip_rate']:.3f}%", file=out)
+
+
+def cmd_quantize(a: argparse.Namespace) -> int:
+    try:
+        qcfg = QuantConfig(calibration_images=a.calibration, percentile=a.percentile, per_tensor=a.per_tensor)
+    except ValueError as e:
+        raise Digit51Error(f"bad quantization option: {e}") from None
+    if a.qat_epochs < 0:
+        raise Digit51Error("--qat-epochs must be 0 or more")
+    model = float_model_file.load(a.model)
+    data = mnist.load(a.data)
+    qmodel, summary = quantize_and_measure(model, data, qcfg, a.qat_epochs)
+    int_model_file.save(a.output, qmodel)
+    if a.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        print_summary(summary)
+    return 0
+
+
+def add_quant_options(p: argparse.ArgumentParser) -> None:
+    d = QuantConfig()
+    p.add_argument("--calibration", type=int, default=d.calibration_images, metavar="N", help=f"calibrate on the first N training images (default {d.calibration_images})")
+    p.add_argument("--percentile", type=float, default=d.percentile, help=f"activation range: this percentile of calibration activations (default {d.percentile})")
+    p.add_argument("--per-tensor", action="store_true", help="one weight scale per hidden layer instead of one per neuron")
+    p.add_argument("--qat-epochs", type=int, default=0, metavar="N", help="quantization-aware fine-tuning epochs before quantizing (default 0)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("quantize", help="float model -> int8 model", description="Quantize a float model to int8 and measure it with the integer simulator.")
+    p.add_argument("model", metavar="MODEL", help="float model file from `digit51 train`")
+    p.add_argument("-o", "--output", required=True, metavar="QMODEL", help="where to write the integer model file")
+    add_data_option(p)
+    add_quant_options(p)
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.set_defaults(func=cmd_quantize)

@@ -1,0 +1,65 @@
+"""The integer model artifact: int8 weights, int32 biases, uint8 shifts, and metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trainer import artifact
+from trainer.errors import Digit51Error
+
+KIND = "int-model"
+VERSION = 1
+HINT = "make a new one with `digit51 quantize`"
+
+
+@dataclass
+class IntModel:
+    weights: list[np.ndarray]  # int8 (out, in) per layer
+    biases: list[np.ndarray]  # int32 (out,) per layer, rounding term included
+    shifts: list[np.ndarray]  # uint8 (out,) per hidden layer (the output layer has none)
+    pool: int
+    meta: dict = field(default_factory=dict)  # scheme, per-layer report, provenance
+
+    @property
+    def sizes(self) -> list[int]:
+        return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
+
+    @property
+    def n_macs(self) -> int:
+        return sum(w.size for w in self.weights)
+
+
+def save(path, model: IntModel) -> None:
+    arrays = {}
+    for i, (w, b) in enumerate(zip(model.weights, model.biases)):
+        arrays[f"W{i}"], arrays[f"B{i}"] = w, b
+    for i, s in enumerate(model.shifts):
+        arrays[f"S{i}"] = s
+    meta = dict(model.meta, sizes=model.sizes, pool=model.pool)
+    artifact.save(path, KIND, VERSION, meta, arrays)
+
+
+def load(path) -> IntModel:
+    meta, arrays = artifact.load(path, KIND, VERSION, HINT)
+    try:
+        sizes, pool = meta["sizes"], meta["pool"]
+        n = len(sizes) - 1
+        weights = [arrays[f"W{i}"] for i in range(n)]
+        biases = [arrays[f"B{i}"] for i in range(n)]
+        shifts = [arrays[f"S{i}"] for i in range(n - 1)]
+    except (KeyError, TypeError):
+        raise Digit51Error(f"{path}: incomplete integer model; {HINT}") from None
+    for i in range(n):
+        w, b = weights[i], biases[i]
+        ok = w.dtype == np.int8 and w.shape == (sizes[i + 1], sizes[i]) and b.dtype == np.int32 and b.shape == (sizes[i + 1],)
+        ok = ok and int(w.min()) >= -127
+        if i < n - 1:
+            s = shifts[i]
+            ok = ok and s.dtype == np.uint8 and s.shape == (sizes[i + 1],) and int(s.max()) <= 31
+        if not ok:
+            raise Digit51Error(f"{path}: layer {i} has the wrong types, shapes or ranges; {HINT}")
+    if sizes[0] != (28 // pool) ** 2 or sizes[-1] != 10:
+        raise Digit51Error(f"{path}: sizes {sizes} do not fit pool {pool} and 10 classes; {HINT}")
+    return IntModel(weights, biases, shifts, pool, meta)

@@ -1,0 +1,29 @@
+"""The bit-exact integer simulator: what the firmware computes, batched over images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from quantize import ops
+from quantize.model_file import IntModel
+
+
+def activations(model: IntModel, images: np.ndarray) -> list[np.ndarray]:
+    """Every intermediate of the firmware for uint8 (N, 28, 28) images:
+    [pooled input, hidden activations..., logits (int32)]."""
+    x = ops.pool(images, model.pool)
+    out = [x]
+    last = len(model.weights) - 1
+    for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
+        acc = ops.dense(x, w, b)
+        x = acc if layer == last else ops.relu_requant(acc, model.shifts[layer])
+        out.append(x)
+    return out
+
+
+def run(model: IntModel, images: np.ndarray, batch: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 logits (N, 10), predictions (N,)) exactly as the firmware computes them."""
+    logits = np.concatenate(
+        [activations(model, images[i : i + batch])[-1] for i in range(0, len(images), batch)]
+    ) if len(images) else np.zeros((0, 10), np.int32)
+    return logits, ops.argmax(logits)
