@@ -1,0 +1,141 @@
+"""Drive SDCC: render the sources, compile, link, check memory against the target, write
+a deterministic output folder (sources, .ihx, Intel .hex, memory report)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from codegen.render import SelfTestSet, render
+from firmware.targets import Target
+from quantize.model_file import IntModel
+from trainer.artifact import atomic_write
+from trainer.errors import Digit51Error
+
+INSTALL_HINT = "install it with `apt-get install sdcc sdcc-ucsim` (or run `bash .ci/setup`)"
+SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]
+# Code bytes besides the weights and images (startup, printf, UART, CRC, the kernels),
+# measured from the .mem files of builds of the default model, rounded up.
+RUNTIME_CODE = 4600
+IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
+STACK_MIN = 24  # internal RAM bytes the deepest call chain needs, measured with ucsim
+
+
+def sdcc_path() -> str:
+    for tool in ("sdcc", "packihx"):
+        if shutil.which(tool) is None:
+            raise Digit51Error(f"SDCC not found ('{tool}' is not on PATH): {INSTALL_HINT}")
+    return shutil.which("sdcc")
+
+
+@dataclass(frozen=True)
+class Need:
+    code: int
+    xram: int
+
+
+def estimate(model: IntModel, n_images: int) -> Need:
+    """Memory the firmware needs, from the model alone (checked before compiling)."""
+    hidden = model.sizes[1:-1]
+    code = model.n_macs + 4 * sum(model.sizes[1:]) + sum(hidden) + RUNTIME_CODE + n_images * IMAGE_CODE
+    pool_sums = 2 * (28 // model.pool) if model.pool > 1 else 0
+    xram = model.sizes[0] + 2 * max(hidden or [1]) + 4 * 10 + pool_sums
+    return Need(code, xram)
+
+
+def max_selftest_images(model: IntModel, target: Target) -> int:
+    return max(0, (target.code - estimate(model, 0).code) // IMAGE_CODE)
+
+
+def check_fit(model: IntModel, target: Target, n_images: int = 0) -> Need:
+    need = estimate(model, n_images)
+    name = "-".join(map(str, model.sizes))
+    if need.code > target.code:
+        images = f" + {n_images} self-test images" if n_images else ""
+        raise Digit51Error(
+            f"model {name}{images} needs ~{need.code} B of code memory but {target.name} has {target.code} B: "
+            "use fewer --images, a smaller --hidden or a larger --pool, or a target with more flash"
+        )
+    if need.xram > target.xram:
+        raise Digit51Error(
+            f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B: "
+            "use a smaller --hidden or a larger --pool, or a target with more RAM"
+        )
+    return need
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    out = (p.stdout + p.stderr).strip()
+    if p.returncode != 0 or "warning" in out.lower():
+        first = next((line for line in out.splitlines() if "error" in line.lower() or "warning" in line.lower()), out[:300])
+        if "Insufficient ROM" in out or "Insufficient space in data memory" in out:
+            raise Digit51Error(f"the firmware does not fit: {first.strip()} (use fewer --images, a smaller model or a bigger target)")
+        raise Digit51Error(f"SDCC failed on {' '.join(cmd[-1:])}: {first.strip()}")
+
+
+def parse_mem(text: str) -> dict:
+    """Code, external RAM and internal RAM use from SDCC's .mem report."""
+    rom = re.search(r"ROM/EPROM/FLASH\s+\S+\s+\S+\s+(\d+)", text)
+    xram = re.search(r"EXTERNAL RAM\s+(?:\S+\s+\S+\s+)?(\d+)\s+\d+", text)
+    stack = re.search(r"Stack starts at: 0x([0-9a-fA-F]+) \(sp set to 0x[0-9a-fA-F]+\) with (\d+) bytes available", text)
+    if not (rom and xram and stack):
+        raise Digit51Error("could not read SDCC's memory report (.mem); is this SDCC 4.2?")
+    return {"code": int(rom[1]), "xram": int(xram[1]), "iram": int(stack[1], 16), "stack_free": int(stack[2])}
+
+
+@dataclass(frozen=True)
+class Firmware:
+    folder: Path
+    ihx: Path
+    hex: Path
+    memory: dict
+
+
+def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
+          selftest: SelfTestSet | None = None, kernel: str = "c", sim_exit: bool = True) -> Firmware:
+    """Build the firmware into `out`; same inputs, same bytes."""
+    sdcc = sdcc_path()
+    check_fit(model, target, len(selftest.indices) if selftest else 0)
+    files = render(model, mode, source, selftest, kernel)
+    out.mkdir(parents=True, exist_ok=True)
+    src = out / "src"
+    src.mkdir(exist_ok=True)
+    for name, text in files.items():
+        atomic_write(src / name, text.encode())
+    work = out / ".build"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    for name in files:
+        shutil.copy(src / name, work / name)
+    flags = SDCC_FLAGS + (["-DDIGIT51_SIM_EXIT"] if sim_exit else [])
+    units = sorted(n for n in files if n.endswith(".c") and n != "main.c")
+    for unit in units:
+        _run([sdcc, *flags, "-c", unit], work)
+    limits = ["--code-size", str(target.code), "--iram-size", str(target.iram), "--xram-size", str(max(target.xram, 1))]
+    _run([sdcc, *flags, *limits, "-o", "firmware.ihx", "main.c", *(u[:-2] + ".rel" for u in units)], work)
+    memory = parse_mem((work / "firmware.mem").read_text())
+    if memory["xram"] > target.xram:
+        raise Digit51Error(f"the firmware uses {memory['xram']} B of XRAM but {target.name} has {target.xram} B: use a smaller model or a bigger target")
+    if memory["stack_free"] < STACK_MIN:
+        raise Digit51Error(f"only {memory['stack_free']} B of internal RAM are left for the stack on {target.name} (need {STACK_MIN}): use a smaller model")
+    report = {
+        "target": target.name,
+        "mode": mode,
+        "kernel": kernel,
+        "model": "-".join(map(str, model.sizes)),
+        "code": {"used": memory["code"], "budget": target.code},
+        "xram": {"used": memory["xram"], "budget": target.xram},
+        "iram": {"used": memory["iram"], "budget": target.iram, "stack_free": memory["stack_free"]},
+    }
+    hex_text = subprocess.run(["packihx", "firmware.ihx"], cwd=work, capture_output=True, check=True).stdout
+    atomic_write(out / "firmware.ihx", (work / "firmware.ihx").read_bytes())
+    atomic_write(out / "firmware.hex", hex_text)
+    atomic_write(out / "firmware.map", (work / "firmware.map").read_bytes())
+    atomic_write(out / "memory.json", (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
+    shutil.rmtree(work)
+    return Firmware(out, out / "firmware.ihx", out / "firmware.hex", report)

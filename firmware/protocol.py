@@ -1,0 +1,185 @@
+"""The serial protocol between the firmware and the host: one source for both sides.
+
+Firmware -> host: ASCII lines, one record each, `kind key=value ... *CCCC`, where CCCC is
+the CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) in hex of every byte before " *".
+Lines end in CR LF; the host ignores CRs and empty lines.
+
+    ready mode=selftest model=196-128-10 images=20 *1A2B
+    pred img=7 digit=3 logits=-1234,5678,...,42 cycles=712345 *9A3F
+    error img=7 reason=crc *77C0
+    done images=20 correct=19 *5E11
+
+Host -> firmware (serve mode), binary frames, answered one at a time:
+
+    0xA5 'I' idx_lo idx_hi pixel[784] crc_hi crc_lo     classify one 28x28 image
+    0xA5 'Q' 0x00 0x00 crc_hi crc_lo                   finish: the firmware prints `done`
+
+The frame CRC (same CRC-16) covers the kind byte through the last pixel. The host sends
+the next frame only after the reply line, so no flow control is needed on a real UART.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FRAME_MAGIC = 0xA5
+KIND_IMAGE = ord("I")
+KIND_QUIT = ord("Q")
+CRC_INIT = 0xFFFF
+CRC_POLY = 0x1021
+IMAGE_BYTES = 28 * 28
+
+
+def crc16(data: bytes, crc: int = CRC_INIT) -> int:
+    """CRC-16/CCITT-FALSE, bit by bit as the firmware computes it."""
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ CRC_POLY) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def _frame(kind: int, idx: int, payload: bytes) -> bytes:
+    body = bytes([kind, idx & 0xFF, idx >> 8]) + payload
+    c = crc16(body)
+    return bytes([FRAME_MAGIC]) + body + bytes([c >> 8, c & 0xFF])
+
+
+def image_frame(idx: int, pixels: bytes) -> bytes:
+    if len(pixels) != IMAGE_BYTES or not 0 <= idx < 0xFFFF:
+        raise ValueError("an image frame carries a 0..65534 index and 784 pixels")
+    return _frame(KIND_IMAGE, idx, bytes(pixels))
+
+
+def quit_frame() -> bytes:
+    return _frame(KIND_QUIT, 0, b"")
+
+
+@dataclass(frozen=True)
+class Ready:
+    mode: str
+    model: str
+    images: int | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    img: int
+    digit: int
+    logits: tuple[int, ...]
+    cycles: int
+
+
+@dataclass(frozen=True)
+class FrameError:
+    img: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Done:
+    images: int
+    correct: int | None = None
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line that failed its checksum or its grammar, or was cut off: never a result."""
+
+    text: str
+    reason: str
+
+
+_LINE = re.compile(r"^(?P<body>(?P<kind>[a-z]+)(?: [a-z]+=[-0-9A-Za-z,]+)*) \*(?P<crc>[0-9A-F]{4})$")
+_INT = re.compile(r"^-?[0-9]+$")
+
+
+def _int(v: str, lo: int, hi: int) -> int:
+    if not _INT.match(v) or not lo <= int(v) <= hi:
+        raise ValueError(v)
+    return int(v)
+
+
+def parse_line(text: str):
+    """One record from one line (without CR LF), or BadLine saying why not."""
+    m = _LINE.match(text)
+    if not m:
+        return BadLine(text, "not a digit51 line")
+    if crc16(m["body"].encode()) != int(m["crc"], 16):
+        return BadLine(text, "checksum mismatch")
+    kind = m["kind"]
+    fields = dict(kv.split("=", 1) for kv in m["body"].split(" ")[1:])
+    try:
+        if kind == "pred" and set(fields) == {"img", "digit", "logits", "cycles"}:
+            logits = tuple(_int(v, -(2**31), 2**31 - 1) for v in fields["logits"].split(","))
+            if len(logits) != 10:
+                raise ValueError("logits")
+            return Prediction(_int(fields["img"], 0, 65535), _int(fields["digit"], 0, 9), logits,
+                              _int(fields["cycles"], 0, 2**32 - 1))
+        if kind == "ready" and {"mode", "model"} <= set(fields) <= {"mode", "model", "images"}:
+            images = _int(fields["images"], 0, 65535) if "images" in fields else None
+            return Ready(fields["mode"], fields["model"], images)
+        if kind == "error" and set(fields) == {"img", "reason"}:
+            return FrameError(_int(fields["img"], 0, 65535), fields["reason"])
+        if kind == "done" and {"images"} <= set(fields) <= {"images", "correct"}:
+            correct = _int(fields["correct"], 0, 65535) if "correct" in fields else None
+            return Done(_int(fields["images"], 0, 65535), correct)
+    except ValueError:
+        pass
+    return BadLine(text, f"malformed '{kind}' record")
+
+
+TELNET_PREAMBLE = bytes([0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0x00])  # ucsim's -k socket
+
+
+class LineReader:
+    """Turns a byte stream into records. Feed bytes as they come; call close() at EOF.
+
+    Skips ucsim's telnet preamble, CRs, empty lines and control bytes between lines
+    (terminal resets); anything else that is not a valid line becomes a BadLine.
+    """
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.started = False
+
+    def feed(self, data: bytes) -> list:
+        self.buf += data
+        if not self.started:
+            if len(self.buf) < len(TELNET_PREAMBLE) and TELNET_PREAMBLE.startswith(bytes(self.buf)):
+                return []
+            if self.buf.startswith(TELNET_PREAMBLE):
+                del self.buf[: len(TELNET_PREAMBLE)]
+            self.started = True
+        out = []
+        while b"\n" in self.buf:
+            line, _, rest = bytes(self.buf).partition(b"\n")
+            self.buf = bytearray(rest)
+            rec = self._line(line)
+            if rec is not None:
+                out.append(rec)
+        return out
+
+    def _line(self, raw: bytes):
+        raw = raw.replace(b"\r", b"")
+        stripped = raw.strip(bytes(range(0, 32)) + b"\x7f")
+        if not raw.strip():
+            return None
+        try:
+            text = stripped.decode("ascii")
+        except UnicodeDecodeError:
+            return BadLine(raw.decode("ascii", "replace"), "non-ASCII bytes")
+        if any(not (32 <= b < 127) for b in stripped):
+            return BadLine(text, "control bytes inside the line")
+        return parse_line(text)
+
+    def close(self) -> list:
+        """Records left at EOF: a cut-off line is reported, trailing control bytes are not."""
+        rest = bytes(self.buf).replace(b"\r", b"")
+        self.buf.clear()
+        printable = bytes(b for b in rest if 32 <= b < 127 and b != 0x1B)
+        if rest and (b"*" in rest or len(printable) > 3):
+            return [BadLine(rest.decode("ascii", "replace"), "disconnected mid-line")]
+        return []

@@ -1,0 +1,58 @@
+"""Talk to running firmware over any pyserial port: read records, send image frames.
+Used alike for ucsim and real boards."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import serial
+
+from firmware import protocol
+from trainer.errors import Digit51Error
+
+
+class Session:
+    def __init__(self, port: serial.SerialBase):
+        self.port = port
+        self.reader = protocol.LineReader()
+        self.pending: list = []
+        self.eof = False
+
+    def _fill(self) -> None:
+        try:
+            n = self.port.in_waiting
+            data = self.port.read(n or 1)  # never ask for more than is there: a closing
+        except (serial.SerialException, OSError):  # socket drops what read(n) held
+            data, self.eof = b"", True
+        if data:
+            self.pending += self.reader.feed(data)
+        elif self.eof:
+            self.pending += self.reader.close()
+
+    def records(self, timeout: float):
+        """Yield records as they arrive until EOF or `timeout` seconds without any."""
+        last = time.monotonic()
+        while True:
+            while self.pending:
+                last = time.monotonic()
+                yield self.pending.pop(0)
+            if self.eof:
+                return
+            if time.monotonic() - last > timeout:
+                raise Digit51Error(f"no data from the firmware for {timeout:.0f} s (is it running, at 9600 baud?)")
+            self._fill()
+
+    def next_record(self, timeout: float):
+        """The next record (BadLines included); an error if the firmware goes away."""
+        for rec in self.records(timeout):
+            return rec
+        raise Digit51Error("the firmware closed the connection before answering")
+
+    def send_image(self, idx: int, image: np.ndarray) -> None:
+        self.port.write(protocol.image_frame(idx, image.astype(np.uint8).tobytes()))
+        self.port.flush()
+
+    def send_quit(self) -> None:
+        self.port.write(protocol.quit_frame())
+        self.port.flush()
