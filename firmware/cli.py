@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from firmware import commands, monitor
 from quantize import cli as quantize_cli
 from trainer import cli as trainer_cli
 from trainer.errors import Digit51Error
@@ -18,6 +19,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     trainer_cli.register(sub)
     quantize_cli.register(sub)
+    commands.register(sub)
+    monitor.register(sub)
     return p
 
 

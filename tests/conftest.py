@@ -31,3 +31,25 @@ def mnist_data(data_dir):
     from trainer import mnist
 
     return mnist.load(data_dir)
+
+
+@pytest.fixture(scope="session")
+def default_int_model(mnist_data):
+    """The default architecture (196-128-10), trained briefly, quantized."""
+    from quantize.quantizer import quantize
+    from trainer.config import TrainConfig
+    from trainer.train import train
+
+    model = train(mnist_data, TrainConfig(epochs=3))
+    return quantize(model, mnist_data.train_images[:5000])
+
+
+@pytest.fixture(scope="session")
+def small_int_model(mnist_data):
+    """A small model (49-16-10, pool 4) for quick builds and tiny chips."""
+    from quantize.quantizer import quantize
+    from trainer.config import TrainConfig
+    from trainer.train import train
+
+    model = train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=3, augment=0, lr=5e-3))
+    return quantize(model, mnist_data.train_images[:5000])

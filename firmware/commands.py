@@ -1,0 +1,136 @@
+"""`digit51 build`, `digit51 sim` and `digit51 demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from codegen.render import KERNELS, SelfTestSet
+from firmware import pipeline, targets
+from firmware.build import build
+from firmware.ucsim import LINKS
+from quantize import model_file as int_model_file
+from trainer import mnist
+from trainer.cli import add_data_option
+from trainer.errors import Digit51Error
+
+
+def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
+    if a.images < 1 or a.start < 0 or a.start + a.images > n_test:
+        raise Digit51Error(f"--start {a.start} --images {a.images} must select test images within 0..{n_test - 1}")
+    return list(range(a.start, a.start + a.images))
+
+
+def add_firmware_options(p: argparse.ArgumentParser, images: int) -> None:
+    p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS), help=f"chip profile (default {targets.DEFAULT_TARGET})")
+    p.add_argument("--kernel", default="c", choices=KERNELS, help="dense-layer kernel (default c)")
+    p.add_argument("--images", type=int, default=images, help=f"how many MNIST test images (default {images})")
+    p.add_argument("--start", type=int, default=0, help="first test-image index (default 0)")
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    model = int_model_file.load(a.qmodel)
+    target = targets.get(a.target)
+    sel = None
+    if a.mode == "selftest":
+        data = mnist.load(a.data)
+        idx = _indices(a, len(data.test_images))
+        sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
+    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, a.kernel, sim_exit=not a.hardware)
+    m = fw.memory
+    print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
+          f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)
+    return 0
+
+
+def cmd_sim(a: argparse.Namespace) -> int:
+    model = int_model_file.load(a.qmodel)
+    target = targets.get(a.target)
+    data = mnist.load(a.data)
+    idx = _indices(a, len(data.test_images))
+    result = pipeline.simulate_firmware(model, target, data, idx, a.mode, a.link, Path(a.out), Path(a.qmodel).name, a.kernel)
+    s = pipeline.summary(result, target)
+    for img, what in result.comparison.mismatches[:20]:
+        print(f"digit51: mismatch on test image {img}: {what}", file=sys.stderr)
+    if a.json:
+        print(json.dumps(s, sort_keys=True))
+    else:
+        pipeline.print_summary(s, target, sys.stdout)
+    return 0 if s["bit_exact"] and not s["bad_lines"] and not s["frame_errors"] else 1
+
+
+def register(sub) -> None:
+    register_demo(sub)
+    p = sub.add_parser("build", help="generate C and build firmware with SDCC", description="Generate the C sources from an integer model and build them with SDCC.")
+    p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder: src/, firmware.ihx, firmware.hex, memory.json")
+    p.add_argument("--mode", choices=("serve", "selftest"), default="serve", help="serve: classify images sent over the UART; selftest: embedded test images (default serve)")
+    add_data_option(p)
+    add_firmware_options(p, images=10)
+    p.add_argument("--hardware", action="store_true", help="leave out the simulator stop hook (for flashing a real chip)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("sim", help="run firmware in ucsim and check it against the integer simulator", description="Build the firmware, run it in the ucsim 8051 simulator, read its UART with pyserial and compare every logit with the Python integer simulator.")
+    p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
+    add_data_option(p)
+    p.add_argument("--mode", choices=("selftest", "serve"), default="selftest", help="selftest: embedded images; serve: images sent over the UART (default selftest)")
+    p.add_argument("--link", choices=LINKS, default="socket", help="UART link: ucsim's TCP socket, or a socat pseudo-terminal opened as a serial device (default socket)")
+    p.add_argument("--out", default="out/sim", metavar="DIR", help="where the builds go (default out/sim)")
+    add_firmware_options(p, images=20)
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.set_defaults(func=cmd_sim)
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from quantize.cli import print_summary as print_quant_summary
+    from quantize.cli import quantize_and_measure
+    from quantize.quantizer import QuantConfig
+    from trainer import model_file as float_model_file
+    from trainer.config import TrainConfig
+    from trainer.train import train
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    target = targets.get(a.target)
+    data = mnist.load(a.data)
+    idx = _indices(a, len(data.test_images))
+    model_path = Path(a.model) if a.model else out / "model.d51"
+    if model_path.exists():
+        print(f"demo: 1/4 reusing the float model {model_path}", file=sys.stderr)
+        model = float_model_file.load(model_path)
+    else:
+        print(f"demo: 1/4 training the default model -> {model_path}", file=sys.stderr)
+        model = train(data, TrainConfig())
+        float_model_file.save(model_path, model)
+    print("demo: 2/4 quantizing", file=sys.stderr)
+    qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
+    int_model_file.save(out / "model.q51", qmodel)
+    print(f"demo: 3/4 building for {target.name} and running {len(idx)} test images in ucsim ({a.mode} mode)", file=sys.stderr)
+    result = pipeline.simulate_firmware(qmodel, target, data, idx, a.mode, "socket", out / "firmware", "model.q51", a.kernel)
+    print("demo: 4/4 predictions read over serial and compared logit for logit", file=sys.stderr)
+    s = pipeline.summary(result, target)
+    s["float_test_accuracy"] = qsum["float_test_accuracy"]
+    s["int_test_accuracy"] = qsum["int_test_accuracy"]
+    s["model"] = "-".join(map(str, qmodel.sizes))
+    s["target"] = target.name
+    if a.json:
+        print(json.dumps(s, sort_keys=True))
+    else:
+        print_quant_summary(qsum)
+        pipeline.print_summary(s, target, sys.stdout)
+    return 0 if s["bit_exact"] and not s["bad_lines"] and not s["frame_errors"] else 1
+
+
+def register_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the whole pipeline: train -> quantize -> build -> simulate -> serial",
+                       description="Train (or reuse) the default model, quantize it, build the firmware, run it in ucsim, "
+                                   "read its predictions over serial and compare them with the integer simulator.")
+    add_data_option(p)
+    p.add_argument("--model", metavar="MODEL", help="reuse this float model instead of OUT/model.d51")
+    p.add_argument("--out", default="out", metavar="DIR", help="working folder for the artifacts (default out)")
+    p.add_argument("--mode", choices=("selftest", "serve"), default="selftest", help="firmware mode (default selftest)")
+    add_firmware_options(p, images=20)
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.set_defaults(func=cmd_demo)

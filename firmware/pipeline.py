@@ -1,0 +1,114 @@
+"""Build firmware for a set of MNIST test images, run it in ucsim, compare with the
+integer simulator. Self-test images are split into as many builds as code memory needs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codegen.render import SelfTestSet
+from firmware import run
+from firmware.build import Firmware, build, max_selftest_images
+from firmware.session import Session
+from firmware.targets import Target
+from firmware.ucsim import Ucsim
+from quantize import simulate
+from quantize.model_file import IntModel
+from trainer.errors import Digit51Error
+from trainer.mnist import Mnist
+
+
+@dataclass
+class SimResult:
+    comparison: run.Comparison
+    outcomes: list
+    firmware: list  # Firmware of each build
+    wall_seconds: float
+
+    @property
+    def bad_lines(self) -> list:
+        return [b for o in self.outcomes for b in o.bad_lines]
+
+    @property
+    def frame_errors(self) -> list:
+        return [e for o in self.outcomes for e in o.frame_errors]
+
+
+def per_build(model: IntModel, target: Target) -> int:
+    """How many self-test images one build holds next to the model."""
+    n = min(max_selftest_images(model, target), 255)
+    if n < 1:
+        raise Digit51Error(
+            f"no room for self-test images next to model {'-'.join(map(str, model.sizes))} in "
+            f"{target.code} B of code on {target.name}: use --mode serve or a bigger target"
+        )
+    return n
+
+
+def batches(model: IntModel, target: Target, indices: list[int]) -> list[list[int]]:
+    n = per_build(model, target)
+    return [indices[i : i + n] for i in range(0, len(indices), n)]
+
+
+def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: list[int], mode: str, link: str,
+                      out: Path, source: str, kernel: str = "c", timeout: float = 120.0) -> SimResult:
+    """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
+    t0 = time.perf_counter()
+    images, labels = data.test_images[indices], data.test_labels[indices]
+    outcomes, firmware = [], []
+    if mode == "serve":
+        fw = build(model, target, out / "serve", "serve", source, kernel=kernel)
+        firmware.append(fw)
+        with Ucsim(fw.ihx, target, link) as sim:
+            outcomes.append(run.serve(Session(sim.port), indices, images, timeout))
+    else:
+        for b, part in enumerate(batches(model, target, indices)):
+            sel = SelfTestSet(part, data.test_images[part], data.test_labels[part])
+            fw = build(model, target, out / f"selftest-{b}", "selftest", source, sel, kernel=kernel)
+            firmware.append(fw)
+            with Ucsim(fw.ihx, target, link) as sim:
+                outcomes.append(run.selftest(Session(sim.port), timeout))
+    merged = run.Outcome()
+    for o in outcomes:
+        merged.predictions += o.predictions
+    logits, _ = simulate.run(model, images)
+    comparison = run.compare(merged, indices, logits, labels)
+    return SimResult(comparison, outcomes, firmware, time.perf_counter() - t0)
+
+
+def seconds_per_digit(cycles: float, target: Target) -> float:
+    return cycles * target.clocks_per_cycle / target.clock_hz
+
+
+def summary(result: SimResult, target: Target) -> dict:
+    c = result.comparison
+    fw: Firmware = result.firmware[0]
+    return {
+        "images": c.images,
+        "mismatches": len(c.mismatches),
+        "bit_exact": c.bit_exact,
+        "firmware_accuracy": c.accuracy,
+        "cycles_per_inference": round(c.mean_cycles),
+        "seconds_per_digit": round(seconds_per_digit(c.mean_cycles, target), 4),
+        "bad_lines": len(result.bad_lines),
+        "frame_errors": len(result.frame_errors),
+        "builds": len(result.firmware),
+        "memory": fw.memory,
+        "wall_seconds": round(result.wall_seconds, 2),
+    }
+
+
+def print_summary(s: dict, target: Target, out) -> None:
+    m = s["memory"]
+    print(f"firmware   {s['images']} images in {s['builds']} build(s) on {target.name}: "
+          f"accuracy {100 * s['firmware_accuracy']:.2f}%, "
+          f"{'bit-exact' if s['bit_exact'] else str(s['mismatches']) + ' MISMATCHES'} against the integer simulator", file=out)
+    print(f"memory     code {m['code']['used']}/{m['code']['budget']} B, internal RAM {m['iram']['used']}/{m['iram']['budget']} B, "
+          f"XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=out)
+    print(f"speed      {s['cycles_per_inference']:,} machine cycles per inference = {s['seconds_per_digit']:.3f} s per digit "
+          f"at {target.clock_hz / 1e6:.4f} MHz ({target.clocks_per_cycle}-clock 8051)", file=out)
+    if s["bad_lines"] or s["frame_errors"]:
+        print(f"serial     {s['bad_lines']} corrupt lines, {s['frame_errors']} frame errors", file=out)

@@ -1,0 +1,101 @@
+"""The firmware, built with SDCC and run in ucsim (s51), against the Python integer
+simulator, logit for logit, on real MNIST test images. Nothing here is faked: a missing
+sdcc, s51 or socat fails these tests."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from firmware import pipeline, protocol, run, targets
+from firmware.build import build
+from firmware.session import Session
+from firmware.ucsim import Ucsim
+from quantize import simulate
+
+GENERIC = targets.get("generic-8052")
+
+
+def check(result, n):
+    c = result.comparison
+    assert c.images == n
+    assert c.mismatches == [], c.mismatches[:3]
+    assert not result.bad_lines and not result.frame_errors
+    assert c.mean_cycles > 0
+
+
+def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path):
+    idx = list(range(100, 150))
+    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path, "m")
+    check(result, 50)
+    assert len(result.firmware) >= 2  # 50 images do not fit next to the weights in one build
+    # the firmware's own count, from embedded labels, agrees with the host's
+    assert sum(o.done.correct for o in result.outcomes) == result.comparison.correct
+    logits, pred = simulate.run(default_int_model, mnist_data.test_images[idx])
+    assert result.comparison.correct == int((pred == mnist_data.test_labels[idx]).sum())
+
+
+def test_serve_10_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path):
+    idx = list(range(9990, 10000))
+    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "serve", "socket", tmp_path, "m")
+    check(result, 10)
+    assert result.outcomes[0].done == protocol.Done(10)
+
+
+def test_serve_over_a_pty_opened_as_a_serial_device(small_int_model, mnist_data, tmp_path):
+    idx = [7, 8, 9, 10]
+    result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, idx, "serve", "pty", tmp_path, "m")
+    check(result, 4)
+
+
+def test_selftest_over_a_pty(small_int_model, mnist_data, tmp_path):
+    result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, [0, 1, 2], "selftest", "pty", tmp_path, "m")
+    check(result, 3)
+
+
+def test_firmware_rejects_a_corrupted_frame_and_recovers(small_int_model, mnist_data, tmp_path):
+    fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
+    img = mnist_data.test_images[5]
+    logits, _ = simulate.run(small_int_model, mnist_data.test_images[[5]])
+    with Ucsim(fw.ihx, GENERIC, "socket") as sim:
+        s = Session(sim.port)
+        assert isinstance(s.next_record(30), protocol.Ready)
+        frame = bytearray(protocol.image_frame(5, img.tobytes()))
+        frame[300] ^= 0x40
+        sim.port.write(b"\x00\x13noise" + bytes(frame))  # junk before the magic is skipped
+        assert s.next_record(30) == protocol.FrameError(5, "crc")
+        s.send_image(5, img)
+        rec = s.next_record(30)
+        assert isinstance(rec, protocol.Prediction) and rec.logits == tuple(int(v) for v in logits[0])
+        s.send_quit()
+        assert s.next_record(30) == protocol.Done(1)
+
+
+def test_timer0_cycle_count_is_stable_and_plausible(small_int_model, mnist_data, tmp_path):
+    """Cycles come from Timer 0 on the chip: same image, same count; more MACs, more cycles."""
+    result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, [0, 0 + 1], "selftest", "socket", tmp_path, "m")
+    cycles = [p.cycles for p in result.outcomes[0].predictions]
+    assert all(c > small_int_model.n_macs * 10 for c in cycles)  # at least 10 cycles per MAC
+    assert max(cycles) - min(cycles) < 0.05 * max(cycles)
+
+
+def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):
+    """The README's main command, with a reused small float model to keep it short."""
+    from trainer import model_file
+    from trainer.config import TrainConfig
+    from trainer.train import train
+
+    model = tmp_path / "m.d51"
+    model_file.save(model, train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0)))
+    out = subprocess.run(
+        [sys.executable, "-m", "firmware.cli", "demo", "--data", str(data_dir), "--model", str(model),
+         "--out", str(tmp_path / "out"), "--images", "4", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["bit_exact"] is True and s["images"] == 4 and s["mismatches"] == 0
+    assert s["model"] == "49-16-10" and s["cycles_per_inference"] > 0
+    assert (tmp_path / "out" / "model.q51").is_file()
