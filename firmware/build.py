@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen.render import SelfTestSet, render
+from codegen.render import DEFAULT_KERNEL, SelfTestSet, render
 from firmware.targets import Target
 from quantize.model_file import IntModel
 from trainer.artifact import atomic_write
@@ -97,7 +97,7 @@ class Firmware:
 
 
 def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
-          selftest: SelfTestSet | None = None, kernel: str = "c", sim_exit: bool = True) -> Firmware:
+          selftest: SelfTestSet | None = None, kernel: str = DEFAULT_KERNEL, sim_exit: bool = True) -> Firmware:
     """Build the firmware into `out`; same inputs, same bytes."""
     sdcc = sdcc_path()
     check_fit(model, target, len(selftest.indices) if selftest else 0)

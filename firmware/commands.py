@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from codegen.render import KERNELS, SelfTestSet
+from codegen.render import DEFAULT_KERNEL, KERNELS, SelfTestSet
 from firmware import pipeline, targets
 from firmware.build import build
 from firmware.ucsim import LINKS
@@ -25,7 +25,8 @@ def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
 
 def add_firmware_options(p: argparse.ArgumentParser, images: int) -> None:
     p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS), help=f"chip profile (default {targets.DEFAULT_TARGET})")
-    p.add_argument("--kernel", default="c", choices=KERNELS, help="dense-layer kernel (default c)")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL, choices=sorted(KERNELS),
+                   help=f"dense-layer kernel: asm (hand-written 8051 loop) or c (the reference) (default {DEFAULT_KERNEL})")
     p.add_argument("--images", type=int, default=images, help=f"how many MNIST test images (default {images})")
     p.add_argument("--start", type=int, default=0, help="first test-image index (default 0)")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.render import SelfTestSet
+from codegen.render import DEFAULT_KERNEL, SelfTestSet
 from firmware import run
 from firmware.build import Firmware, build, max_selftest_images
 from firmware.session import Session
@@ -54,7 +54,7 @@ def batches(model: IntModel, target: Target, indices: list[int]) -> list[list[in
 
 
 def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: list[int], mode: str, link: str,
-                      out: Path, source: str, kernel: str = "c", timeout: float = 120.0) -> SimResult:
+                      out: Path, source: str, kernel: str = DEFAULT_KERNEL, timeout: float = 120.0) -> SimResult:
     """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
     t0 = time.perf_counter()
     images, labels = data.test_images[indices], data.test_labels[indices]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codegen.render import DEFAULT_KERNEL, KERNELS
 from firmware import pipeline, targets
 from quantize import model_file
 from trainer import mnist
@@ -48,7 +49,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel ucsim processes (default: one per core)")
     p.add_argument("--chunk", type=int, default=0, help="images per simulator run (default: as many as one self-test build holds)")
     p.add_argument("--mode", choices=("selftest", "serve"), default="selftest", help="firmware mode (default selftest)")
-    p.add_argument("--kernel", default="c", help="dense kernel (default c)")
+    p.add_argument("--kernel", default=DEFAULT_KERNEL, choices=sorted(KERNELS), help=f"dense kernel (default {DEFAULT_KERNEL})")
     p.add_argument("--target", default=targets.DEFAULT_TARGET, help="chip profile")
     a = p.parse_args(argv)
     try:

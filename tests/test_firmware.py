@@ -26,9 +26,10 @@ def check(result, n):
     assert c.mean_cycles > 0
 
 
-def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path):
+@pytest.mark.parametrize("kernel", ["asm", "c"])
+def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path, kernel):
     idx = list(range(100, 150))
-    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path, "m")
+    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path, "m", kernel)
     check(result, 50)
     assert len(result.firmware) >= 2  # 50 images do not fit next to the weights in one build
     # the firmware's own count, from embedded labels, agrees with the host's
@@ -37,9 +38,10 @@ def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data,
     assert result.comparison.correct == int((pred == mnist_data.test_labels[idx]).sum())
 
 
-def test_serve_10_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path):
+@pytest.mark.parametrize("kernel", ["asm", "c"])
+def test_serve_10_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path, kernel):
     idx = list(range(9990, 10000))
-    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "serve", "socket", tmp_path, "m")
+    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "serve", "socket", tmp_path, "m", kernel)
     check(result, 10)
     assert result.outcomes[0].done == protocol.Done(10)
 

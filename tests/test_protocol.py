@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -124,6 +125,7 @@ def test_monitor_cli_over_a_socket_that_sends_corruption_and_disconnects(tmp_pat
 
     def board():
         conn, _ = srv.accept()
+        time.sleep(0.5)  # pyserial's socket:// open() discards input that arrives before it returns
         conn.sendall(payload)
         conn.close()
 
