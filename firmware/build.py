@@ -23,6 +23,7 @@ SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]
 RUNTIME_CODE = 4600
 IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
 STACK_MIN = 24  # internal RAM bytes the deepest call chain needs, measured with ucsim
+IRAM_BASE = 120  # internal RAM SDCC uses besides our buffers (registers, locals, printf): 111-116 measured
 
 
 def sdcc_path() -> str:
@@ -36,23 +37,28 @@ def sdcc_path() -> str:
 class Need:
     code: int
     xram: int
+    iram: int  # internal RAM, buffers and SDCC's own use
 
 
-def estimate(model: IntModel, n_images: int) -> Need:
+def estimate(model: IntModel, n_images: int = 0, mode: str = "serve") -> Need:
     """Memory the firmware needs, from the model alone (checked before compiling)."""
     hidden = model.sizes[1:-1]
+    side = 28 // model.pool
     code = model.n_macs + 4 * sum(model.sizes[1:]) + sum(hidden) + RUNTIME_CODE + n_images * IMAGE_CODE
-    pool_sums = 2 * (28 // model.pool) if model.pool > 1 else 0
-    xram = model.sizes[0] + 2 * max(hidden or [1]) + 4 * 10 + pool_sums
-    return Need(code, xram)
+    pool_sums = 2 * side if model.pool > 1 else 0
+    ping, pong = max(hidden[0::2]), max(hidden[1::2] or [1])
+    if mode == "stream":  # no input buffer: layer-0 accumulators (shared with the logits), pending pooled values
+        buffers = 4 * max(hidden[0], 10) + ping + pong + pool_sums + side
+        return Need(code, 0, IRAM_BASE + buffers)
+    return Need(code, model.sizes[0] + ping + pong + 4 * 10 + pool_sums, IRAM_BASE)
 
 
 def max_selftest_images(model: IntModel, target: Target) -> int:
-    return max(0, (target.code - estimate(model, 0).code) // IMAGE_CODE)
+    return max(0, (target.code - estimate(model, 0, "selftest").code) // IMAGE_CODE)
 
 
-def check_fit(model: IntModel, target: Target, n_images: int = 0) -> Need:
-    need = estimate(model, n_images)
+def check_fit(model: IntModel, target: Target, mode: str, n_images: int = 0) -> Need:
+    need = estimate(model, n_images, mode)
     name = "-".join(map(str, model.sizes))
     if need.code > target.code:
         images = f" + {n_images} self-test images" if n_images else ""
@@ -61,9 +67,15 @@ def check_fit(model: IntModel, target: Target, n_images: int = 0) -> Need:
             "use fewer --images, a smaller --hidden or a larger --pool, or a target with more flash"
         )
     if need.xram > target.xram:
+        tip = "build with --mode stream (activations in internal RAM)" if mode != "stream" else "use a smaller model"
         raise Digit51Error(
             f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B: "
-            "use a smaller --hidden or a larger --pool, or a target with more RAM"
+            f"{tip}, use a smaller --hidden or a larger --pool, or a target with more RAM"
+        )
+    if need.iram + STACK_MIN > target.iram:
+        raise Digit51Error(
+            f"model {name} needs ~{need.iram + STACK_MIN} B of internal RAM in {mode} mode but {target.name} has "
+            f"{target.iram} B: use a smaller first hidden layer (--hidden)"
         )
     return need
 
@@ -100,7 +112,7 @@ def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
           selftest: SelfTestSet | None = None, kernel: str = DEFAULT_KERNEL, sim_exit: bool = True) -> Firmware:
     """Build the firmware into `out`; same inputs, same bytes."""
     sdcc = sdcc_path()
-    check_fit(model, target, len(selftest.indices) if selftest else 0)
+    check_fit(model, target, mode, len(selftest.indices) if selftest else 0)
     files = render(model, mode, source, selftest, kernel)
     out.mkdir(parents=True, exist_ok=True)
     src = out / "src"
@@ -116,7 +128,7 @@ def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
     units = sorted(n for n in files if n.endswith(".c") and n != "main.c")
     for unit in units:
         _run([sdcc, *flags, "-c", unit], work)
-    limits = ["--code-size", str(target.code), "--iram-size", str(target.iram), "--xram-size", str(max(target.xram, 1))]
+    limits = ["--code-size", str(target.code), "--iram-size", str(target.iram), "--xram-size", str(target.xram)]
     _run([sdcc, *flags, *limits, "-o", "firmware.ihx", "main.c", *(u[:-2] + ".rel" for u in units)], work)
     memory = parse_mem((work / "firmware.mem").read_text())
     if memory["xram"] > target.xram:

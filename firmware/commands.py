@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from codegen.render import DEFAULT_KERNEL, KERNELS, SelfTestSet
+from codegen.render import DEFAULT_KERNEL, KERNELS, MODES, SelfTestSet, kernel_for
 from firmware import pipeline, targets
 from firmware.build import build
 from firmware.ucsim import LINKS
@@ -15,6 +15,11 @@ from quantize import model_file as int_model_file
 from trainer import mnist
 from trainer.cli import add_data_option
 from trainer.errors import Digit51Error
+
+
+MODE_NAMES = tuple(MODES)
+MODE_HELP = ("selftest: embedded test images; serve: images sent over the UART; "
+             "stream: serve for tiny RAM, classifying as the bytes arrive")
 
 
 def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
@@ -25,8 +30,8 @@ def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
 
 def add_firmware_options(p: argparse.ArgumentParser, images: int) -> None:
     p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS), help=f"chip profile (default {targets.DEFAULT_TARGET})")
-    p.add_argument("--kernel", default=DEFAULT_KERNEL, choices=sorted(KERNELS),
-                   help=f"dense-layer kernel: asm (hand-written 8051 loop) or c (the reference) (default {DEFAULT_KERNEL})")
+    p.add_argument("--kernel", choices=sorted(KERNELS),
+                   help=f"dense-layer kernel: asm (hand-written 8051 loop) or c (the reference); default {DEFAULT_KERNEL}, c in stream mode")
     p.add_argument("--images", type=int, default=images, help=f"how many MNIST test images (default {images})")
     p.add_argument("--start", type=int, default=0, help="first test-image index (default 0)")
 
@@ -39,7 +44,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         data = mnist.load(a.data)
         idx = _indices(a, len(data.test_images))
         sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
-    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, a.kernel, sim_exit=not a.hardware)
+    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, kernel_for(a.mode, a.kernel), sim_exit=not a.hardware)
     m = fw.memory
     print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
           f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)
@@ -67,7 +72,7 @@ def register(sub) -> None:
     p = sub.add_parser("build", help="generate C and build firmware with SDCC", description="Generate the C sources from an integer model and build them with SDCC.")
     p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder: src/, firmware.ihx, firmware.hex, memory.json")
-    p.add_argument("--mode", choices=("serve", "selftest"), default="serve", help="serve: classify images sent over the UART; selftest: embedded test images (default serve)")
+    p.add_argument("--mode", choices=MODE_NAMES, default="serve", help=f"{MODE_HELP} (default serve)")
     add_data_option(p)
     add_firmware_options(p, images=10)
     p.add_argument("--hardware", action="store_true", help="leave out the simulator stop hook (for flashing a real chip)")
@@ -76,7 +81,7 @@ def register(sub) -> None:
     p = sub.add_parser("sim", help="run firmware in ucsim and check it against the integer simulator", description="Build the firmware, run it in the ucsim 8051 simulator, read its UART with pyserial and compare every logit with the Python integer simulator.")
     p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
     add_data_option(p)
-    p.add_argument("--mode", choices=("selftest", "serve"), default="selftest", help="selftest: embedded images; serve: images sent over the UART (default selftest)")
+    p.add_argument("--mode", choices=MODE_NAMES, default="selftest", help=f"{MODE_HELP} (default selftest)")
     p.add_argument("--link", choices=LINKS, default="socket", help="UART link: ucsim's TCP socket, or a socat pseudo-terminal opened as a serial device (default socket)")
     p.add_argument("--out", default="out/sim", metavar="DIR", help="where the builds go (default out/sim)")
     add_firmware_options(p, images=20)
@@ -131,7 +136,7 @@ def register_demo(sub) -> None:
     add_data_option(p)
     p.add_argument("--model", metavar="MODEL", help="reuse this float model instead of OUT/model.d51")
     p.add_argument("--out", default="out", metavar="DIR", help="working folder for the artifacts (default out)")
-    p.add_argument("--mode", choices=("selftest", "serve"), default="selftest", help="firmware mode (default selftest)")
+    p.add_argument("--mode", choices=MODE_NAMES, default="selftest", help=f"{MODE_HELP} (default selftest)")
     add_firmware_options(p, images=20)
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.set_defaults(func=cmd_demo)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.render import DEFAULT_KERNEL, SelfTestSet
+from codegen.render import SelfTestSet, kernel_for
 from firmware import run
 from firmware.build import Firmware, build, max_selftest_images
 from firmware.session import Session
@@ -27,6 +27,7 @@ class SimResult:
     outcomes: list
     firmware: list  # Firmware of each build
     wall_seconds: float
+    max_sp: int | None = None  # highest stack pointer in ucsim (internal RAM address)
 
     @property
     def bad_lines(self) -> list:
@@ -54,16 +55,18 @@ def batches(model: IntModel, target: Target, indices: list[int]) -> list[list[in
 
 
 def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: list[int], mode: str, link: str,
-                      out: Path, source: str, kernel: str = DEFAULT_KERNEL, timeout: float = 120.0) -> SimResult:
+                      out: Path, source: str, kernel: str | None = None, timeout: float = 120.0) -> SimResult:
     """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
     t0 = time.perf_counter()
+    kernel = kernel_for(mode, kernel)
     images, labels = data.test_images[indices], data.test_labels[indices]
-    outcomes, firmware = [], []
-    if mode == "serve":
-        fw = build(model, target, out / "serve", "serve", source, kernel=kernel)
+    outcomes, firmware, max_sp = [], [], []
+    if mode in ("serve", "stream"):
+        fw = build(model, target, out / mode, mode, source, kernel=kernel)
         firmware.append(fw)
         with Ucsim(fw.ihx, target, link) as sim:
             outcomes.append(run.serve(Session(sim.port), indices, images, timeout))
+        max_sp.append(sim.max_sp)
     else:
         for b, part in enumerate(batches(model, target, indices)):
             sel = SelfTestSet(part, data.test_images[part], data.test_labels[part])
@@ -71,12 +74,14 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
             firmware.append(fw)
             with Ucsim(fw.ihx, target, link) as sim:
                 outcomes.append(run.selftest(Session(sim.port), timeout))
+            max_sp.append(sim.max_sp)
     merged = run.Outcome()
     for o in outcomes:
         merged.predictions += o.predictions
     logits, _ = simulate.run(model, images)
     comparison = run.compare(merged, indices, logits, labels)
-    return SimResult(comparison, outcomes, firmware, time.perf_counter() - t0)
+    peak = max((sp for sp in max_sp if sp is not None), default=None)
+    return SimResult(comparison, outcomes, firmware, time.perf_counter() - t0, peak)
 
 
 def seconds_per_digit(cycles: float, target: Target) -> float:
@@ -97,6 +102,7 @@ def summary(result: SimResult, target: Target) -> dict:
         "frame_errors": len(result.frame_errors),
         "builds": len(result.firmware),
         "memory": fw.memory,
+        "stack_peak": result.max_sp,
         "wall_seconds": round(result.wall_seconds, 2),
     }
 
@@ -106,7 +112,8 @@ def print_summary(s: dict, target: Target, out) -> None:
     print(f"firmware   {s['images']} images in {s['builds']} build(s) on {target.name}: "
           f"accuracy {100 * s['firmware_accuracy']:.2f}%, "
           f"{'bit-exact' if s['bit_exact'] else str(s['mismatches']) + ' MISMATCHES'} against the integer simulator", file=out)
-    print(f"memory     code {m['code']['used']}/{m['code']['budget']} B, internal RAM {m['iram']['used']}/{m['iram']['budget']} B, "
+    peak = f", stack peak 0x{s['stack_peak']:02X}" if s["stack_peak"] is not None else ""
+    print(f"memory     code {m['code']['used']}/{m['code']['budget']} B, internal RAM {m['iram']['used']}/{m['iram']['budget']} B{peak}, "
           f"XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=out)
     print(f"speed      {s['cycles_per_inference']:,} machine cycles per inference = {s['seconds_per_digit']:.3f} s per digit "
           f"at {target.clock_hz / 1e6:.4f} MHz ({target.clocks_per_cycle}-clock 8051)", file=out)

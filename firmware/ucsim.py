@@ -5,6 +5,7 @@ up: use Ucsim as a context manager."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -50,6 +51,7 @@ class Ucsim:
         self.port: serial.SerialBase | None = None
         self.tmp = tempfile.mkdtemp(prefix="digit51-ucsim-")
         self.log = Path(self.tmp) / "s51.log"
+        self.max_sp: int | None = None  # highest stack pointer ucsim saw, once it has stopped
 
     def __enter__(self) -> "Ucsim":
         try:
@@ -106,6 +108,11 @@ class Ucsim:
                 self.port.close()
             except Exception:
                 pass
+        for p in self.procs[-1:]:  # s51: let it finish `state` after the firmware stopped itself
+            try:
+                p.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.terminate()
@@ -115,4 +122,9 @@ class Ucsim:
                     p.kill()
                     p.wait()
         self.procs.clear()
+        try:
+            found = re.findall(r"Max value of stack pointer= 0x([0-9a-fA-F]+)", self.log.read_text(errors="replace"))
+            self.max_sp = int(found[-1], 16) if found else None
+        except OSError:
+            pass
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -101,3 +101,25 @@ def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):
     assert s["bit_exact"] is True and s["images"] == 4 and s["mismatches"] == 0
     assert s["model"] == "49-16-10" and s["cycles_per_inference"] > 0
     assert (tmp_path / "out" / "model.q51").is_file()
+
+
+def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model, mnist_data, tmp_path):
+    """at89s52: 8 KB flash, 256 B internal RAM, no XRAM. Nothing buffers the image."""
+    target = targets.get("at89s52")
+    idx = list(range(30, 42))
+    result = pipeline.simulate_firmware(small_int_model, target, mnist_data, idx, "stream", "socket", tmp_path, "m")
+    check(result, 12)
+    m = result.firmware[0].memory
+    assert m["xram"]["used"] == 0 and m["iram"]["used"] <= 256 and m["code"]["used"] <= 8192
+    assert result.max_sp is not None and result.max_sp < 0xFF  # the stack never wrapped
+    src = (result.firmware[0].folder / "src" / "infer.c").read_text()
+    assert "__xdata" not in src and "IMAGE_BYTES]" not in src
+
+
+def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_int_model, small_int_model, tmp_path):
+    from trainer.errors import Digit51Error
+
+    with pytest.raises(Digit51Error, match="use --kernel c"):
+        pipeline.simulate_firmware(small_int_model, GENERIC, None, [0], "stream", "socket", tmp_path, "m", "asm")
+    with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89c51ed2 has 256 B"):
+        build(default_int_model, targets.get("at89c51ed2"), tmp_path / "x", "stream", "m", kernel="c")
