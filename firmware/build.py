@@ -40,26 +40,28 @@ class Need:
     iram: int  # internal RAM, buffers and SDCC's own use
 
 
-def estimate(model: IntModel, n_images: int = 0, mode: str = "serve") -> Need:
-    """Memory the firmware needs, from the model alone (checked before compiling)."""
-    hidden = model.sizes[1:-1]
-    side = 28 // model.pool
-    code = model.n_macs + 4 * sum(model.sizes[1:]) + sum(hidden) + RUNTIME_CODE + n_images * IMAGE_CODE
-    pool_sums = 2 * side if model.pool > 1 else 0
+def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve") -> Need:
+    """Memory the firmware of an architecture needs (checked before compiling)."""
+    hidden = sizes[1:-1]
+    side = 28 // pool
+    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + RUNTIME_CODE + n_images * IMAGE_CODE
+    pool_sums = 2 * side if pool > 1 else 0
     ping, pong = max(hidden[0::2]), max(hidden[1::2] or [1])
     if mode == "stream":  # no input buffer: layer-0 accumulators (shared with the logits), pending pooled values
         buffers = 4 * max(hidden[0], 10) + ping + pong + pool_sums + side
         return Need(code, 0, IRAM_BASE + buffers)
-    return Need(code, model.sizes[0] + ping + pong + 4 * 10 + pool_sums, IRAM_BASE)
+    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums, IRAM_BASE)
 
 
 def max_selftest_images(model: IntModel, target: Target) -> int:
-    return max(0, (target.code - estimate(model, 0, "selftest").code) // IMAGE_CODE)
+    return max(0, (target.code - estimate(model.sizes, model.pool, 0, "selftest").code) // IMAGE_CODE)
 
 
-def check_fit(model: IntModel, target: Target, mode: str, n_images: int = 0) -> Need:
-    need = estimate(model, n_images, mode)
-    name = "-".join(map(str, model.sizes))
+def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0) -> Need:
+    """Need of the architecture in `mode`, or an error naming the budget, the need and the fix."""
+    need = estimate(sizes, pool, n_images, mode)
+    name = "-".join(map(str, sizes))
     if need.code > target.code:
         images = f" + {n_images} self-test images" if n_images else ""
         raise Digit51Error(
@@ -112,7 +114,7 @@ def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
           selftest: SelfTestSet | None = None, kernel: str = DEFAULT_KERNEL, sim_exit: bool = True) -> Firmware:
     """Build the firmware into `out`; same inputs, same bytes."""
     sdcc = sdcc_path()
-    check_fit(model, target, mode, len(selftest.indices) if selftest else 0)
+    check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0)
     files = render(model, mode, source, selftest, kernel)
     out.mkdir(parents=True, exist_ok=True)
     src = out / "src"

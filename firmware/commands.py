@@ -69,6 +69,7 @@ def cmd_sim(a: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     register_demo(sub)
+    register_fit(sub)
     p = sub.add_parser("build", help="generate C and build firmware with SDCC", description="Generate the C sources from an integer model and build them with SDCC.")
     p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder: src/, firmware.ihx, firmware.hex, memory.json")
@@ -140,3 +141,41 @@ def register_demo(sub) -> None:
     add_firmware_options(p, images=20)
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     p.set_defaults(func=cmd_demo)
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    from firmware import frontier
+
+    table = frontier.load(Path(a.frontier) if a.frontier else frontier.FRONTIER)
+    chosen = [targets.get(a.target)] if a.target else list(targets.TARGETS.values())
+    rows = sorted(table["rows"], key=lambda r: -r["int_accuracy"])
+    report = []
+    for target in chosen:
+        for r in rows:
+            mode = frontier.fits(r, target)
+            report.append({"target": target.name, "arch": r["arch"], "fits": mode is not None, "mode": mode,
+                           "int_accuracy": r["int_accuracy"], "cycles": r.get("cycles"),
+                           "seconds_per_digit": pipeline.seconds_per_digit(r["cycles"], target) if r.get("cycles") else None})
+    if a.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    for target in chosen:
+        print(f"{target.name}: {target.description}")
+        for e in (e for e in report if e["target"] == target.name and (e["fits"] or a.all)):
+            speed = f"{e['cycles']:>9,} cycles  {e['seconds_per_digit']:.3f} s/digit" if e["cycles"] else "   (not measured)"
+            how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
+            print(f"  {e['arch']:>14}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
+    print("cycles: measured in ucsim with the default kernel in serve mode (firmware/frontier.json); "
+          "stream mode uses the C kernel and is slower", file=sys.stderr)
+    return 0
+
+
+def register_fit(sub) -> None:
+    p = sub.add_parser("fit", help="which architectures fit a chip, with what accuracy and speed",
+                       description="List the measured architectures (firmware/frontier.json, from `python -m firmware.sweep`) "
+                                   "that fit a chip, with their int8 accuracy and cycles per digit.")
+    p.add_argument("--target", choices=sorted(targets.TARGETS), help="one chip profile (default: all)")
+    p.add_argument("--all", action="store_true", help="also list the architectures that do not fit")
+    p.add_argument("--frontier", metavar="FILE", help="frontier table to read (default: the one shipped with digit51)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable list on stdout")
+    p.set_defaults(func=cmd_fit)

@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from codegen.render import SelfTestSet, kernel_for
 from firmware import run

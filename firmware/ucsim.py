@@ -15,7 +15,6 @@ from pathlib import Path
 
 import serial
 
-from firmware.build import INSTALL_HINT
 from firmware.targets import Target
 from trainer.errors import Digit51Error
 
@@ -84,7 +83,9 @@ class Ucsim:
                     return
                 except serial.SerialException:
                     if proc.poll() is not None or time.monotonic() > deadline:
-                        raise Digit51Error(f"ucsim did not open its UART socket: {self.log.read_text(errors='replace')[-300:]}")
+                        raise Digit51Error(
+                            f"ucsim did not open its UART socket: {self.log.read_text(errors='replace')[-300:]}"
+                        ) from None
                     time.sleep(0.05)
         socat = _need("socat", "socat")
         mcu, host = os.path.join(self.tmp, "mcu"), os.path.join(self.tmp, "host")

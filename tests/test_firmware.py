@@ -6,10 +6,9 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from firmware import pipeline, protocol, run, targets
+from firmware import pipeline, protocol, targets
 from firmware.build import build
 from firmware.session import Session
 from firmware.ucsim import Ucsim

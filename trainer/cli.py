@@ -25,7 +25,7 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(s) for s in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of sizes, e.g. 128 or 128,64")
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of sizes, e.g. 128 or 128,64") from None
     return sizes
 
 
