@@ -21,6 +21,8 @@ def parser() -> argparse.ArgumentParser:
     quantize_cli.register(sub)
     commands.register(sub)
     monitor.register(sub)
+    commands.register_demo(sub)
+    commands.register_fit(sub)
     return p
 
 

@@ -68,8 +68,6 @@ def cmd_sim(a: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    register_demo(sub)
-    register_fit(sub)
     p = sub.add_parser("build", help="generate C and build firmware with SDCC", description="Generate the C sources from an integer model and build them with SDCC.")
     p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder: src/, firmware.ihx, firmware.hex, memory.json")

@@ -15,6 +15,7 @@ FRONTIER = Path(__file__).with_name("frontier.json")
 # weights fit 40 KB and that classifies a digit in at most 1 s on a 12-clock 8051 at 11.0592 MHz.
 MAX_WEIGHT_BYTES = 40 * 1024
 MAX_CYCLES = 921_600
+RULE = "most accurate int8 model with weights <= 40 KB and <= 921,600 cycles per digit"
 
 
 def load(path: Path = FRONTIER) -> dict:

@@ -1,10 +1,11 @@
-"""Sweep architectures: train, quantize, build and measure each; write the frontier table
-(firmware/frontier.json), a Markdown table and a PNG plot of integer test accuracy against
-code bytes and cycles per inference. Its result picks the default model.
+"""Sweep architectures: train, quantize, build and measure each; write the frontier
+(firmware/frontier.json), its table into README.md (between the frontier markers) and a
+PNG plot (docs/frontier.png) of integer test accuracy against code bytes and cycles per
+inference. Its result picks the default model (firmware/frontier.py states the rule).
 
-    python -m firmware.sweep --data ../shared/data/mnist [--out docs]
+    python -m firmware.sweep --data ../shared/data/mnist
 
-The plot needs matplotlib (pip install matplotlib); the table does not.
+The plot needs matplotlib (pip install '.[sweep]'); the table does not.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from trainer.config import TrainConfig
 from trainer.errors import Digit51Error
 from trainer.train import train
 
+MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
 ARCHS = [(p, (h,)) for p in (4, 2, 1) for h in (16, 32, 64, 96, 128)] + [(2, (64, 32)), (2, (128, 32))]
 
 
@@ -108,25 +110,36 @@ def main(argv=None) -> int:
     p.add_argument("--data", metavar="DIR", help="MNIST folder")
     p.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="training epochs per architecture")
     p.add_argument("--images", type=int, default=3, help="test images run in ucsim per architecture to measure cycles")
-    p.add_argument("--docs", default="docs", help="folder for frontier.md and frontier.png (default docs)")
+    p.add_argument("--readme", default="README.md", help="README whose frontier table to replace (default README.md)")
+    p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")
+    p.add_argument("--redraw", action="store_true", help="do not measure: redraw the table and plot from firmware/frontier.json")
     a = p.parse_args(argv)
-    data = mnist.load(a.data)
-    rows = []
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
-        for pool, hidden in ARCHS:
-            row = measure(data, pool, hidden, a.epochs, a.images, Path(work))
-            rows.append(row)
-            print(f"sweep: {row['arch']:>12} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  cycles {row['cycles']}", file=sys.stderr, flush=True)
-    chosen = frontier.choose_default(rows)
-    meta = {"epochs": a.epochs, "kernel": DEFAULT_KERNEL, "seed": TrainConfig().seed, "chosen": chosen["arch"] if chosen else None,
-            "rule": "most accurate int8 model with weights <= 40 KB and <= 921,600 cycles per digit"}
-    atomic_write(frontier.FRONTIER, (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
-    docs = Path(a.docs)
-    docs.mkdir(exist_ok=True)
-    atomic_write(docs / "frontier.md", markdown(rows, chosen).encode())
-    plotted = plot(rows, chosen, docs / "frontier.png")
-    print(markdown(rows, chosen))
+    if a.redraw:
+        saved = frontier.load()
+        rows, meta = saved["rows"], saved["meta"]
+        chosen = frontier.choose_default(rows)
+    else:
+        data = mnist.load(a.data)
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
+            for pool, hidden in ARCHS:
+                row = measure(data, pool, hidden, a.epochs, a.images, Path(work))
+                rows.append(row)
+                print(f"sweep: {row['arch']:>12} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
+                      f"cycles {row['cycles']}", file=sys.stderr, flush=True)
+        chosen = frontier.choose_default(rows)
+        meta = {"epochs": a.epochs, "kernel": DEFAULT_KERNEL, "seed": TrainConfig().seed,
+                "chosen": chosen["arch"] if chosen else None, "rule": frontier.RULE}
+        atomic_write(frontier.FRONTIER, (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
+    table = markdown(rows, chosen)
+    readme = Path(a.readme)
+    text = readme.read_text()
+    start, end = text.find(MARK_START), text.find(MARK_END)
+    if start >= 0 and end > start:
+        atomic_write(readme, (text[: start + len(MARK_START)] + "\n" + table + text[end:]).encode())
+    plotted = plot(rows, chosen, Path(a.plot))
+    print(table)
     print(f"default model by the rule: {meta['chosen']}; {time.perf_counter() - t0:.0f} s"
           + ("" if plotted else "; no plot (pip install matplotlib)"))
     return 0

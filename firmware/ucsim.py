@@ -40,12 +40,12 @@ def _need(tool: str, package: str) -> str:
 class Ucsim:
     """s51 running `ihx`; `.port` is an open pyserial port on its UART."""
 
-    def __init__(self, ihx: Path, target: Target, link: str = "socket", timeout: float = 600.0):
+    def __init__(self, ihx: Path, target: Target, link: str = "socket"):
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}")
         if not Path(ihx).is_file():
             raise Digit51Error(f"{ihx}: no such firmware; build it with `digit51 build`")
-        self.ihx, self.target, self.link, self.timeout = Path(ihx), target, link, timeout
+        self.ihx, self.target, self.link = Path(ihx), target, link
         self.procs: list[subprocess.Popen] = []
         self.port: serial.SerialBase | None = None
         self.tmp = tempfile.mkdtemp(prefix="digit51-ucsim-")

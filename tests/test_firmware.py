@@ -122,3 +122,40 @@ def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_i
         pipeline.simulate_firmware(small_int_model, GENERIC, None, [0], "stream", "socket", tmp_path, "m", "asm")
     with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89c51ed2 has 256 B"):
         build(default_int_model, targets.get("at89c51ed2"), tmp_path / "x", "stream", "m", kernel="c")
+
+
+@pytest.mark.parametrize("link", ["socket", "pty"])
+def test_simulator_is_cleaned_up_on_timeouts_and_errors(small_int_model, tmp_path, link):
+    from trainer.errors import Digit51Error
+
+    fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
+    with pytest.raises(Digit51Error, match="no data from the firmware for 1 s"):
+        with Ucsim(fw.ihx, GENERIC, link) as sim:
+            procs = list(sim.procs)
+            s = Session(sim.port)
+            assert isinstance(s.next_record(30), protocol.Ready)
+            s.next_record(1)  # the serve firmware waits for a frame that never comes
+    assert procs and all(p.poll() is not None for p in procs)  # s51 (and socat) are gone
+    assert not sim.procs
+
+
+def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnist_data, tmp_path):
+    """The monitor's --send path against real firmware in ucsim, over the socket."""
+    import io
+
+    from firmware.monitor import Tally, send
+
+    fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
+    idx = [20, 21, 22, 23]
+    out, err = io.StringIO(), io.StringIO()
+    tally = Tally(mnist_data.test_labels, out=out, err=err)
+    with Ucsim(fw.ihx, GENERIC, "socket") as sim:
+        s = Session(sim.port)
+        tally.show(s.next_record(30))
+        send(s, tally, idx, mnist_data.test_images[idx], 30)
+    _, pred = simulate.run(small_int_model, mnist_data.test_images[idx])
+    lines = out.getvalue().splitlines()
+    assert [int(l.split()[1].split("=")[1]) for l in lines] == pred.tolist()
+    assert (tally.seen, tally.corrupt) == (4, 0)
+    assert tally.correct == int((pred == mnist_data.test_labels[idx]).sum())
+    assert "firmware done: 4 images" in err.getvalue()

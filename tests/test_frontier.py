@@ -1,0 +1,55 @@
+"""The measured frontier (firmware/frontier.json, written by firmware/sweep.py), the rule
+that picks the default model from it, and `digit51 fit`."""
+
+import json
+import subprocess
+import sys
+
+from firmware import frontier, targets
+from trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
+
+
+def test_default_model_is_the_one_the_rule_picks_from_the_measurements():
+    rows = frontier.load()["rows"]
+    chosen = frontier.choose_default(rows)
+    assert chosen is not None
+    assert (chosen["pool"], tuple(chosen["hidden"])) == (DEFAULT_POOL, DEFAULT_HIDDEN)
+    assert chosen["int_accuracy"] >= 0.975 and chosen["cycles"] <= frontier.MAX_CYCLES
+    assert chosen["weight_bytes"] <= frontier.MAX_WEIGHT_BYTES
+
+
+def test_every_measured_firmware_was_bit_exact():
+    rows = frontier.load()["rows"]
+    measured = [r for r in rows if r["cycles"] is not None]
+    assert len(measured) >= 10
+    assert all(r["bit_exact"] for r in measured)
+
+
+def test_rule_is_applied_as_stated():
+    rows = [
+        {"arch": "a", "weight_bytes": 100, "cycles": 5, "int_accuracy": 0.97},
+        {"arch": "b", "weight_bytes": 50_000, "cycles": 5, "int_accuracy": 0.99},  # too big
+        {"arch": "c", "weight_bytes": 100, "cycles": 1_000_000, "int_accuracy": 0.99},  # too slow
+        {"arch": "d", "weight_bytes": 100, "cycles": 900_000, "int_accuracy": 0.98},
+        {"arch": "e", "weight_bytes": 100, "cycles": None, "int_accuracy": 0.995},  # not built
+    ]
+    assert frontier.choose_default(rows)["arch"] == "d"
+
+
+def test_fits_uses_the_chip_profiles():
+    default = {"sizes": [196, 128, 10], "pool": 2}
+    tiny = {"sizes": [49, 16, 10], "pool": 4}
+    assert frontier.fits(default, targets.get("generic-8052")) == "serve"
+    assert frontier.fits(default, targets.get("at89s52")) is None
+    assert frontier.fits(tiny, targets.get("at89s52")) == "stream"
+    assert frontier.fits({"sizes": [784, 128, 10], "pool": 1}, targets.get("generic-8052")) is None
+
+
+def test_fit_cli():
+    out = subprocess.run([sys.executable, "-m", "firmware.cli", "fit", "--target", "at89s52", "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    fitting = [e for e in report if e["fits"]]
+    assert fitting and all(e["mode"] == "stream" for e in fitting)
+    assert all(e["arch"] != "196-128-10" for e in fitting)
