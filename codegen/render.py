@@ -85,6 +85,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
             "index": i,
             "n_in": int(w.shape[1]),
             "n_out": int(w.shape[0]),
+            "n_weights": int(w.size),  # computed here: L_OUT * L_IN overflows C's 16-bit int
             "hidden": i < n - 1,
             "weights": c_rows(stored.astype(np.int16) + weight_offset),
             "biases": [", ".join(c_int32(int(v)) for v in b[k : k + 8]) for k in range(0, len(b), 8)],

@@ -4,7 +4,7 @@ Firmware -> host: ASCII lines, one record each, `kind key=value ... *CCCC`, wher
 the CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) in hex of every byte before " *".
 Lines end in CR LF; the host ignores CRs and empty lines.
 
-    ready mode=selftest model=196-128-10 images=20 *1A2B
+    ready mode=selftest model=196-128-32-10 images=20 *1A2B
     pred img=7 digit=3 logits=-1234,5678,...,42 cycles=712345 *9A3F
     error img=7 reason=crc *77C0
     done images=20 correct=19 *5E11

@@ -31,6 +31,14 @@ MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
 ARCHS = [(p, (h,)) for p in (4, 2, 1) for h in (16, 32, 64, 96, 128)] + [(2, (64, 32)), (2, (128, 32))]
 
 
+def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
+    try:
+        pool, hidden = text.split(":")
+        return int(pool), tuple(int(h) for h in hidden.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not POOL:H[,H], e.g. 2:128,32") from None
+
+
 def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path) -> dict:
     cfg = TrainConfig(hidden=hidden, pool=pool, epochs=epochs)
     model = train(data, cfg)
@@ -113,6 +121,8 @@ def main(argv=None) -> int:
     p.add_argument("--readme", default="README.md", help="README whose frontier table to replace (default README.md)")
     p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")
     p.add_argument("--redraw", action="store_true", help="do not measure: redraw the table and plot from firmware/frontier.json")
+    p.add_argument("--only", action="append", type=arch_spec, metavar="POOL:H[,H]",
+                   help="measure just this architecture (repeatable) and update its row in firmware/frontier.json")
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     if a.redraw:
@@ -121,11 +131,11 @@ def main(argv=None) -> int:
         chosen = frontier.choose_default(rows)
     else:
         data = mnist.load(a.data)
-        rows = []
+        rows = frontier.load()["rows"] if a.only else []
         with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
-            for pool, hidden in ARCHS:
+            for pool, hidden in a.only or ARCHS:
                 row = measure(data, pool, hidden, a.epochs, a.images, Path(work))
-                rows.append(row)
+                rows = [r for r in rows if r["arch"] != row["arch"]] + [row]
                 print(f"sweep: {row['arch']:>12} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
                       f"cycles {row['cycles']}", file=sys.stderr, flush=True)
         chosen = frontier.choose_default(rows)

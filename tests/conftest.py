@@ -35,7 +35,7 @@ def mnist_data(data_dir):
 
 @pytest.fixture(scope="session")
 def default_int_model(mnist_data):
-    """The default architecture (196-128-10), trained briefly, quantized."""
+    """The default architecture (trainer.config), trained briefly, quantized."""
     from quantize.quantizer import quantize
     from trainer.config import TrainConfig
     from trainer.train import train

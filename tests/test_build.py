@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from codegen.render import SelfTestSet, render
@@ -96,3 +97,14 @@ def test_cli_build_and_clear_errors(small_int_model, default_int_model, data_dir
     out = run_cli("build", str(q), "-o", str(tmp_path / "fw3"), env=env)
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert "SDCC not found" in out.stderr and "apt-get install sdcc sdcc-ucsim" in out.stderr
+
+
+def test_layers_with_more_than_32767_weights_build(tmp_path):
+    """784x64 = 50,176 weights: array sizes must not be int (16-bit) products in C."""
+    from quantize.model_file import IntModel
+
+    rng = np.random.default_rng(0)
+    model = IntModel([rng.integers(-127, 128, (64, 784)).astype(np.int8), rng.integers(-127, 128, (10, 64)).astype(np.int8)],
+                     [np.zeros(64, np.int32), np.zeros(10, np.int32)], [np.full(64, 9, np.uint8)], 1)
+    fw = build(model, targets.get("generic-8052"), tmp_path / "big", "serve", "m")
+    assert 50176 < fw.memory["code"]["used"] <= 65536

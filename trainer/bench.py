@@ -69,8 +69,10 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="epochs per model")
     a = p.parse_args(argv)
     data = mnist.load(a.data)
+    default = TrainConfig(epochs=a.epochs)
+    arch = "-".join(map(str, [(28 // default.pool) ** 2, *default.hidden, 10]))
     models = {
-        "default (196-128-10, pool 2)": TrainConfig(epochs=a.epochs),
+        f"default ({arch}, pool {default.pool})": default,
         "784-128-10 (pool 1)": TrainConfig(hidden=(128,), pool=1, epochs=a.epochs),
     }
     try:
