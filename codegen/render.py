@@ -33,6 +33,8 @@ def kernel_for(mode: str, kernel: str | None = None) -> str:
     if mode == "stream" and kernel == "asm":
         raise Digit51Error("stream mode keeps activations in internal RAM, which the asm kernel cannot read: use --kernel c")
     return kernel or ("c" if mode == "stream" else DEFAULT_KERNEL)
+
+
 PER_LINE = 16
 
 
@@ -65,14 +67,14 @@ class SelfTestSet:
     labels: np.ndarray  # (N,) uint8
 
 
-def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None = None, kernel: str = DEFAULT_KERNEL) -> dict[str, str]:
+def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None = None,
+           kernel: str | None = None) -> dict[str, str]:
     """File name -> C source text for the firmware of `model` in `mode`."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}")
+    kernel = kernel_for(mode, kernel)
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {tuple(KERNELS)}")
-    if mode == "stream" and kernel != "c":
-        raise ValueError("stream mode keeps activations in internal RAM and uses the c kernel")
     if (mode == "selftest") != (selftest is not None):
         raise ValueError("selftest mode needs a SelfTestSet, serve mode none")
     template, weight_type, weight_offset = KERNELS[kernel]

@@ -10,7 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen.render import DEFAULT_KERNEL, SelfTestSet, render
+from codegen.render import SelfTestSet, kernel_for, render
 from firmware.targets import Target
 from quantize.model_file import IntModel
 from trainer.artifact import atomic_write
@@ -111,8 +111,9 @@ class Firmware:
 
 
 def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
-          selftest: SelfTestSet | None = None, kernel: str = DEFAULT_KERNEL, sim_exit: bool = True) -> Firmware:
+          selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True) -> Firmware:
     """Build the firmware into `out`; same inputs, same bytes."""
+    kernel = kernel_for(mode, kernel)
     sdcc = sdcc_path()
     check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0)
     files = render(model, mode, source, selftest, kernel)

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from codegen.render import DEFAULT_KERNEL, KERNELS, MODES, SelfTestSet, kernel_for
+from codegen.render import DEFAULT_KERNEL, KERNELS, MODES, SelfTestSet
 from firmware import pipeline, targets
 from firmware.build import build
 from firmware.ucsim import LINKS
@@ -44,7 +44,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         data = mnist.load(a.data)
         idx = _indices(a, len(data.test_images))
         sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
-    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, kernel_for(a.mode, a.kernel), sim_exit=not a.hardware)
+    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, a.kernel, sim_exit=not a.hardware)
     m = fw.memory
     print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
           f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)

@@ -21,9 +21,9 @@ class Session:
 
     def _fill(self) -> None:
         try:
-            n = self.port.in_waiting
-            data = self.port.read(n or 1)  # never ask for more than is there: a closing
-        except (serial.SerialException, OSError):  # socket drops what read(n) held
+            # never ask for more than is there: a socket that closes drops what read(n) held
+            data = self.port.read(self.port.in_waiting or 1)
+        except (serial.SerialException, OSError):
             data, self.eof = b"", True
         if data:
             self.pending += self.reader.feed(data)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.render import DEFAULT_KERNEL, KERNELS
+from codegen.render import DEFAULT_KERNEL, KERNELS, MODES, kernel_for
 from firmware import pipeline, targets
 from quantize import model_file
 from trainer import mnist
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     p.add_argument("--images", type=int, default=10000, help="how many test images, from index 0 (default 10000)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel ucsim processes (default: one per core)")
     p.add_argument("--chunk", type=int, default=0, help="images per simulator run (default: as many as one self-test build holds)")
-    p.add_argument("--mode", choices=("selftest", "serve"), default="selftest", help="firmware mode (default selftest)")
-    p.add_argument("--kernel", default=DEFAULT_KERNEL, choices=sorted(KERNELS), help=f"dense kernel (default {DEFAULT_KERNEL})")
+    p.add_argument("--mode", choices=tuple(MODES), default="selftest", help="firmware mode (default selftest)")
+    p.add_argument("--kernel", choices=sorted(KERNELS), help=f"dense kernel (default {DEFAULT_KERNEL}, c in stream mode)")
     p.add_argument("--target", default=targets.DEFAULT_TARGET, help="chip profile")
     a = p.parse_args(argv)
     try:
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
             print(f"verify: {done}/{len(indices)} images, {mism} mismatches, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
     mean = float(np.mean(cycles)) if cycles else 0.0
-    print(f"model               {'-'.join(map(str, model.sizes))} ({a.kernel} kernel, {a.mode} mode, {target.name})")
+    print(f"model               {'-'.join(map(str, model.sizes))} ({kernel_for(a.mode, a.kernel)} kernel, {a.mode} mode, {target.name})")
     print(f"images              {done}")
     print(f"mismatches          {mism}")
     print(f"serial errors       {bad}")
