@@ -151,9 +151,10 @@ def cmd_fit(a: argparse.Namespace) -> int:
     for target in chosen:
         for r in rows:
             mode = frontier.fits(r, target)
+            cycles = r.get("stream_cycles") if mode == "stream" else r.get("cycles")
             report.append({"target": target.name, "arch": r["arch"], "fits": mode is not None, "mode": mode,
-                           "int_accuracy": r["int_accuracy"], "cycles": r.get("cycles"),
-                           "seconds_per_digit": pipeline.seconds_per_digit(r["cycles"], target) if r.get("cycles") else None})
+                           "int_accuracy": r["int_accuracy"], "cycles": cycles,
+                           "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles else None})
     if a.json:
         print(json.dumps(report, sort_keys=True))
         return 0
@@ -163,8 +164,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
             speed = f"{e['cycles']:>9,} cycles  {e['seconds_per_digit']:.3f} s/digit" if e["cycles"] else "   (not measured)"
             how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
             print(f"  {e['arch']:>14}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
-    print("cycles: measured in ucsim with the default kernel in serve mode (firmware/frontier.json); "
-          "stream mode uses the C kernel and is slower", file=sys.stderr)
+    print("cycles: measured in ucsim (firmware/frontier.json): serve mode with the asm kernel, "
+          "stream mode with the C kernel on at89s52", file=sys.stderr)
     return 0
 
 

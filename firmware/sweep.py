@@ -61,6 +61,10 @@ def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path
                    bit_exact=r.comparison.bit_exact)
     except Digit51Error as e:
         row.update(code_bytes=None, cycles=None, bit_exact=None, note=str(e))
+    tiny = targets.get("at89s52")
+    if frontier.fits(row, tiny) == "stream":  # measure the tiny-RAM firmware too
+        r = pipeline.simulate_firmware(q, tiny, data, list(range(images)), "stream", "socket", work / (row["arch"] + "-stream"), "sweep")
+        row.update(stream_cycles=round(r.comparison.mean_cycles), bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact))
     return row
 
 
