@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from firmware import pipeline, protocol, targets
@@ -159,3 +160,21 @@ def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnis
     assert (tally.seen, tally.corrupt) == (4, 0)
     assert tally.correct == int((pred == mnist_data.test_labels[idx]).sum())
     assert "firmware done: 4 images" in err.getvalue()
+
+
+def test_asm_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_data, tmp_path):
+    """784 inputs cross 256-byte XRAM pages (segments up to 256 long); 7 hidden gives an
+    odd-length layer; weights at +-127 and saturated activations stress the carries."""
+    from quantize.model_file import IntModel
+
+    rng = np.random.default_rng(11)
+    w0 = rng.integers(-127, 128, (7, 784)).astype(np.int8)
+    w0[0] = 127
+    w0[1] = -127
+    w1 = rng.integers(-127, 128, (10, 7)).astype(np.int8)
+    model = IntModel([w0, w1], [rng.integers(-5000, 5000, 7).astype(np.int32), np.zeros(10, np.int32)],
+                     [np.array([0, 14, 9, 10, 11, 12, 13], np.uint8)], 1)
+    idx = [3, 4, 5]
+    for kernel in ("asm", "c"):
+        result = pipeline.simulate_firmware(model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path / kernel, "m", kernel)
+        check(result, 3)
