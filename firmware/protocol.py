@@ -137,8 +137,9 @@ TELNET_PREAMBLE = bytes([0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0x00])  # ucsim's -
 class LineReader:
     """Turns a byte stream into records. Feed bytes as they come; call close() at EOF.
 
-    Skips ucsim's telnet preamble, CRs, empty lines and control bytes between lines
-    (terminal resets); anything else that is not a valid line becomes a BadLine.
+    Skips ucsim's telnet preamble (whole or a tail of it: a line starts with a letter),
+    CRs, empty lines and control bytes between lines (terminal resets); anything else
+    that is not a valid line becomes a BadLine.
     """
 
     def __init__(self):
@@ -147,11 +148,11 @@ class LineReader:
 
     def feed(self, data: bytes) -> list:
         self.buf += data
-        if not self.started:
-            if len(self.buf) < len(TELNET_PREAMBLE) and TELNET_PREAMBLE.startswith(bytes(self.buf)):
+        if not self.started:  # drop the telnet preamble, or what is left of it
+            rest = bytes(self.buf).lstrip(bytes(set(TELNET_PREAMBLE)))
+            if not rest:
                 return []
-            if self.buf.startswith(TELNET_PREAMBLE):
-                del self.buf[: len(TELNET_PREAMBLE)]
+            self.buf = bytearray(rest)
             self.started = True
         out = []
         while b"\n" in self.buf:

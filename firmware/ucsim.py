@@ -20,7 +20,8 @@ from trainer.errors import Digit51Error
 
 # UART input needs check_often (else ucsim polls it rarely) and flowctrl (else bytes
 # overrun SBUF, and 0x18 would open ucsim's menu); `run` returns when the firmware stops.
-COMMANDS = "expr uart0_check_often=1\nexpr uart0_flowctrl=1\nrun\nstate\nkill\n"
+SETUP = "expr uart0_check_often=1\nexpr uart0_flowctrl=1\n"
+RUN = "run\nstate\nkill\n"
 LINKS = ("socket", "pty")
 
 
@@ -63,23 +64,32 @@ class Ucsim:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _s51(self, uart_args: list[str]) -> subprocess.Popen:
+    def _s51(self, uart_args: list[str], run_now: bool) -> subprocess.Popen:
         s51 = _need("s51", "sdcc-ucsim")
         cmd = [s51, "-t", self.target.s51_type, "-I", "if=xram[0xffff]", *uart_args, str(self.ihx)]
         p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
-        p.stdin.write(COMMANDS.encode())
-        p.stdin.close()
+        p.stdin.write(SETUP.encode())
+        p.stdin.flush()
         self.procs.append(p)
+        if run_now:
+            self._run(p)
         return p
+
+    @staticmethod
+    def _run(p: subprocess.Popen) -> None:
+        p.stdin.write(RUN.encode())
+        p.stdin.close()
 
     def _start(self) -> None:
         deadline = time.monotonic() + 10
         if self.link == "socket":
             port = _free_port()
-            proc = self._s51(["-k", str(port)])  # waits for our connection before running
+            proc = self._s51(["-k", str(port)], run_now=False)
             while True:
                 try:
                     self.port = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=0.2)
+                    # only now `run`: pyserial's open() discards input that arrived before it returned
+                    self._run(proc)
                     return
                 except serial.SerialException:
                     if proc.poll() is not None or time.monotonic() > deadline:
@@ -98,7 +108,7 @@ class Ucsim:
                 raise Digit51Error("socat did not create the pseudo-terminal pair")
             time.sleep(0.02)
         self.port = serial.Serial(host, 9600, timeout=0.2)  # a plain device path, like /dev/ttyUSB0
-        self._s51(["-S", f"in={mcu},out={mcu}"])
+        self._s51(["-S", f"in={mcu},out={mcu}"], run_now=True)  # the host side is open already
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)

@@ -38,7 +38,8 @@ def _chunk(args):
                                    s["out"] / f"chunk-{k}", "verify", s["kernel"], timeout=300)
     c = r.comparison
     cycles = [p.cycles for o in r.outcomes for p in o.predictions]
-    return len(indices), c.mismatches, c.correct, cycles, len(r.bad_lines) + len(r.frame_errors)
+    errors = [f"{b.reason}: {b.text[:60]!r}" for b in r.bad_lines] + [f"frame {e.img}: {e.reason}" for e in r.frame_errors]
+    return len(indices), c.mismatches, c.correct, cycles, errors
 
 
 def main(argv=None) -> int:
@@ -71,7 +72,9 @@ def main(argv=None) -> int:
             done += n
             mism += len(mismatches)
             correct += ok
-            bad += errors
+            bad += len(errors)
+            for e in errors[:5]:
+                print(f"verify: serial error: {e}", file=sys.stderr)
             cycles += cyc
             for img, what in mismatches[:5]:
                 print(f"verify: mismatch on image {img}: {what}", file=sys.stderr)

@@ -38,9 +38,10 @@ def test_parses_each_record_kind():
     ]
 
 
-def test_byte_by_byte_with_telnet_preamble_and_exit_noise():
+@pytest.mark.parametrize("preamble", [protocol.TELNET_PREAMBLE, protocol.TELNET_PREAMBLE[3:], b""])
+def test_byte_by_byte_with_telnet_preamble_and_exit_noise(preamble):
     r = protocol.LineReader()
-    stream = protocol.TELNET_PREAMBLE + line(PRED).replace(b"\r\n", b"\r\r\n") + b"\r\n\x1b[0m\x00"
+    stream = preamble + line(PRED).replace(b"\r\n", b"\r\r\n") + b"\r\n\x1b[0m\x00"
     recs = []
     for b in stream:
         recs += r.feed(bytes([b]))
