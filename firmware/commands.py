@@ -64,7 +64,7 @@ def cmd_sim(a: argparse.Namespace) -> int:
         print(json.dumps(s, sort_keys=True))
     else:
         pipeline.print_summary(s, target, sys.stdout)
-    return 0 if s["bit_exact"] and not s["bad_lines"] and not s["frame_errors"] else 1
+    return 0 if pipeline.clean(s) else 1
 
 
 def register(sub) -> None:
@@ -125,7 +125,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     else:
         print_quant_summary(qsum)
         pipeline.print_summary(s, target, sys.stdout)
-    return 0 if s["bit_exact"] and not s["bad_lines"] and not s["frame_errors"] else 1
+    return 0 if pipeline.clean(s) else 1
 
 
 def register_demo(sub) -> None:

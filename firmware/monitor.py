@@ -13,6 +13,7 @@ import sys
 import serial
 
 from firmware import protocol
+from firmware.run import exchange
 from firmware.session import Session
 from trainer.errors import Digit51Error
 
@@ -56,18 +57,6 @@ def listen(session: Session, tally: Tally, timeout: float, stop_at_done: bool = 
             return
 
 
-def send(session: Session, tally: Tally, indices, images, timeout: float) -> None:
-    for idx, image in zip(indices, images):
-        session.send_image(int(idx), image)
-        tally.show(session.next_record(timeout))
-    session.send_quit()
-    while True:
-        rec = session.next_record(timeout)
-        tally.show(rec)
-        if isinstance(rec, protocol.Done):
-            return
-
-
 def open_port(url: str, baud: int) -> serial.SerialBase:
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=0.2)
@@ -88,7 +77,7 @@ def cmd_monitor(a: argparse.Namespace) -> int:
         session = Session(port)
         if a.send:
             indices = list(range(a.start, min(a.start + a.images, len(data.test_images))))
-            send(session, tally, indices, data.test_images[indices], a.timeout or 30.0)
+            exchange(session, indices, data.test_images[indices], a.timeout or 30.0, tally.show)
         else:
             listen(session, tally, a.timeout or float("inf"))
     finally:

@@ -106,6 +106,11 @@ def summary(result: SimResult, target: Target) -> dict:
     }
 
 
+def clean(s: dict) -> bool:
+    """A run to trust: every logit equal to the simulator's and no serial errors."""
+    return s["bit_exact"] and not s["bad_lines"] and not s["frame_errors"]
+
+
 def print_summary(s: dict, target: Target, out) -> None:
     m = s["memory"]
     print(f"firmware   {s['images']} images in {s['builds']} build(s) on {target.name}: "

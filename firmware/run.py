@@ -45,18 +45,27 @@ def selftest(session: Session, timeout: float) -> Outcome:
     return out
 
 
+def exchange(session: Session, indices, images: np.ndarray, timeout: float, on_record) -> None:
+    """Send each image, one frame at a time, handing each answer to `on_record`; then
+    the quit frame, handing on records up to `done`."""
+    for idx, image in zip(indices, images):
+        session.send_image(int(idx), image)
+        on_record(session.next_record(timeout))
+    session.send_quit()
+    while True:
+        rec = session.next_record(timeout)
+        on_record(rec)
+        if isinstance(rec, protocol.Done):
+            return
+
+
 def serve(session: Session, indices, images: np.ndarray, timeout: float) -> Outcome:
-    """Send each image, one frame at a time, and collect the answers; then `done`."""
+    """Check the `ready` line, then exchange frames and collect the answers."""
     out = Outcome()
     out.add(session.next_record(timeout))
     if out.ready is None:
         raise Digit51Error("the firmware did not announce itself with a 'ready' line; is it the serve firmware?")
-    for idx, image in zip(indices, images):
-        session.send_image(int(idx), image)
-        rec = session.next_record(timeout)
-        out.add(rec)
-    session.send_quit()
-    out.add(session.next_record(timeout))
+    exchange(session, indices, images, timeout, out.add)
     return out
 
 

@@ -74,7 +74,8 @@ def markdown(rows: list[dict], chosen: dict | None) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: r["macs"]):
-        fit = ", ".join(f"{t.name} ({frontier.fits(r, t)})" for t in targets.TARGETS.values() if frontier.fits(r, t))
+        modes = {t.name: frontier.fits(r, t) for t in targets.TARGETS.values()}
+        fit = ", ".join(f"{name} ({mode})" for name, mode in modes.items() if mode)
         cyc = f"{r['cycles']:,}" if r.get("cycles") else "—"
         sec = f"{pipeline.seconds_per_digit(r['cycles'], targets.get('generic-8052')):.3f}" if r.get("cycles") else "—"
         code = f"{r['code_bytes']:,}" if r.get("code_bytes") else "does not fit"

@@ -144,7 +144,8 @@ def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnis
     """The monitor's --send path against real firmware in ucsim, over the socket."""
     import io
 
-    from firmware.monitor import Tally, send
+    from firmware.monitor import Tally
+    from firmware.run import exchange
 
     fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
     idx = [20, 21, 22, 23]
@@ -153,7 +154,7 @@ def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnis
     with Ucsim(fw.ihx, GENERIC, "socket") as sim:
         s = Session(sim.port)
         tally.show(s.next_record(30))
-        send(s, tally, idx, mnist_data.test_images[idx], 30)
+        exchange(s, idx, mnist_data.test_images[idx], 30, tally.show)
     _, pred = simulate.run(small_int_model, mnist_data.test_images[idx])
     lines = out.getvalue().splitlines()
     assert [int(l.split()[1].split("=")[1]) for l in lines] == pred.tolist()
