@@ -10,11 +10,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from codegen.render import SelfTestSet, kernel_for, render
-from firmware.targets import Target
-from quantize.model_file import IntModel
-from trainer.artifact import atomic_write
-from trainer.errors import Digit51Error
+from digit51.codegen.render import SelfTestSet, kernel_for, render
+from digit51.firmware.targets import Target
+from digit51.quantize.model_file import IntModel
+from digit51.trainer.artifact import atomic_write
+from digit51.trainer.errors import Digit51Error
 
 INSTALL_HINT = "install it with `apt-get install sdcc sdcc-ucsim` (or run `bash .ci/setup`)"
 SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]

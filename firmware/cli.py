@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from firmware import commands, monitor
-from quantize import cli as quantize_cli
-from trainer import cli as trainer_cli
-from trainer.errors import Digit51Error
+from digit51.firmware import commands, monitor
+from digit51.quantize import cli as quantize_cli
+from digit51.trainer import cli as trainer_cli
+from digit51.trainer.errors import Digit51Error
 
 
 def parser() -> argparse.ArgumentParser:

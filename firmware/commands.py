@@ -7,14 +7,14 @@ import json
 import sys
 from pathlib import Path
 
-from codegen.render import DEFAULT_KERNEL, KERNELS, MODES, SelfTestSet
-from firmware import pipeline, targets
-from firmware.build import build
-from firmware.ucsim import LINKS
-from quantize import model_file as int_model_file
-from trainer import mnist
-from trainer.cli import add_data_option
-from trainer.errors import Digit51Error
+from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES, SelfTestSet
+from digit51.firmware import pipeline, targets
+from digit51.firmware.build import build
+from digit51.firmware.ucsim import LINKS
+from digit51.quantize import model_file as int_model_file
+from digit51.trainer import mnist
+from digit51.trainer.cli import add_data_option
+from digit51.trainer.errors import Digit51Error
 
 
 MODE_NAMES = tuple(MODES)
@@ -89,12 +89,12 @@ def register(sub) -> None:
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
-    from quantize.cli import print_summary as print_quant_summary
-    from quantize.cli import quantize_and_measure
-    from quantize.quantizer import QuantConfig
-    from trainer import model_file as float_model_file
-    from trainer.config import TrainConfig
-    from trainer.train import train
+    from digit51.quantize.cli import print_summary as print_quant_summary
+    from digit51.quantize.cli import quantize_and_measure
+    from digit51.quantize.quantizer import QuantConfig
+    from digit51.trainer import model_file as float_model_file
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -142,7 +142,7 @@ def register_demo(sub) -> None:
 
 
 def cmd_fit(a: argparse.Namespace) -> int:
-    from firmware import frontier
+    from digit51.firmware import frontier
 
     table = frontier.load(Path(a.frontier) if a.frontier else frontier.FRONTIER)
     chosen = [targets.get(a.target)] if a.target else list(targets.TARGETS.values())
@@ -171,7 +171,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
 
 def register_fit(sub) -> None:
     p = sub.add_parser("fit", help="which architectures fit a chip, with what accuracy and speed",
-                       description="List the measured architectures (firmware/frontier.json, from `python -m firmware.sweep`) "
+                       description="List the measured architectures (firmware/frontier.json, from `python -m digit51.firmware.sweep`) "
                                    "that fit a chip, with their int8 accuracy and cycles per digit.")
     p.add_argument("--target", choices=sorted(targets.TARGETS), help="one chip profile (default: all)")
     p.add_argument("--all", action="store_true", help="also list the architectures that do not fit")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from firmware.build import check_fit
-from firmware.targets import Target
-from trainer.errors import Digit51Error
+from digit51.firmware.build import check_fit
+from digit51.firmware.targets import Target
+from digit51.trainer.errors import Digit51Error
 
 FRONTIER = Path(__file__).with_name("frontier.json")
 # The default model: the most accurate (integer test accuracy) architecture whose int8
@@ -23,7 +23,7 @@ def load(path: Path = FRONTIER) -> dict:
         data = json.loads(Path(path).read_text())
         rows = data["rows"]
     except (OSError, ValueError, KeyError):
-        raise Digit51Error(f"{path}: no frontier table; make one with `python -m firmware.sweep`") from None
+        raise Digit51Error(f"{path}: no frontier table; make one with `python -m digit51.firmware.sweep`") from None
     return {"rows": rows, "meta": data.get("meta", {})}
 
 

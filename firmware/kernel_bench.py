@@ -1,6 +1,6 @@
 """Dense-layer cost on the 8051, measured in ucsim with Timer 0, for each kernel.
 
-    python -m firmware.kernel_bench --data ../shared/data/mnist
+    python -m digit51.firmware.kernel_bench --data ../shared/data/mnist
 
 Builds 196-H-10 models (random int8 weights: cycles do not depend on their values beyond
 a rare carry) for two hidden sizes and prints, per kernel, the cycles per inference, the
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.render import KERNELS
-from firmware import pipeline, targets
-from quantize.model_file import IntModel
-from trainer import mnist
+from digit51.codegen.render import KERNELS
+from digit51.firmware import pipeline, targets
+from digit51.quantize.model_file import IntModel
+from digit51.trainer import mnist
 
 
 def random_model(hidden: int, seed: int = 0) -> IntModel:

@@ -2,7 +2,7 @@
 checksum, print them with running accuracy; with --send, stream test images to a board
 running the serve firmware. Data on stdout, status on stderr (pyserial miniterm style).
 
-    python -m firmware.monitor /dev/ttyUSB0 --data ../shared/data/mnist
+    python -m digit51.firmware.monitor /dev/ttyUSB0 --data ../shared/data/mnist
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import sys
 
 import serial
 
-from firmware import protocol
-from firmware.run import exchange
-from firmware.session import Session
-from trainer.errors import Digit51Error
+from digit51.firmware import protocol
+from digit51.firmware.run import exchange
+from digit51.firmware.session import Session
+from digit51.trainer.errors import Digit51Error
 
 
 class Tally:
@@ -65,7 +65,7 @@ def open_port(url: str, baud: int) -> serial.SerialBase:
 
 
 def cmd_monitor(a: argparse.Namespace) -> int:
-    from trainer import mnist
+    from digit51.trainer import mnist
 
     labels = data = None
     if a.send or a.data:
@@ -87,7 +87,7 @@ def cmd_monitor(a: argparse.Namespace) -> int:
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
-    from trainer.cli import add_data_option
+    from digit51.trainer.cli import add_data_option
 
     p.add_argument("port", metavar="PORT", help="serial port or pyserial URL: /dev/ttyUSB0, COM3, socket://HOST:PORT, loop://")
     p.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600, what the firmware uses)")
@@ -105,7 +105,7 @@ def register(sub) -> None:
 
 
 def main(argv=None) -> int:
-    from firmware.cli import main as digit51
+    from digit51.firmware.cli import main as digit51
 
     return digit51(["monitor", *(sys.argv[1:] if argv is None else argv)])
 

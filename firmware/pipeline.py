@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from codegen.render import SelfTestSet, kernel_for
-from firmware import run
-from firmware.build import Firmware, build, max_selftest_images
-from firmware.session import Session
-from firmware.targets import Target
-from firmware.ucsim import Ucsim
-from quantize import simulate
-from quantize.model_file import IntModel
-from trainer.errors import Digit51Error
-from trainer.mnist import Mnist
+from digit51.codegen.render import SelfTestSet, kernel_for
+from digit51.firmware import run
+from digit51.firmware.build import Firmware, build, max_selftest_images
+from digit51.firmware.session import Session
+from digit51.firmware.targets import Target
+from digit51.firmware.ucsim import Ucsim
+from digit51.quantize import simulate
+from digit51.quantize.model_file import IntModel
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.mnist import Mnist
 
 
 @dataclass

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from firmware import protocol
-from firmware.session import Session
-from trainer.errors import Digit51Error
+from digit51.firmware import protocol
+from digit51.firmware.session import Session
+from digit51.trainer.errors import Digit51Error
 
 
 @dataclass

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import serial
 
-from firmware import protocol
-from trainer.errors import Digit51Error
+from digit51.firmware import protocol
+from digit51.trainer.errors import Digit51Error
 
 
 class Session:

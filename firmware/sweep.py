@@ -3,7 +3,7 @@
 PNG plot (docs/frontier.png) of integer test accuracy against code bytes and cycles per
 inference. Its result picks the default model (firmware/frontier.py states the rule).
 
-    python -m firmware.sweep --data ../shared/data/mnist
+    python -m digit51.firmware.sweep --data ../shared/data/mnist
 
 The plot needs matplotlib (pip install '.[sweep]'); the table does not.
 """
@@ -17,15 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from codegen.render import DEFAULT_KERNEL
-from firmware import frontier, pipeline, targets
-from quantize import simulate
-from quantize.quantizer import quantize
-from trainer import mnist
-from trainer.artifact import atomic_write
-from trainer.config import TrainConfig
-from trainer.errors import Digit51Error
-from trainer.train import train
+from digit51.codegen.render import DEFAULT_KERNEL
+from digit51.firmware import frontier, pipeline, targets
+from digit51.quantize import simulate
+from digit51.quantize.quantizer import quantize
+from digit51.trainer import mnist
+from digit51.trainer.artifact import atomic_write
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.train import train
 
 MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
 ARCHS = [(p, (h,)) for p in (4, 2, 1) for h in (16, 32, 64, 96, 128)] + [(2, (64, 32)), (2, (128, 32))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trainer.errors import Digit51Error
+from digit51.trainer.errors import Digit51Error
 
 
 @dataclass(frozen=True)

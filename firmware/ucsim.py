@@ -15,8 +15,8 @@ from pathlib import Path
 
 import serial
 
-from firmware.targets import Target
-from trainer.errors import Digit51Error
+from digit51.firmware.targets import Target
+from digit51.trainer.errors import Digit51Error
 
 # UART input needs check_often (else ucsim polls it rarely) and flowctrl (else bytes
 # overrun SBUF, and 0x18 would open ucsim's menu); `run` returns when the firmware stops.

@@ -2,7 +2,7 @@
 logit with the integer simulator. Prints images, mismatches, firmware accuracy, mean
 machine cycles per inference and wall time.
 
-    python -m firmware.verify QMODEL --data ../shared/data/mnist [--images 10000] [--workers 2]
+    python -m digit51.firmware.verify QMODEL --data ../shared/data/mnist [--images 10000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from codegen.render import DEFAULT_KERNEL, KERNELS, MODES, kernel_for
-from firmware import pipeline, targets
-from quantize import model_file
-from trainer import mnist
-from trainer.errors import Digit51Error
+from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES, kernel_for
+from digit51.firmware import pipeline, targets
+from digit51.quantize import model_file
+from digit51.trainer import mnist
+from digit51.trainer.errors import Digit51Error
 
 _state = {}
 

@@ -1,6 +1,6 @@
 """Integer simulator throughput in images per second.
 
-    python -m quantize.bench QMODEL --data ../shared/data/mnist
+    python -m digit51.quantize.bench QMODEL --data ../shared/data/mnist
 """
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from quantize import model_file
-from quantize.simulate import run
-from trainer import mnist
+from digit51.quantize import model_file
+from digit51.quantize.simulate import run
+from digit51.trainer import mnist
 
 
 def main(argv=None) -> None:

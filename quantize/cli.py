@@ -6,20 +6,20 @@ import argparse
 import json
 import sys
 
-from quantize import model_file as int_model_file
-from quantize.quantizer import QuantConfig, quantize
-from quantize.simulate import run
-from trainer import mnist
-from trainer import model_file as float_model_file
-from trainer.cli import add_data_option
-from trainer.errors import Digit51Error
-from trainer.train import accuracy
+from digit51.quantize import model_file as int_model_file
+from digit51.quantize.quantizer import QuantConfig, quantize
+from digit51.quantize.simulate import run
+from digit51.trainer import mnist
+from digit51.trainer import model_file as float_model_file
+from digit51.trainer.cli import add_data_option
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.train import accuracy
 
 
 def quantize_and_measure(model, data, qcfg: QuantConfig, qat_epochs: int = 0):
     """(IntModel, summary dict): quantize, optionally after QAT, and measure both accuracies."""
     if qat_epochs:
-        from quantize.qat import finetune
+        from digit51.quantize.qat import finetune
 
         model = finetune(model, data, qat_epochs, qcfg)
     qmodel = quantize(model, data.train_images[: qcfg.calibration_images], qcfg)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trainer import artifact
-from trainer.errors import Digit51Error
+from digit51.trainer import artifact
+from digit51.trainer.errors import Digit51Error
 
 KIND = "int-model"
 VERSION = 1

@@ -7,10 +7,10 @@ import dataclasses
 
 import numpy as np
 
-from quantize.quantizer import QuantConfig, _round, _shifts, quantize
-from trainer.mnist import Mnist
-from trainer.model_file import FloatModel
-from trainer.train import accuracy, fit
+from digit51.quantize.quantizer import QuantConfig, _round, _shifts, quantize
+from digit51.trainer.mnist import Mnist
+from digit51.trainer.model_file import FloatModel
+from digit51.trainer.train import accuracy, fit
 
 
 def hooks(model: FloatModel, scales: list[float], per_tensor: bool):

@@ -13,11 +13,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from quantize import ops
-from quantize.model_file import IntModel
-from trainer.errors import Digit51Error
-from trainer.model_file import FloatModel
-from trainer.preprocess import pool
+from digit51.quantize import ops
+from digit51.quantize.model_file import IntModel
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.model_file import FloatModel
+from digit51.trainer.preprocess import pool
 
 MAX_SHIFT = 31
 

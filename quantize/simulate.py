@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantize import ops
-from quantize.model_file import IntModel
+from digit51.quantize import ops
+from digit51.quantize.model_file import IntModel
 
 
 def activations(model: IntModel, images: np.ndarray) -> list[np.ndarray]:

@@ -28,7 +28,7 @@ def data_dir(request) -> Path:
 
 @pytest.fixture(scope="session")
 def mnist_data(data_dir):
-    from trainer import mnist
+    from digit51.trainer import mnist
 
     return mnist.load(data_dir)
 
@@ -36,9 +36,9 @@ def mnist_data(data_dir):
 @pytest.fixture(scope="session")
 def default_int_model(mnist_data):
     """The default architecture (trainer.config), trained briefly, quantized."""
-    from quantize.quantizer import quantize
-    from trainer.config import TrainConfig
-    from trainer.train import train
+    from digit51.quantize.quantizer import quantize
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train
 
     model = train(mnist_data, TrainConfig(epochs=3))
     return quantize(model, mnist_data.train_images[:5000])
@@ -47,9 +47,9 @@ def default_int_model(mnist_data):
 @pytest.fixture(scope="session")
 def small_int_model(mnist_data):
     """A small model (49-16-10, pool 4) for quick builds and tiny chips."""
-    from quantize.quantizer import quantize
-    from trainer.config import TrainConfig
-    from trainer.train import train
+    from digit51.quantize.quantizer import quantize
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train
 
     model = train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=3, augment=0, lr=5e-3))
     return quantize(model, mnist_data.train_images[:5000])

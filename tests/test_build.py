@@ -8,11 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from codegen.render import SelfTestSet, render
-from firmware import targets
-from firmware.build import build, estimate, parse_mem
-from quantize import model_file as int_model_file
-from trainer.errors import Digit51Error
+from digit51.codegen.render import SelfTestSet, render
+from digit51.firmware import targets
+from digit51.firmware.build import build, estimate, parse_mem
+from digit51.quantize import model_file as int_model_file
+from digit51.trainer.errors import Digit51Error
 
 
 def sel(data, idx):
@@ -50,7 +50,7 @@ def test_build_is_warning_free_deterministic_and_reports_memory(small_int_model,
 
 def test_sdcc_warnings_fail_the_build(small_int_model, tmp_path, monkeypatch):
     """--Werror is on: a template that warns cannot ship (proved by injecting a warning)."""
-    import firmware.build as fb
+    import digit51.firmware.build as fb
 
     real = fb.render
 
@@ -79,7 +79,7 @@ def test_parse_mem_reads_sdcc_report():
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "firmware.cli", *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", *args], capture_output=True, text=True, env=env)
 
 
 def test_cli_build_and_clear_errors(small_int_model, default_int_model, data_dir, tmp_path):
@@ -101,7 +101,7 @@ def test_cli_build_and_clear_errors(small_int_model, default_int_model, data_dir
 
 def test_layers_with_more_than_32767_weights_build(tmp_path):
     """784x64 = 50,176 weights: array sizes must not be int (16-bit) products in C."""
-    from quantize.model_file import IntModel
+    from digit51.quantize.model_file import IntModel
 
     rng = np.random.default_rng(0)
     model = IntModel([rng.integers(-127, 128, (64, 784)).astype(np.int8), rng.integers(-127, 128, (10, 64)).astype(np.int8)],

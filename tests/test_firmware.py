@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from firmware import pipeline, protocol, targets
-from firmware.build import build
-from firmware.session import Session
-from firmware.ucsim import Ucsim
-from quantize import simulate
+from digit51.firmware import pipeline, protocol, targets
+from digit51.firmware.build import build
+from digit51.firmware.session import Session
+from digit51.firmware.ucsim import Ucsim
+from digit51.quantize import simulate
 
 GENERIC = targets.get("generic-8052")
 
@@ -85,14 +85,14 @@ def test_timer0_cycle_count_is_stable_and_plausible(small_int_model, mnist_data,
 
 def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):
     """The README's main command, with a reused small float model to keep it short."""
-    from trainer import model_file
-    from trainer.config import TrainConfig
-    from trainer.train import train
+    from digit51.trainer import model_file
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train
 
     model = tmp_path / "m.d51"
     model_file.save(model, train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0)))
     out = subprocess.run(
-        [sys.executable, "-m", "firmware.cli", "demo", "--data", str(data_dir), "--model", str(model),
+        [sys.executable, "-m", "digit51.firmware.cli", "demo", "--data", str(data_dir), "--model", str(model),
          "--out", str(tmp_path / "out"), "--images", "4", "--json"],
         capture_output=True, text=True, timeout=600,
     )
@@ -117,7 +117,7 @@ def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model
 
 
 def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_int_model, small_int_model, tmp_path):
-    from trainer.errors import Digit51Error
+    from digit51.trainer.errors import Digit51Error
 
     with pytest.raises(Digit51Error, match="use --kernel c"):
         pipeline.simulate_firmware(small_int_model, GENERIC, None, [0], "stream", "socket", tmp_path, "m", "asm")
@@ -127,7 +127,7 @@ def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_i
 
 @pytest.mark.parametrize("link", ["socket", "pty"])
 def test_simulator_is_cleaned_up_on_timeouts_and_errors(small_int_model, tmp_path, link):
-    from trainer.errors import Digit51Error
+    from digit51.trainer.errors import Digit51Error
 
     fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
     with pytest.raises(Digit51Error, match="no data from the firmware for 1 s"):
@@ -144,8 +144,8 @@ def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnis
     """The monitor's --send path against real firmware in ucsim, over the socket."""
     import io
 
-    from firmware.monitor import Tally
-    from firmware.run import exchange
+    from digit51.firmware.monitor import Tally
+    from digit51.firmware.run import exchange
 
     fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
     idx = [20, 21, 22, 23]
@@ -166,7 +166,7 @@ def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnis
 def test_asm_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_data, tmp_path):
     """784 inputs cross 256-byte XRAM pages (segments up to 256 long); 7 hidden gives an
     odd-length layer; weights at +-127 and saturated activations stress the carries."""
-    from quantize.model_file import IntModel
+    from digit51.quantize.model_file import IntModel
 
     rng = np.random.default_rng(11)
     w0 = rng.integers(-127, 128, (7, 784)).astype(np.int8)

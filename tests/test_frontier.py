@@ -5,8 +5,8 @@ import json
 import subprocess
 import sys
 
-from firmware import frontier, targets
-from trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
+from digit51.firmware import frontier, targets
+from digit51.trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
 
 
 def test_default_model_is_the_one_the_rule_picks_from_the_measurements():
@@ -46,7 +46,7 @@ def test_fits_uses_the_chip_profiles():
 
 
 def test_fit_cli():
-    out = subprocess.run([sys.executable, "-m", "firmware.cli", "fit", "--target", "at89s52", "--json"],
+    out = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "fit", "--target", "at89s52", "--json"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)

@@ -3,8 +3,8 @@ import gzip
 import numpy as np
 import pytest
 
-from trainer.errors import Digit51Error
-from trainer.idx import parse_idx, read_bytes
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.idx import parse_idx, read_bytes
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:

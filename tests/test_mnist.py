@@ -8,8 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from trainer import mnist
-from trainer.errors import Digit51Error
+from digit51.trainer import mnist
+from digit51.trainer.errors import Digit51Error
 
 
 def test_loads_standard_mnist(mnist_data):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import serial
 
-from firmware import protocol
-from firmware.monitor import Tally
-from firmware.session import Session
+from digit51.firmware import protocol
+from digit51.firmware.monitor import Tally
+from digit51.firmware.session import Session
 
 
 def line(body: str) -> bytes:
@@ -132,7 +132,7 @@ def test_monitor_cli_over_a_socket_that_sends_corruption_and_disconnects(tmp_pat
 
     threading.Thread(target=board, daemon=True).start()
     out = subprocess.run(
-        [sys.executable, "-m", "firmware.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", "--timeout", "10"],
+        [sys.executable, "-m", "digit51.firmware.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", "--timeout", "10"],
         capture_output=True, text=True, timeout=60,
     )
     srv.close()

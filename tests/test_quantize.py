@@ -4,13 +4,13 @@ reference, and the quantizer on real MNIST."""
 import numpy as np
 import pytest
 
-from quantize import model_file as int_model_file
-from quantize import ops
-from quantize.cli import quantize_and_measure
-from quantize.model_file import IntModel
-from quantize.quantizer import QuantConfig, accumulator_bound, quantize
-from quantize.simulate import run
-from trainer.errors import Digit51Error
+from digit51.quantize import model_file as int_model_file
+from digit51.quantize import ops
+from digit51.quantize.cli import quantize_and_measure
+from digit51.quantize.model_file import IntModel
+from digit51.quantize.quantizer import QuantConfig, accumulator_bound, quantize
+from digit51.quantize.simulate import run
+from digit51.trainer.errors import Digit51Error
 
 i8, u8, i32 = np.int8, np.uint8, np.int32
 
@@ -105,8 +105,8 @@ def test_accumulator_bound_is_the_worst_case():
 
 @pytest.fixture(scope="module")
 def small_float(mnist_data):
-    from trainer.config import TrainConfig
-    from trainer.train import train
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train
 
     return train(mnist_data, TrainConfig(hidden=(24,), pool=2, epochs=2, lr=5e-3, seed=5))
 

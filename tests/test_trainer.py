@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from trainer import mlp, model_file, artifact
-from trainer.config import TrainConfig
-from trainer.errors import Digit51Error
-from trainer.preprocess import pool
-from trainer.train import shift_images, train
+from digit51.trainer import mlp, model_file, artifact
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.preprocess import pool
+from digit51.trainer.train import shift_images, train
 
 
 def test_gradients_match_finite_differences():

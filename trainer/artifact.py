@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.errors import Digit51Error
+from digit51.trainer.errors import Digit51Error
 
 MAGIC = b"DIGIT51\0"
 _DTYPES = {"<f4", "<f8", "|i1", "|u1", "<i2", "<i4", "<i8"}

@@ -1,6 +1,6 @@
 """Training benchmark: seconds per epoch and time to reach 95.76 % and 98 % test accuracy.
 
-    python -m trainer.bench --data ../shared/data/mnist
+    python -m digit51.trainer.bench --data ../shared/data/mnist
 
 Runs the default 8051 model and 784-128-10. Times are training time only (the test
 evaluation after each epoch is not counted). Where PyTorch is importable, it also
@@ -16,9 +16,9 @@ import time
 
 import numpy as np
 
-from trainer import mnist
-from trainer.config import TrainConfig
-from trainer.train import accuracy, inputs, train
+from digit51.trainer import mnist
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.train import accuracy, inputs, train
 
 TARGETS = (0.9576, 0.98)
 

@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 
-from trainer import mnist, model_file
-from trainer.config import TrainConfig
-from trainer.errors import Digit51Error
-from trainer.train import accuracy, train
+from digit51.trainer import mnist, model_file
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.train import accuracy, train
 
 
 def add_data_option(p: argparse.ArgumentParser) -> None:

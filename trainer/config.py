@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from trainer.optim import SCHEDULES
-from trainer.preprocess import POOLS
+from digit51.trainer.optim import SCHEDULES
+from digit51.trainer.preprocess import POOLS
 
 # The default 8051 model: what firmware/frontier.py's rule picks from the measured frontier
 # (README, "The default model and the frontier"); tests/test_frontier.py keeps the two in step.

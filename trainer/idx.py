@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.errors import Digit51Error
+from digit51.trainer.errors import Digit51Error
 
 UBYTE = 0x08
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from trainer.artifact import atomic_write
-from trainer.errors import Digit51Error
-from trainer.idx import decompress, parse_idx, read_bytes
+from digit51.trainer.artifact import atomic_write
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.idx import decompress, parse_idx, read_bytes
 
 # file stem -> (IDX dimensions, sha256 of the uncompressed bytes)
 FILES = {

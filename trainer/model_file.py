@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trainer import artifact
-from trainer.config import TrainConfig
-from trainer.errors import Digit51Error
+from digit51.trainer import artifact
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
 
 KIND = "float-model"
 VERSION = 1

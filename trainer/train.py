@@ -6,13 +6,13 @@ import time
 
 import numpy as np
 
-from trainer import mlp
-from trainer.config import TrainConfig
-from trainer.mnist import Mnist
-from trainer.model_file import FloatModel
-from trainer.optim import Optimizer, learning_rate
-from trainer.preprocess import SIDE, pool, to_float
-from trainer.progress import Progress
+from digit51.trainer import mlp
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.mnist import Mnist
+from digit51.trainer.model_file import FloatModel
+from digit51.trainer.optim import Optimizer, learning_rate
+from digit51.trainer.preprocess import SIDE, pool, to_float
+from digit51.trainer.progress import Progress
 
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
