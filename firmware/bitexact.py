@@ -3,6 +3,7 @@ can read: which images differ and, for the first one, its logits side by side.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ def logit_table(got, want) -> list[str]:
     return rows
 
 
-def report(result: RunResult, model: IntModel, images: np.ndarray, indices=None) -> str | None:
+def report(result: RunResult, model: IntModel, images: np.ndarray, indices: Sequence[int] | None = None) -> str | None:
     """None when every image got exactly one answer, equal logit for logit to the
     simulator's, and the serial link was clean; else what went wrong, readably."""
     images = np.asarray(images)
@@ -54,14 +55,17 @@ def report(result: RunResult, model: IntModel, images: np.ndarray, indices=None)
     return "\n".join(lines)
 
 
-def assert_bit_exact(firmware: Board | Firmware | str | Path, model: IntModel, images: np.ndarray, indices=None,
+def assert_bit_exact(firmware: Board | Firmware | str | Path, model: IntModel, images: np.ndarray,
+                     indices: Sequence[int] | None = None,
                      target: Target | str | None = None, link: str = "socket",
                      timeout: float = DEFAULT_TIMEOUT) -> RunResult:
-    """Run `images` through the firmware and raise AssertionError, with a logit-by-logit
-    diff of the first image that differs, unless every answer equals the simulator's."""
+    """Run `images` through the firmware (a Board, which is then asked to finish, or a
+    Firmware or .ihx/.hex path, booted in s51 for this) and raise AssertionError, with a
+    logit-by-logit diff of the first image that differs, unless every answer equals the
+    integer simulator's. A self-test firmware runs its built-in images: pass those."""
     __tracebackhide__ = True  # pytest: show the caller's line, not this one
     if isinstance(firmware, Board):
-        result = firmware.classify(images, indices, timeout)
+        result = firmware.run(images, indices, timeout)
     else:
         result = run_firmware(firmware, images, indices, target, link, timeout)
     if result.ready is not None and result.ready.mode == "selftest" and indices is None:

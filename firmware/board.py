@@ -5,6 +5,7 @@ unchanged against a chip. The public face of this module is `digit51.Board`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +135,8 @@ class Board:
         """Ask the serve firmware to finish; it answers with `done`."""
         self._session.send_quit()
 
-    def classify(self, images: np.ndarray, indices=None, timeout: float = DEFAULT_TIMEOUT) -> RunResult:
+    def classify(self, images: np.ndarray, indices: Sequence[int] | None = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> RunResult:
         """Send each image, one frame per answer, then the quit frame; collect up to `done`.
 
         `indices` (default 0..N-1) are echoed by the firmware with each answer. A
@@ -155,7 +157,18 @@ class Board:
         """Read a self-test firmware's run up to its `done` line."""
         outcome = run.selftest(self._session, timeout)
         self.ready = outcome.ready or self.ready
+        outcome.ready = self.ready
         return RunResult._from(outcome)
+
+    def run(self, images: np.ndarray | None = None, indices: Sequence[int] | None = None,
+            timeout: float = DEFAULT_TIMEOUT) -> RunResult:
+        """All the answers of one run: a simulated self-test firmware (its `ready` line
+        says so) runs the images built into it; otherwise `images` are classified."""
+        if self._sim is not None and self.wait_ready(timeout).mode == "selftest":
+            return self.selftest(timeout)
+        if images is None:
+            raise Digit51Error("a serve or stream firmware needs the images to send")
+        return self.classify(images, indices, timeout)
 
 
 def boot(firmware: Firmware | str | Path, target: Target | str | None = None, link: str = "socket") -> Board:
@@ -165,20 +178,15 @@ def boot(firmware: Firmware | str | Path, target: Target | str | None = None, li
     return Board(sim.port, sim)
 
 
-def run_firmware(firmware: Firmware | str | Path, images: np.ndarray | None = None, indices=None,
+def run_firmware(firmware: Firmware | str | Path, images: np.ndarray | None = None,
+                 indices: Sequence[int] | None = None,
                  target: Target | str | None = None, link: str = "socket",
                  timeout: float = DEFAULT_TIMEOUT) -> RunResult:
     """Boot the firmware in s51 and collect its answers: a serve or stream firmware
     classifies `images` (sent one frame at a time), a self-test firmware runs the images
     built into it (`images` is not needed). s51 is stopped before this returns."""
     with boot(firmware, target, link) as board:
-        if board.wait_ready(timeout).mode == "selftest":
-            result = board.selftest(timeout)
-            result.ready = board.ready
-            return result
-        if images is None:
-            raise Digit51Error("a serve or stream firmware needs the images to send")
-        return board.classify(images, indices, timeout)
+        return board.run(images, indices, timeout)
 
 
 def connect(url: str, baud: int = 9600) -> Board:

@@ -22,7 +22,7 @@ def test_only_the_public_names_are_exported_each_documented_and_typed():
             sig = inspect.signature(obj)
             assert sig.return_annotation is not inspect.Signature.empty, f"digit51.{name}: no return type"
             for p in sig.parameters.values():
-                assert p.annotation is not inspect.Parameter.empty or p.kind is p.VAR_KEYWORD or p.name in ("indices",), \
+                assert p.annotation is not inspect.Parameter.empty or p.kind is p.VAR_KEYWORD, \
                     f"digit51.{name}({p.name}): no type hint"
 
 
@@ -70,3 +70,14 @@ def test_connect_reads_checked_lines_from_any_pyserial_url():
         board.send_frame(b"ready mode=serve model=49-16-10 *0000\r\n")
         assert isinstance(board.read(5), digit51.BadLine) and board.ready is None
         assert len(digit51.image_frame(1, np.zeros((28, 28), np.uint8))) == 1 + 3 + 784 + 2
+
+
+def test_selftest_firmware_runs_its_built_in_images(small_int_model, mnist_data, digit51_build, digit51_boot):
+    idx = [5, 6, 7]
+    images, labels = mnist_data.test_images[idx], mnist_data.test_labels[idx]
+    fw = digit51_build(small_int_model, mode="selftest", images=images, labels=labels, indices=idx)
+    result = digit51.assert_bit_exact(digit51_boot(fw), small_int_model, images, idx)
+    assert result.indices == idx and result.ready.mode == "selftest"
+    assert result.done.correct == int((result.digits == labels).sum())
+    with pytest.raises(AssertionError, match="first mismatch: image 5\n"):  # other images than those built in
+        digit51.assert_bit_exact(digit51_boot(fw), small_int_model, mnist_data.test_images[[8, 9, 10]], idx)

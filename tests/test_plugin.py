@@ -50,6 +50,11 @@ def test_session_sends_frames_and_reads_checked_lines(digit51_board, digit51_mod
     assert digit51_board.read() == digit51.Done(1)
 
 
+def test_takes_a_prebuilt_firmware_file(digit51_boot, digit51_firmware, digit51_model, digit51_data):
+    board = digit51_boot(str(digit51_firmware.hex))  # the Intel HEX file, as it would be flashed
+    digit51.assert_bit_exact(board, digit51_model, digit51_data.test_images[10:13], [10, 11, 12])
+
+
 def test_firmware_of_an_altered_model_is_caught(digit51_build, digit51_model, digit51_data):
     biases = [b.copy() for b in digit51_model.biases]
     biases[-1][3] += 1000  # the deliberate change: logit 3 of every image is 1000 too high
@@ -69,7 +74,7 @@ def outside(pytester, small_int_model, tmp_path):
 def test_outside_suite_passes_and_catches_an_altered_model(outside, data_dir, small_int_model, mnist_data):
     outside.makepyfile(test_outside=OUTSIDE_SUITE)
     result = outside.runpytest(f"--digit51-data={data_dir}", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines([
         "FAILED test_outside.py::test_firmware_of_an_altered_model_is_caught*",
     ])

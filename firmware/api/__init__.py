@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
 
@@ -129,7 +130,7 @@ def load_model(path: str | os.PathLike) -> FloatModel | IntModel:
 def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str = _targets.DEFAULT_TARGET,
                    mode: str = "serve", kernel: str | None = None, hardware: bool = False,
                    images: np.ndarray | None = None, labels: np.ndarray | None = None,
-                   indices=None, source: str | None = None) -> Firmware:
+                   indices: Sequence[int] | None = None, source: str | None = None) -> Firmware:
     """Generate the C and build it with SDCC into the folder `out` (src/, firmware.ihx,
     Intel firmware.hex, memory.json). Checks the model fits `target` first.
 
@@ -148,7 +149,8 @@ def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str
     return _build.build(model, target, Path(out), mode, name, selftest, kernel, sim_exit=not hardware)
 
 
-def run_in_ucsim(firmware: Firmware | str | os.PathLike, images: np.ndarray | None = None, indices=None,
+def run_in_ucsim(firmware: Firmware | str | os.PathLike, images: np.ndarray | None = None,
+                 indices: Sequence[int] | None = None,
                  target: Target | str | None = None, link: str = "socket", timeout: float = 30.0) -> RunResult:
     """Boot the firmware in the s51 simulator and return its answers (digits, logits,
     cycles per inference). A serve or stream firmware classifies `images`; a self-test
