@@ -1,21 +1,12 @@
 """digit51: handwritten-digit recognition from NumPy training down to an 8051.
 
-The public Python API. Everything listed in `__all__` is supported; the stage packages
-`digit51.trainer`, `digit51.quantize`, `digit51.codegen` and `digit51.firmware` are
-internal and may change.
-
-    import digit51
-
-    data = digit51.load_data()                     # MNIST: $DIGIT51_DATA, the cache, or a download
-    model = digit51.train(data, hidden=(16,), pool=4, epochs=1)
-    qmodel = digit51.quantize(model, data)         # int8 weights, int32 biases, shifts
-    logits, digits = digit51.simulate(qmodel, data.test_images[:5])
-    fw = digit51.build_firmware(qmodel, "out/fw", target="generic-8052")
-    result = digit51.run_in_ucsim(fw, data.test_images[:5])   # .digits, .logits, .cycles
-    with digit51.connect("/dev/ttyUSB0") as board:            # a flashed chip, any pyserial URL
-        result = board.classify(data.test_images[:5])
-
-Errors a user can fix raise `digit51.Digit51Error` with a message saying what to do.
+The public Python API, each step one call: load_data -> train -> quantize -> simulate
+(integer arithmetic, the specification) -> build_firmware (SDCC) -> run_in_ucsim, or
+boot (s51) / connect (a chip on any pyserial URL) for a Board to talk to; and
+assert_bit_exact, the firmware-against-simulator check. README.md, "Python API", has a
+runnable example. Everything in `__all__` is supported; the stage packages
+`digit51.trainer`, `.quantize`, `.codegen` and `.firmware` are internal.
+Errors a user can fix raise `digit51.Digit51Error`, saying what to do.
 """
 
 from __future__ import annotations
