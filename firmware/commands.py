@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES, SelfTestSet
+import digit51
+from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES
 from digit51.firmware import pipeline, targets
-from digit51.firmware.build import build
 from digit51.firmware.ucsim import LINKS
 from digit51.quantize import model_file as int_model_file
 from digit51.trainer import mnist
@@ -39,12 +39,13 @@ def add_firmware_options(p: argparse.ArgumentParser, images: int) -> None:
 def cmd_build(a: argparse.Namespace) -> int:
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
-    sel = None
+    images = labels = idx = None
     if a.mode == "selftest":
         data = mnist.load(a.data)
         idx = _indices(a, len(data.test_images))
-        sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
-    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, a.kernel, sim_exit=not a.hardware)
+        images, labels = data.test_images[idx], data.test_labels[idx]
+    fw = digit51.build_firmware(model, a.output, target, a.mode, kernel=a.kernel, hardware=a.hardware,
+                                images=images, labels=labels, indices=idx, source=Path(a.qmodel).name)
     m = fw.memory
     print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
           f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)
@@ -93,8 +94,6 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from digit51.quantize.cli import quantize_and_measure
     from digit51.quantize.quantizer import QuantConfig
     from digit51.trainer import model_file as float_model_file
-    from digit51.trainer.config import TrainConfig
-    from digit51.trainer.train import train
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,7 +106,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         model = float_model_file.load(model_path)
     else:
         print(f"demo: 1/4 training the default model -> {model_path}", file=sys.stderr)
-        model = train(data, TrainConfig())
+        model = digit51.train(data)
         float_model_file.save(model_path, model)
     print("demo: 2/4 quantizing", file=sys.stderr)
     qmodel, qsum = quantize_and_measure(model, data, QuantConfig())

@@ -1,4 +1,6 @@
-"""Shared fixtures. MNIST comes from --data (default $DIGIT51_DATA, then ../shared/data/mnist)."""
+"""Shared fixtures. MNIST comes from --data (default $DIGIT51_DATA, then ../shared/data/mnist).
+Firmware is booted in s51 through the fixtures of digit51's own pytest plugin
+(digit51_build, digit51_boot: firmware/pytest_plugin.py), which reads the same data."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["pytester"]  # tests/test_plugin.py runs outside test suites
 
 
 def pytest_addoption(parser):
@@ -27,10 +30,14 @@ def data_dir(request) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mnist_data(data_dir):
-    from digit51.trainer import mnist
+def digit51_data_dir(data_dir) -> Path:
+    """The plugin's data folder is --data here."""
+    return data_dir
 
-    return mnist.load(data_dir)
+
+@pytest.fixture(scope="session")
+def mnist_data(digit51_data):
+    return digit51_data
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """The firmware, built with SDCC and run in ucsim (s51), against the Python integer
 simulator, logit for logit, on real MNIST test images. Nothing here is faked: a missing
-sdcc, s51 or socat fails these tests."""
+sdcc, s51 or socat fails these tests. Tests that talk to a booted firmware get it from
+the plugin's fixtures (digit51_build, digit51_boot); the others run the `sim` pipeline.
+Cleanup of s51 on failures and timeouts is tested in test_plugin.py."""
 
 import json
 import subprocess
@@ -9,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
+import digit51
 from digit51.firmware import pipeline, protocol, targets
 from digit51.firmware.build import build
 from digit51.firmware.session import Session
-from digit51.firmware.ucsim import Ucsim
 from digit51.quantize import simulate
 
 GENERIC = targets.get("generic-8052")
@@ -39,11 +41,11 @@ def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data,
 
 
 @pytest.mark.parametrize("kernel", ["asm", "c"])
-def test_serve_10_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path, kernel):
+def test_serve_10_images_bit_exact_over_socket(default_int_model, mnist_data, digit51_build, digit51_boot, kernel):
+    board = digit51_boot(digit51_build(default_int_model, mode="serve", kernel=kernel))
     idx = list(range(9990, 10000))
-    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "serve", "socket", tmp_path, "m", kernel)
-    check(result, 10)
-    assert result.outcomes[0].done == protocol.Done(10)
+    result = digit51.assert_bit_exact(board, default_int_model, mnist_data.test_images[idx], idx)
+    assert result.done == protocol.Done(10) and not result.bad_lines and (result.cycles > 0).all()
 
 
 def test_serve_over_a_pty_opened_as_a_serial_device(small_int_model, mnist_data, tmp_path):
@@ -57,22 +59,20 @@ def test_selftest_over_a_pty(small_int_model, mnist_data, tmp_path):
     check(result, 3)
 
 
-def test_firmware_rejects_a_corrupted_frame_and_recovers(small_int_model, mnist_data, tmp_path):
-    fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
+def test_firmware_rejects_a_corrupted_frame_and_recovers(small_int_model, mnist_data, digit51_build, digit51_boot):
+    board = digit51_boot(digit51_build(small_int_model, mode="serve"))
     img = mnist_data.test_images[5]
     logits, _ = simulate.run(small_int_model, mnist_data.test_images[[5]])
-    with Ucsim(fw.ihx, GENERIC, "socket") as sim:
-        s = Session(sim.port)
-        assert isinstance(s.next_record(30), protocol.Ready)
-        frame = bytearray(protocol.image_frame(5, img.tobytes()))
-        frame[300] ^= 0x40
-        sim.port.write(b"\x00\x13noise" + bytes(frame))  # junk before the magic is skipped
-        assert s.next_record(30) == protocol.FrameError(5, "crc")
-        s.send_image(5, img)
-        rec = s.next_record(30)
-        assert isinstance(rec, protocol.Prediction) and rec.logits == tuple(int(v) for v in logits[0])
-        s.send_quit()
-        assert s.next_record(30) == protocol.Done(1)
+    assert isinstance(board.read(), protocol.Ready)
+    frame = bytearray(protocol.image_frame(5, img.tobytes()))
+    frame[300] ^= 0x40
+    board.send_frame(b"\x00\x13noise" + bytes(frame))  # junk before the magic is skipped
+    assert board.read() == protocol.FrameError(5, "crc")
+    board.send_image(5, img)
+    rec = board.read()
+    assert isinstance(rec, protocol.Prediction) and rec.logits == tuple(int(v) for v in logits[0])
+    board.send_quit()
+    assert board.read() == protocol.Done(1)
 
 
 def test_timer0_cycle_count_is_stable_and_plausible(small_int_model, mnist_data, tmp_path):
@@ -125,36 +125,20 @@ def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_i
         build(default_int_model, targets.get("at89c51ed2"), tmp_path / "x", "stream", "m", kernel="c")
 
 
-@pytest.mark.parametrize("link", ["socket", "pty"])
-def test_simulator_is_cleaned_up_on_timeouts_and_errors(small_int_model, tmp_path, link):
-    from digit51.trainer.errors import Digit51Error
-
-    fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
-    with pytest.raises(Digit51Error, match="no data from the firmware for 1 s"):
-        with Ucsim(fw.ihx, GENERIC, link) as sim:
-            procs = list(sim.procs)
-            s = Session(sim.port)
-            assert isinstance(s.next_record(30), protocol.Ready)
-            s.next_record(1)  # the serve firmware waits for a frame that never comes
-    assert procs and all(p.poll() is not None for p in procs)  # s51 (and socat) are gone
-    assert not sim.procs
-
-
-def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnist_data, tmp_path):
+def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnist_data, digit51_build, digit51_boot):
     """The monitor's --send path against real firmware in ucsim, over the socket."""
     import io
 
     from digit51.firmware.monitor import Tally
     from digit51.firmware.run import exchange
 
-    fw = build(small_int_model, GENERIC, tmp_path / "serve", "serve", "m")
+    board = digit51_boot(digit51_build(small_int_model, mode="serve"))
     idx = [20, 21, 22, 23]
     out, err = io.StringIO(), io.StringIO()
     tally = Tally(mnist_data.test_labels, out=out, err=err)
-    with Ucsim(fw.ihx, GENERIC, "socket") as sim:
-        s = Session(sim.port)
-        tally.show(s.next_record(30))
-        exchange(s, idx, mnist_data.test_images[idx], 30, tally.show)
+    s = Session(board.port)
+    tally.show(s.next_record(30))
+    exchange(s, idx, mnist_data.test_images[idx], 30, tally.show)
     _, pred = simulate.run(small_int_model, mnist_data.test_images[idx])
     lines = out.getvalue().splitlines()
     assert [int(l.split()[1].split("=")[1]) for l in lines] == pred.tolist()

@@ -6,10 +6,11 @@ import argparse
 import json
 import sys
 
+import digit51
 from digit51.trainer import mnist, model_file
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.train import accuracy, train
+from digit51.trainer.train import accuracy
 
 
 def add_data_option(p: argparse.ArgumentParser) -> None:
@@ -60,7 +61,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 def cmd_train(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
     data = mnist.load(a.data)
-    model = train(data, cfg)
+    model = digit51.train(data, cfg)
     model_file.save(a.output, model)
     acc = model.accuracy
     print(

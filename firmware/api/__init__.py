@@ -1,5 +1,156 @@
 """digit51: handwritten-digit recognition from NumPy training down to an 8051.
 
-Installed as the root package `digit51`; the pipeline stages are `digit51.trainer`,
-`digit51.quantize`, `digit51.codegen` and `digit51.firmware`.
+The public Python API, each step one call: load_data -> train -> quantize -> simulate
+(integer arithmetic, the specification) -> build_firmware (SDCC) -> run_in_ucsim, or
+boot (s51) / connect (a chip on any pyserial URL) for a Board to talk to; and
+assert_bit_exact, the firmware-against-simulator check. README.md, "Python API", has a
+runnable example. Everything in `__all__` is supported; the stage packages
+`digit51.trainer`, `.quantize`, `.codegen` and `.firmware` are internal.
+Errors a user can fix raise `digit51.Digit51Error`, saying what to do.
 """
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from digit51.codegen.render import SelfTestSet as _SelfTestSet
+from digit51.firmware import build as _build
+from digit51.firmware import targets as _targets
+from digit51.firmware.bitexact import assert_bit_exact
+from digit51.firmware.board import Board, RunResult, boot, connect
+from digit51.firmware.board import run_firmware as _run_firmware
+from digit51.firmware.build import Firmware
+from digit51.firmware.protocol import BadLine, Done, FrameError, Prediction, Ready
+from digit51.firmware.protocol import image_frame as _image_frame
+from digit51.firmware.targets import Target
+from digit51.quantize import model_file as _int_model_file
+from digit51.quantize import simulate as _simulate
+from digit51.quantize.cli import quantize_and_measure as _quantize_and_measure
+from digit51.quantize.model_file import IntModel
+from digit51.quantize.quantizer import QuantConfig
+from digit51.trainer import artifact as _artifact
+from digit51.trainer import mnist as _mnist
+from digit51.trainer import model_file as _float_model_file
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.mnist import Mnist
+from digit51.trainer.model_file import FloatModel
+from digit51.trainer.train import train as _train
+
+__all__ = [
+    "load_data", "train", "quantize", "simulate", "save_model", "load_model",
+    "build_firmware", "run_in_ucsim", "boot", "connect", "assert_bit_exact", "image_frame",
+    "Mnist", "TrainConfig", "FloatModel", "QuantConfig", "IntModel", "Target", "TARGETS",
+    "Firmware", "Board", "RunResult", "Ready", "Prediction", "FrameError", "Done", "BadLine",
+    "Digit51Error",
+]
+
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+TARGETS: MappingProxyType = MappingProxyType(_targets.TARGETS)
+"""Chip profiles by name (code, internal RAM, XRAM sizes; the s51 CPU type)."""
+
+
+def load_data(folder: str | os.PathLike | None = None) -> Mnist:
+    """All of MNIST as uint8 arrays (images (N, 28, 28), labels (N,)), sha256-checked.
+
+    `folder` holds the four IDX files (.gz or raw); without it: $DIGIT51_DATA, then
+    the user cache, then a download into the cache (as the CLI's --data)."""
+    return _mnist.load(folder)
+
+
+def train(data: Mnist, config: TrainConfig | None = None, **options) -> FloatModel:
+    """Train a float MLP; `options` are TrainConfig fields (hidden, pool, epochs, seed...).
+
+    Deterministic: the same data, options and seed give the same weights."""
+    cfg = config or TrainConfig()
+    if options:
+        if "hidden" in options:
+            options["hidden"] = tuple(options["hidden"])
+        try:
+            cfg = dataclasses.replace(cfg, **options)
+        except (TypeError, ValueError) as e:
+            raise Digit51Error(f"bad training option: {e}") from None
+    return _train(data, cfg)
+
+
+def quantize(model: FloatModel, data: Mnist, config: QuantConfig | None = None, qat_epochs: int = 0) -> IntModel:
+    """The int8 model of `model`, calibrated on the first training images, optionally
+    after `qat_epochs` of quantization-aware fine-tuning. Its `meta["accuracy"]` holds
+    the float and integer test accuracies."""
+    qmodel, _ = _quantize_and_measure(model, data, config or QuantConfig(), qat_epochs)
+    return qmodel
+
+
+def simulate(model: IntModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 logits (N, 10), digits (N,)) for uint8 (N, 28, 28) images, computed in
+    integer arithmetic exactly as the firmware does: the specification it must match."""
+    return _simulate.run(model, np.asarray(images, dtype=np.uint8))
+
+
+def save_model(path: str | os.PathLike, model: FloatModel | IntModel) -> None:
+    """Write a float or integer model file atomically (same model, same bytes)."""
+    if isinstance(model, IntModel):
+        _int_model_file.save(path, model)
+    elif isinstance(model, FloatModel):
+        _float_model_file.save(path, model)
+    else:
+        raise TypeError(f"expected a FloatModel or an IntModel, not {type(model).__name__}")
+
+
+def load_model(path: str | os.PathLike) -> FloatModel | IntModel:
+    """Read a model file written by save_model or the CLI (.d51 float, .q51 integer)."""
+    try:
+        return _int_model_file.load(path)
+    except Digit51Error as e:
+        if f"'{_float_model_file.KIND}' artifact" not in str(e):
+            raise
+    return _float_model_file.load(path)
+
+
+def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str = _targets.DEFAULT_TARGET,
+                   mode: str = "serve", kernel: str | None = None, hardware: bool = False,
+                   images: np.ndarray | None = None, labels: np.ndarray | None = None,
+                   indices: Sequence[int] | None = None, source: str | None = None) -> Firmware:
+    """Generate the C and build it with SDCC into the folder `out` (src/, firmware.ihx,
+    Intel firmware.hex, memory.json). Checks the model fits `target` first.
+
+    mode: "serve" (images over the UART), "stream" (serve for chips with tiny RAM) or
+    "selftest" (the given `images` and `labels` built in; `indices` default 0..N-1).
+    kernel: "asm" or "c" (default: the fastest the mode allows). hardware=True leaves
+    out the simulator's stop hook, for flashing a chip. Same inputs, same bytes."""
+    target = target if isinstance(target, Target) else _targets.get(target)
+    selftest = None
+    if mode == "selftest":
+        if images is None or labels is None:
+            raise Digit51Error("selftest mode builds images into the firmware: pass images= and labels=")
+        idx = list(range(len(images))) if indices is None else [int(i) for i in indices]
+        selftest = _SelfTestSet(idx, np.asarray(images, np.uint8), np.asarray(labels, np.uint8))
+    name = source or "model " + "-".join(map(str, model.sizes))
+    return _build.build(model, target, Path(out), mode, name, selftest, kernel, sim_exit=not hardware)
+
+
+def run_in_ucsim(firmware: Firmware | str | os.PathLike, images: np.ndarray | None = None,
+                 indices: Sequence[int] | None = None,
+                 target: Target | str | None = None, link: str = "socket", timeout: float = 30.0) -> RunResult:
+    """Boot the firmware in the s51 simulator and return its answers (digits, logits,
+    cycles per inference). A serve or stream firmware classifies `images`; a self-test
+    firmware runs the images built into it. link: "socket" or "pty" (a socat
+    pseudo-terminal opened as a serial device). s51 is stopped before this returns."""
+    return _run_firmware(firmware, images, indices, target, link, timeout)
+
+
+def image_frame(index: int, image: np.ndarray) -> bytes:
+    """The checksummed serial frame that asks the firmware to classify one image."""
+    return _image_frame(int(index), np.asarray(image, np.uint8).tobytes())
+
