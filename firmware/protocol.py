@@ -134,36 +134,51 @@ def parse_line(text: str):
 TELNET_PREAMBLE = bytes([0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0x00])  # ucsim's -k socket
 
 
+MAX_LINE = 512  # bytes; the longest valid line (a pred with ten 32-bit logits) is under 200
+
+
 class LineReader:
     """Turns a byte stream into records. Feed bytes as they come; call close() at EOF.
 
     Skips ucsim's telnet preamble (whole or a tail of it: a line starts with a letter),
     CRs, empty lines and control bytes between lines (terminal resets); anything else
-    that is not a valid line becomes a BadLine.
+    that is not a valid line becomes a BadLine. A line longer than MAX_LINE becomes one
+    BadLine and the rest of it is dropped up to its end: memory stays bounded and every
+    byte is looked at a bounded number of times, whatever arrives.
     """
 
     def __init__(self):
         self.buf = bytearray()
         self.started = False
+        self.overlong = False  # dropping the rest of a line longer than MAX_LINE
 
     def feed(self, data: bytes) -> list:
-        self.buf += data
         if not self.started:  # drop the telnet preamble, or what is left of it
-            rest = bytes(self.buf).lstrip(bytes(set(TELNET_PREAMBLE)))
-            if not rest:
+            data = bytes(data).lstrip(bytes(set(TELNET_PREAMBLE)))
+            if not data:
                 return []
-            self.buf = bytearray(rest)
             self.started = True
-        out = []
-        while b"\n" in self.buf:
-            line, _, rest = bytes(self.buf).partition(b"\n")
-            self.buf = bytearray(rest)
+        self.buf += data
+        out, start = [], 0
+        while (end := self.buf.find(b"\n", start)) >= 0:
+            line, start = bytes(self.buf[start:end]), end + 1
+            if self.overlong:
+                self.overlong = False
+                continue
             rec = self._line(line)
             if rec is not None:
                 out.append(rec)
+        del self.buf[:start]
+        if len(self.buf) > MAX_LINE:
+            if not self.overlong:
+                out.append(BadLine(self.buf[:80].decode("ascii", "replace"), f"line longer than {MAX_LINE} bytes"))
+                self.overlong = True
+            self.buf.clear()
         return out
 
     def _line(self, raw: bytes):
+        if len(raw) > MAX_LINE:
+            return BadLine(raw[:80].decode("ascii", "replace"), f"line longer than {MAX_LINE} bytes")
         raw = raw.replace(b"\r", b"")
         stripped = raw.strip(bytes(range(0, 32)) + b"\x7f")
         if not raw.strip():
@@ -180,6 +195,8 @@ class LineReader:
         """Records left at EOF: a cut-off line is reported, trailing control bytes are not."""
         rest = bytes(self.buf).replace(b"\r", b"")
         self.buf.clear()
+        if self.overlong:
+            return []
         printable = bytes(b for b in rest if 32 <= b < 127 and b != 0x1B)
         if rest and (b"*" in rest or len(printable) > 3):
             return [BadLine(rest.decode("ascii", "replace"), "disconnected mid-line")]
