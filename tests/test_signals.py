@@ -73,3 +73,19 @@ def test_signal_stops_the_simulator_and_removes_its_temp_folder(command, link, s
     assert err.strip().splitlines()[-1] == f"digit51: stopped by {signal.Signals(sig).name}"
     assert ours(tmp_path) == []
     assert list(tmp.glob("digit51-ucsim-*")) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_stops_monitor_with_one_line(sig, tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as srv:  # a board that never says a word
+        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        conn, _ = srv.accept()
+        with conn:
+            assert p.stderr.readline().startswith("monitor: listening on ")
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + sig
+    assert err.splitlines() == [f"digit51: stopped by {signal.Signals(sig).name}"] and out == ""
