@@ -1,6 +1,8 @@
 """`digit51 monitor PORT`: read prediction lines from a board (or ucsim), check each
 checksum, print them with running accuracy; with --send, stream test images to a board
 running the serve firmware. Data on stdout, status on stderr (pyserial miniterm style).
+Exit status 0 only for a run that reached its `done` line with no corrupt line, no
+rejected frame and no prediction whose digit is not the argmax of its logits.
 
     python -m digit51.firmware.monitor /dev/ttyUSB0 --data ../shared/data/mnist
 """
