@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digit51.firmware import commands, monitor
+from digit51.firmware import commands, monitor, signals
 from digit51.quantize import cli as quantize_cli
 from digit51.trainer import cli as trainer_cli
 from digit51.trainer.errors import Digit51Error
@@ -29,13 +29,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        with signals.handled():
+            return args.func(args)
     except Digit51Error as e:
         print(f"digit51: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("digit51: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # SIGINT, SIGTERM, SIGHUP: child processes and temp folders are gone by now
+        code, name = signals.status(e)
+        print(f"digit51: stopped by {name}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

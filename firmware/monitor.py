@@ -1,6 +1,8 @@
 """`digit51 monitor PORT`: read prediction lines from a board (or ucsim), check each
 checksum, print them with running accuracy; with --send, stream test images to a board
 running the serve firmware. Data on stdout, status on stderr (pyserial miniterm style).
+Exit status 0 only for a run that reached its `done` line with no corrupt line, no
+rejected frame and no prediction whose digit is not the argmax of its logits.
 
     python -m digit51.firmware.monitor /dev/ttyUSB0 --data ../shared/data/mnist
 """
@@ -8,7 +10,9 @@ running the serve firmware. Data on stdout, status on stderr (pyserial miniterm 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from urllib.parse import urlsplit
 
 import serial
 
@@ -19,35 +23,59 @@ from digit51.trainer.errors import Digit51Error
 
 
 class Tally:
-    """Running accuracy over valid predictions; corrupt lines are counted, never scored."""
+    """Running accuracy over valid predictions; corrupt lines are counted, never scored.
+    A prediction is scored only if its image has a label and its digit is the argmax of
+    its logits (the first maximum, as the firmware and the simulator pick it)."""
 
     def __init__(self, labels=None, out=sys.stdout, err=sys.stderr):
         self.labels, self.out, self.err = labels, out, err
-        self.seen = self.correct = self.corrupt = self.frame_errors = 0
+        self.seen = self.scored = self.correct = self.corrupt = self.frame_errors = self.inconsistent = 0
+        self.done: protocol.Done | None = None
+
+    def _say(self, text: str) -> None:
+        print(f"monitor: {text}", file=self.err, flush=True)
 
     def show(self, rec) -> None:
         if isinstance(rec, protocol.Prediction):
             self.seen += 1
             line = f"img={rec.img} digit={rec.digit} cycles={rec.cycles}"
-            if self.labels is not None and rec.img < len(self.labels):
+            top = max(range(len(rec.logits)), key=rec.logits.__getitem__)
+            if rec.digit != top:
+                self.inconsistent += 1
+                line += f" INCONSISTENT: the argmax of its logits is {top}; not scored"
+            elif self.labels is not None and rec.img < len(self.labels):
                 label = int(self.labels[rec.img])
+                self.scored += 1
                 self.correct += rec.digit == label
-                line += f" label={label} {'ok ' if rec.digit == label else 'BAD'} accuracy={100 * self.correct / self.seen:.2f}% ({self.correct}/{self.seen})"
+                line += f" label={label} {'ok ' if rec.digit == label else 'BAD'} accuracy={100 * self.correct / self.scored:.2f}% ({self.correct}/{self.scored})"
+            elif self.labels is not None:
+                line += f" (no test image {rec.img}: not scored)"
             print(line, file=self.out, flush=True)
         elif isinstance(rec, protocol.BadLine):
             self.corrupt += 1
-            print(f"monitor: corrupt line ignored ({rec.reason}): {rec.text[:80]!r}", file=self.err, flush=True)
+            self._say(f"corrupt line ignored ({rec.reason}): {rec.text[:80]!r}")
         elif isinstance(rec, protocol.FrameError):
             self.frame_errors += 1
-            print(f"monitor: firmware rejected frame {rec.img} ({rec.reason})", file=self.err, flush=True)
+            self._say(f"firmware rejected a frame (reason={rec.reason}; img={rec.img} as it read it)")
         elif isinstance(rec, protocol.Ready):
-            print(f"monitor: firmware ready: mode={rec.mode} model={rec.model}", file=self.err, flush=True)
+            self._say(f"firmware ready: mode={rec.mode} model={rec.model}")
         elif isinstance(rec, protocol.Done):
-            print(f"monitor: firmware done: {rec.images} images", file=self.err, flush=True)
+            self.done = rec
+            self._say(f"firmware done: {rec.images} images")
 
     def closing(self) -> str:
-        acc = f", accuracy {100 * self.correct / self.seen:.2f}%" if self.labels is not None and self.seen else ""
-        return f"monitor: {self.seen} predictions{acc}, {self.corrupt} corrupt lines, {self.frame_errors} rejected frames"
+        acc = f", accuracy {100 * self.correct / self.scored:.2f}% over {self.scored} scored" if self.scored else ""
+        odd = f", {self.inconsistent} inconsistent predictions" if self.inconsistent else ""
+        return f"monitor: {self.seen} predictions{acc}{odd}, {self.corrupt} corrupt lines, {self.frame_errors} rejected frames"
+
+    def problem(self) -> str | None:
+        """Why the run does not count as clean, or None."""
+        if self.done is None:
+            return ("nothing arrived from the firmware" if not (self.seen or self.corrupt or self.frame_errors)
+                    else "the firmware stopped before its 'done' line")
+        if self.corrupt or self.frame_errors or self.inconsistent:
+            return "corrupt lines, rejected frames or inconsistent predictions (see above)"
+        return None
 
 
 def listen(session: Session, tally: Tally, timeout: float, stop_at_done: bool = True) -> None:
@@ -58,32 +86,60 @@ def listen(session: Session, tally: Tally, timeout: float, stop_at_done: bool = 
 
 
 def open_port(url: str, baud: int) -> serial.SerialBase:
+    if url.startswith("socket://"):
+        try:
+            parts = urlsplit(url)
+            ok = bool(parts.hostname) and parts.port is not None and 0 < parts.port
+        except ValueError:
+            ok = False
+        if not ok:
+            raise Digit51Error(f"{url}: a socket:// URL needs a host and a port number, e.g. socket://127.0.0.1:7777")
     try:
         return serial.serial_for_url(url, baudrate=baud, timeout=0.2)
     except (serial.SerialException, ValueError) as e:
         raise Digit51Error(f"cannot open {url}: {e} (check the device name, or use socket://HOST:PORT)") from None
 
 
+def _seconds(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise Digit51Error(f"--timeout {value}: give a positive, finite number of seconds")
+    return value
+
+
 def cmd_monitor(a: argparse.Namespace) -> int:
+    from digit51.firmware.commands import _indices
     from digit51.trainer import mnist
 
-    labels = data = None
+    timeout = _seconds(a.timeout)
+    if not a.send and (a.start is not None or a.images is not None):
+        raise Digit51Error("--start and --images choose the images to send: use them with --send")
+    a.start = 0 if a.start is None else a.start
+    a.images = 10 if a.images is None else a.images
+    labels = data = indices = None
     if a.send or a.data:
         data = mnist.load(a.data)
         labels = data.test_labels
+    if a.send:
+        indices = _indices(a, len(data.test_images))
     tally = Tally(labels)
     port = open_port(a.port, a.baud)
+    print(f"monitor: listening on {a.port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         session = Session(port)
         if a.send:
-            indices = list(range(a.start, min(a.start + a.images, len(data.test_images))))
-            exchange(session, indices, data.test_images[indices], a.timeout or 30.0, tally.show)
+            exchange(session, indices, data.test_images[indices], timeout or 30.0, tally.show, say=tally._say)
         else:
-            listen(session, tally, a.timeout or float("inf"))
+            listen(session, tally, timeout or float("inf"))
+    except Digit51Error:
+        print(tally.closing(), file=sys.stderr)
+        raise
     finally:
         port.close()
-        print(tally.closing(), file=sys.stderr)
-    return 1 if tally.corrupt or tally.frame_errors else 0
+    print(tally.closing(), file=sys.stderr)
+    problem = tally.problem()
+    if problem:
+        raise Digit51Error(problem)
+    return 0
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -93,9 +149,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600, what the firmware uses)")
     add_data_option(p)
     p.add_argument("--send", action="store_true", help="stream test images to a board running the serve firmware")
-    p.add_argument("--images", type=int, default=10, help="with --send: how many test images (default 10)")
-    p.add_argument("--start", type=int, default=0, help="with --send: first test-image index (default 0)")
-    p.add_argument("--timeout", type=float, default=0.0, help="give up after this many seconds without data (default: wait for ever; 30 with --send)")
+    p.add_argument("--images", type=int, help="with --send: how many test images (default 10)")
+    p.add_argument("--start", type=int, help="with --send: first test-image index (default 0)")
+    p.add_argument("--timeout", type=float, help="give up after this many seconds in which no byte arrives "
+                   "(default: wait for ever; with --send 30, then the frame is sent again, up to 3 times)")
     p.set_defaults(func=cmd_monitor)
 
 

@@ -1,21 +1,43 @@
 """The serial protocol between the firmware and the host: one source for both sides.
 
-Firmware -> host: ASCII lines, one record each, `kind key=value ... *CCCC`, where CCCC is
-the CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF) in hex of every byte before " *".
-Lines end in CR LF; the host ignores CRs and empty lines.
+Firmware -> host: ASCII lines, one record each: `kind key=value ... *CCCC`. CCCC is the
+CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no final XOR; check value
+0x29B1 for "123456789") of every byte from the first letter of the kind up to the last
+character of the last value: not the " *" nor the CRC nor the line end. It is written as
+four upper-case hex digits. Lines end in CR LF; the host ignores CRs, empty lines and
+control bytes between lines. A serve-mode session from real firmware (model 49-16-10,
+test image 7 sent once with one bit flipped, then intact, then the quit frame):
 
-    ready mode=selftest model=196-128-32-10 images=20 *1A2B
-    pred img=7 digit=3 logits=-1234,5678,...,42 cycles=712345 *9A3F
-    error img=7 reason=crc *77C0
-    done images=20 correct=19 *5E11
+    ready mode=serve model=49-16-10 *A4B5
+    error img=7 reason=crc *B323
+    pred img=7 digit=9 logits=-12980,-21436,-16312,-8659,1696,-2500,-4574,-7035,-3386,5878 cycles=91135 *EAA8
+    done images=1 *B131
 
-Host -> firmware (serve mode), binary frames, answered one at a time:
+- `ready`: first line after reset; `images=N` only in self-test mode (N embedded images).
+- `pred`: `digit` is the argmax of the ten `logits` (the first maximum); `cycles` are
+  machine cycles of this inference, counted by Timer 0.
+- `error img=N reason=crc`: a frame failed its CRC. N is read from that same frame, which
+  failed its check, so N may be wrong too: the host never trusts it to name an image; it
+  sends the frame it sent last again. `crc` is the only reason current firmware sends
+  (older firmware also sent `reason=kind` for a frame of unknown kind; now a byte after
+  0xA5 that is neither 'I' nor 'Q' is skipped as noise). The host accepts any word.
+- `done images=N correct=M`: the self-test ends; M counts digits equal to the embedded
+  labels. In serve and stream mode the firmware has no labels: `done images=N`, without
+  `correct=`, where N counts the images answered since the last `done`.
+
+Host -> firmware (serve and stream mode), binary frames, answered one at a time:
 
     0xA5 'I' idx_lo idx_hi pixel[784] crc_hi crc_lo     classify one 28x28 image
     0xA5 'Q' 0x00 0x00 crc_hi crc_lo                   finish: the firmware prints `done`
 
-The frame CRC (same CRC-16) covers the kind byte through the last pixel. The host sends
-the next frame only after the reply line, so no flow control is needed on a real UART.
+The frame CRC (same CRC-16) covers every byte between the magic and the CRC: the kind,
+both index bytes and (for 'I') the 784 pixels, row by row. It is sent high byte first.
+The quit frame is always `A5 51 00 00 A5 62`. Only 0xA5 followed by 'I' or 'Q' starts a
+frame: on any other byte after 0xA5 the firmware goes on hunting for 0xA5 from that byte,
+so noise before a frame never costs the frame. The host sends the next frame only after
+the reply line, so no flow control is needed on a real UART; a frame that gets no reply
+within the timeout, or an `error` line or a corrupted line instead, is sent again (three
+tries in all, each one said on stderr); a second reply to a frame sent twice is dropped.
 """
 
 from __future__ import annotations
@@ -134,36 +156,51 @@ def parse_line(text: str):
 TELNET_PREAMBLE = bytes([0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0x00])  # ucsim's -k socket
 
 
+MAX_LINE = 512  # bytes; the longest valid line (a pred with ten 32-bit logits) is under 200
+
+
 class LineReader:
     """Turns a byte stream into records. Feed bytes as they come; call close() at EOF.
 
     Skips ucsim's telnet preamble (whole or a tail of it: a line starts with a letter),
     CRs, empty lines and control bytes between lines (terminal resets); anything else
-    that is not a valid line becomes a BadLine.
+    that is not a valid line becomes a BadLine. A line longer than MAX_LINE becomes one
+    BadLine and the rest of it is dropped up to its end: memory stays bounded and every
+    byte is looked at a bounded number of times, whatever arrives.
     """
 
     def __init__(self):
         self.buf = bytearray()
         self.started = False
+        self.overlong = False  # dropping the rest of a line longer than MAX_LINE
 
     def feed(self, data: bytes) -> list:
-        self.buf += data
         if not self.started:  # drop the telnet preamble, or what is left of it
-            rest = bytes(self.buf).lstrip(bytes(set(TELNET_PREAMBLE)))
-            if not rest:
+            data = bytes(data).lstrip(bytes(set(TELNET_PREAMBLE)))
+            if not data:
                 return []
-            self.buf = bytearray(rest)
             self.started = True
-        out = []
-        while b"\n" in self.buf:
-            line, _, rest = bytes(self.buf).partition(b"\n")
-            self.buf = bytearray(rest)
+        self.buf += data
+        out, start = [], 0
+        while (end := self.buf.find(b"\n", start)) >= 0:
+            line, start = bytes(self.buf[start:end]), end + 1
+            if self.overlong:
+                self.overlong = False
+                continue
             rec = self._line(line)
             if rec is not None:
                 out.append(rec)
+        del self.buf[:start]
+        if len(self.buf) > MAX_LINE:
+            if not self.overlong:
+                out.append(BadLine(self.buf[:80].decode("ascii", "replace"), f"line longer than {MAX_LINE} bytes"))
+                self.overlong = True
+            self.buf.clear()
         return out
 
     def _line(self, raw: bytes):
+        if len(raw) > MAX_LINE:
+            return BadLine(raw[:80].decode("ascii", "replace"), f"line longer than {MAX_LINE} bytes")
         raw = raw.replace(b"\r", b"")
         stripped = raw.strip(bytes(range(0, 32)) + b"\x7f")
         if not raw.strip():
@@ -180,6 +217,8 @@ class LineReader:
         """Records left at EOF: a cut-off line is reported, trailing control bytes are not."""
         rest = bytes(self.buf).replace(b"\r", b"")
         self.buf.clear()
+        if self.overlong:
+            return []
         printable = bytes(b for b in rest if 32 <= b < 127 and b != 0x1B)
         if rest and (b"*" in rest or len(printable) > 3):
             return [BadLine(rest.decode("ascii", "replace"), "disconnected mid-line")]

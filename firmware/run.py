@@ -3,12 +3,13 @@ every prediction and logit with the Python integer simulator."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from digit51.firmware import protocol
-from digit51.firmware.session import Session
+from digit51.firmware.session import NoData, Session
 from digit51.trainer.errors import Digit51Error
 
 
@@ -45,18 +46,62 @@ def selftest(session: Session, timeout: float) -> Outcome:
     return out
 
 
-def exchange(session: Session, indices, images: np.ndarray, timeout: float, on_record) -> None:
-    """Send each image, one frame at a time, handing each answer to `on_record`; then
-    the quit frame, handing on records up to `done`."""
+TRIES = 3  # sends of one frame before giving up
+
+
+def _say(text: str) -> None:
+    print(f"digit51: {text}", file=sys.stderr, flush=True)
+
+
+def _instead(rec, what: str) -> str:
+    if isinstance(rec, protocol.FrameError):
+        return f"the firmware rejected a frame (reason={rec.reason}) instead of answering {what}"
+    if isinstance(rec, protocol.BadLine):
+        return f"a corrupted line ({rec.reason}) came instead of the answer to {what}"
+    return f"a '{type(rec).__name__.lower()}' record came instead of the answer to {what}"
+
+
+def ask(session: Session, frame: bytes, what: str, is_answer, timeout: float, on_record,
+        tries: int = TRIES, say=_say):
+    """Send `frame` until a record that `is_answer` accepts comes back, at most `tries`
+    times. A frame is sent again when no byte arrives for `timeout` seconds, or when the
+    firmware answers with an error, a corrupted line or anything else that is not the
+    answer; each resend is said through `say`. A prediction for another image is a late
+    second answer to a frame sent twice: it is dropped. Every other record goes to
+    `on_record`."""
+    for attempt in range(1, tries + 1):
+        session.send(frame)
+        try:
+            for rec in session.records(timeout):
+                if is_answer(rec):
+                    on_record(rec)
+                    return rec
+                if isinstance(rec, protocol.Prediction):
+                    say(f"dropped a second answer for image {rec.img} (that frame was sent twice)")
+                    continue
+                on_record(rec)
+                why = _instead(rec, what)
+                break
+            else:
+                raise Digit51Error(f"the firmware closed the connection before answering {what}")
+        except NoData:
+            why = f"no answer to {what} within {timeout:g} s"
+        if attempt < tries:
+            say(f"{why}; sending it again (try {attempt + 1} of {tries})")
+    raise Digit51Error(f"{why}, {tries} times: check the cable, the baud rate and that the serve firmware runs")
+
+
+def exchange(session: Session, indices, images: np.ndarray, timeout: float, on_record,
+             tries: int = TRIES, say=_say) -> None:
+    """Send each image, one frame at a time (sent again if need be, see ask), handing
+    each answer to `on_record`; then the quit frame, up to `done`."""
     for idx, image in zip(indices, images):
-        session.send_image(int(idx), image)
-        on_record(session.next_record(timeout))
-    session.send_quit()
-    while True:
-        rec = session.next_record(timeout)
-        on_record(rec)
-        if isinstance(rec, protocol.Done):
-            return
+        idx = int(idx)
+        frame = protocol.image_frame(idx, image.astype(np.uint8).tobytes())
+        ask(session, frame, f"image {idx}", lambda r, i=idx: isinstance(r, protocol.Prediction) and r.img == i,
+            timeout, on_record, tries, say)
+    ask(session, protocol.quit_frame(), "the quit frame", lambda r: isinstance(r, protocol.Done),
+        timeout, on_record, tries, say)
 
 
 def serve(session: Session, indices, images: np.ndarray, timeout: float) -> Outcome:

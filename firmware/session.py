@@ -12,6 +12,10 @@ from digit51.firmware import protocol
 from digit51.trainer.errors import Digit51Error
 
 
+class NoData(Digit51Error):
+    """Nothing at all arrived for the timeout."""
+
+
 class Session:
     def __init__(self, port: serial.SerialBase):
         self.port = port
@@ -19,7 +23,8 @@ class Session:
         self.pending: list = []
         self.eof = False
 
-    def _fill(self) -> None:
+    def _fill(self) -> bool:
+        """Read what is there; whether any byte came."""
         try:
             # never ask for more than is there: a socket that closes drops what read(n) held
             data = self.port.read(self.port.in_waiting or 1)
@@ -29,9 +34,11 @@ class Session:
             self.pending += self.reader.feed(data)
         elif self.eof:
             self.pending += self.reader.close()
+        return bool(data)
 
     def records(self, timeout: float):
-        """Yield records as they arrive until EOF or `timeout` seconds without any."""
+        """Yield records as they arrive until EOF, or NoData after `timeout` seconds in
+        which not a single byte arrived (bytes that do not make a line yet count as data)."""
         last = time.monotonic()
         while True:
             while self.pending:
@@ -40,8 +47,9 @@ class Session:
             if self.eof:
                 return
             if time.monotonic() - last > timeout:
-                raise Digit51Error(f"no data from the firmware for {timeout:.0f} s (is it running, at 9600 baud?)")
-            self._fill()
+                raise NoData(f"no data from the firmware for {timeout:g} s (is it running, at 9600 baud?)")
+            if self._fill():
+                last = time.monotonic()
 
     def next_record(self, timeout: float):
         """The next record (BadLines included); an error if the firmware goes away."""
@@ -49,10 +57,12 @@ class Session:
             return rec
         raise Digit51Error("the firmware closed the connection before answering")
 
-    def send_image(self, idx: int, image: np.ndarray) -> None:
-        self.port.write(protocol.image_frame(idx, image.astype(np.uint8).tobytes()))
+    def send(self, frame: bytes) -> None:
+        self.port.write(frame)
         self.port.flush()
 
+    def send_image(self, idx: int, image: np.ndarray) -> None:
+        self.send(protocol.image_frame(idx, image.astype(np.uint8).tobytes()))
+
     def send_quit(self) -> None:
-        self.port.write(protocol.quit_frame())
-        self.port.flush()
+        self.send(protocol.quit_frame())

@@ -1,0 +1,91 @@
+"""SIGTERM, SIGHUP and SIGINT during `sim` and `demo`, sent to a real digit51 process
+while its real s51 runs: the simulator's process groups go, the temp folder goes, the
+exit status is 128 + the signal, and stderr ends in one line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from digit51.quantize import model_file as int_model_file
+
+
+def ours(folder: Path) -> list[tuple[int, str]]:
+    """Live s51 and socat processes whose command line names a path under `folder`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and Path(os.fsdecode(argv[0])).name in ("s51", "socat") and str(folder).encode() in b" ".join(argv):
+            found.append((int(pid), Path(os.fsdecode(argv[0])).name))
+    return found
+
+
+def simulating(tmp: Path) -> bool:
+    """Some s51 under `tmp` has started running the firmware."""
+    return any("Simulation started" in log.read_text(errors="replace") for log in tmp.glob("digit51-ucsim-*/s51.log"))
+
+
+@pytest.mark.parametrize("command, link, sig", [
+    ("sim", "pty", signal.SIGTERM),
+    ("sim", "socket", signal.SIGHUP),
+    ("demo", "socket", signal.SIGINT),
+])
+def test_signal_stops_the_simulator_and_removes_its_temp_folder(command, link, sig, small_int_model, mnist_data, data_dir, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    if command == "sim":
+        q = tmp_path / "m.q51"
+        int_model_file.save(q, small_int_model)
+        args = ["sim", str(q), "--link", link]
+    else:
+        from digit51.trainer import model_file
+        from digit51.trainer.config import TrainConfig
+        from digit51.trainer.train import train
+
+        model_file.save(tmp_path / "m.d51", train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0)))
+        args = ["demo", "--model", str(tmp_path / "m.d51")]
+    p = subprocess.Popen(
+        [sys.executable, "-m", "digit51.firmware.cli", *args, "--data", str(data_dir), "--mode", "serve",
+         "--images", "2000", "--out", str(tmp_path / "out")],
+        cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not simulating(tmp):  # poll until s51 runs the firmware, exchanging frames
+            assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "timeout"
+            time.sleep(0.05)
+        running = ours(tmp_path)
+        assert "s51" in [name for _, name in running] and ("socat" in [n for _, n in running]) == (link == "pty")
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"digit51: stopped by {signal.Signals(sig).name}"
+    assert ours(tmp_path) == []
+    assert list(tmp.glob("digit51-ucsim-*")) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_stops_monitor_with_one_line(sig, tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as srv:  # a board that never says a word
+        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        conn, _ = srv.accept()
+        with conn:
+            assert p.stderr.readline().startswith("monitor: listening on ")
+            p.send_signal(sig)
+            out, err = p.communicate(timeout=60)
+    assert p.returncode == 128 + sig
+    assert err.splitlines() == [f"digit51: stopped by {signal.Signals(sig).name}"] and out == ""
