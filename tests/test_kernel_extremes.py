@@ -22,14 +22,15 @@ SHIFT = 17
 def extreme_model() -> IntModel:
     """784-2-10. Neuron 0 has every weight +127 (stored 255 by the asm kernel), neuron 1
     every weight -127 (stored 1). Output rows 0 and 1 have biases 19,050 and 25,400 away
-    from the int32 limits; rows 3 and 7 are identical, so their logits always tie."""
+    from the int32 limits; rows 3 and 7 are identical, so their logits always tie; row 9
+    is the constant INT32_MIN (a C literal that needs care)."""
     w0 = np.zeros((2, N), np.int8)
     w0[0], w0[1] = 127, -127
     b0 = np.array([0, 127 * 255 * N + 100 * 2**SHIFT], np.int32)
     w1 = np.array([[2 * k, -k] for k in range(10)], np.int8)
-    w1[0], w1[1], w1[3], w1[7] = (127, 0), (0, -127), (1, 1), (1, 1)
+    w1[0], w1[1], w1[3], w1[7], w1[9] = (127, 0), (0, -127), (1, 1), (1, 1), (0, 0)
     b1 = np.zeros(10, np.int32)
-    b1[0], b1[1], b1[3], b1[7] = I32_MAX - 127 * 150, I32_MIN + 127 * 200, 1_000_000, 1_000_000
+    b1[0], b1[1], b1[3], b1[7], b1[9] = I32_MAX - 127 * 150, I32_MIN + 127 * 200, 1_000_000, 1_000_000, I32_MIN
     return IntModel([w0, w1], [b0, b1], [np.full(2, SHIFT, np.uint8)], 1)
 
 
@@ -54,7 +55,7 @@ def test_the_crafted_inputs_reach_the_extremes(mnist_data):
     # int32 wrap of bias + sum, both ways: row 0 of image 0 and row 1 of image 1
     exact = hidden.astype(np.int64) @ model.weights[1].T.astype(np.int64) + model.biases[1]
     assert exact[0, 0] > I32_MAX and exact[1, 1] < I32_MIN
-    assert logits[0, 0] < 0 < logits[1, 1]
+    assert logits[0, 0] < 0 < logits[1, 1] and (logits[:, 9] == I32_MIN).all()
     # image 0: the maximum is tied between rows 3 and 7; the first one wins
     assert logits[0, 3] == logits[0, 7] == logits[0].max() and simulate.run(model, images[:1])[1][0] == 3
 

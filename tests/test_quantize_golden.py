@@ -35,7 +35,7 @@ def doc_quantize(params, x_u8, percentile):
             s_out = float(np.percentile(np.maximum(z, 0), percentile)) / 255
         for j in range(W.shape[0]):
             if layer < n - 1:
-                sh[j] = next(s for s in range(31, -1, -1) if np.abs(W[j]).max() / (s_out * 2.0**-s / s_in) <= 127)
+                sh[j] = next((s for s in range(31, -1, -1) if np.abs(W[j]).max() / (s_out * 2.0**-s / s_in) <= 127), 0)
                 s_w = s_out * 2.0 ** -int(sh[j]) / s_in
                 rounding = 2 ** (int(sh[j]) - 1) if sh[j] else 0
             else:
@@ -53,7 +53,9 @@ def doc_quantize(params, x_u8, percentile):
 
 def crafted_float_model() -> FloatModel:
     """49-12-8-10 with weights of very different sizes per neuron and biases that quantize
-    to hundreds of thousands (int16 would clip them)."""
+    to hundreds of thousands (int16 would clip them). Neuron 11 of layer 0 has weights so
+    large and negative (its activations stay 0) that even shift 0 cannot hold them: they
+    saturate at -127."""
     rng = np.random.default_rng(21)
     sizes = [49, 12, 8, 10]
     params = []
@@ -61,6 +63,7 @@ def crafted_float_model() -> FloatModel:
         scale = np.exp(rng.uniform(-4, 0, (o, 1)))  # per-neuron weight magnitude
         params.append((rng.standard_normal((o, i)) * scale).astype(np.float32))
         params.append(rng.uniform(0.5, 3.0, o).astype(np.float32))
+    params[0][11] = -rng.uniform(400, 800, 49)
     return FloatModel(params, TrainConfig(hidden=(12, 8), pool=4), {}, 0)
 
 
@@ -77,6 +80,7 @@ def test_quantizer_matches_the_formulas_of_the_doc(mnist_data):
     # what the comparison relies on: biases beyond int16, and rounding terms that are not 0
     assert max(int(np.abs(b).max()) for b in biases) > 2**17
     assert all(int(s.max()) >= 2 for s in shifts)
+    assert shifts[0][11] == 0 and (weights[0][11] == -127).sum() > 10 and got.meta["layers"][0]["weight_clip_rate"] > 0
 
 
 def test_rounding_is_half_away_from_zero():
