@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -66,12 +67,20 @@ class Copy:
         env = dict(os.environ, PYTHONPATH=str(self.dir / "pkg"), PYTHONDONTWRITEBYTECODE="1")
         cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", f"--data={data}", *tests]
         t0 = time.perf_counter()
+        # its own process group, so that s51, socat and sdcc below it go too on a timeout or a signal
+        p = subprocess.Popen(cmd, cwd=self.dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
         try:
-            p = subprocess.run(cmd, cwd=self.dir, env=env, capture_output=True, text=True, timeout=TIMEOUT,
-                               start_new_session=True)
+            out, _ = p.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
             return False, f"timeout after {TIMEOUT} s", time.perf_counter() - t0
-        tail = [l for l in p.stdout.splitlines() if l.strip()][-3:]
+        except BaseException:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+            raise
+        tail = [l for l in out.splitlines() if l.strip()][-3:]
         return p.returncode == 0, " | ".join(tail), time.perf_counter() - t0
 
     def apply(self, m: Mutation) -> str | None:
@@ -108,7 +117,25 @@ def check(copy: Copy, m: Mutation, data: str) -> tuple[str, str, float]:
     return ("SURVIVED", m.why, secs) if passed else ("killed", tail, secs)
 
 
+class Stopped(Exception):
+    pass
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
 def main(argv=None) -> int:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
+    try:
+        return _main(argv)
+    except Stopped as e:  # the copy and the test processes are gone by now (finally, killpg)
+        print("mutation: stopped", file=sys.stderr)
+        return 128 + e.args[0]
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=os.environ.get("DIGIT51_DATA") or str(ROOT.parent / "shared" / "data" / "mnist"),
                    help="MNIST folder for the tests (default: $DIGIT51_DATA or ../shared/data/mnist)")
