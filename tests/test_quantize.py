@@ -114,7 +114,7 @@ def small_float(mnist_data):
 def test_quantizer_keeps_accuracy_on_mnist_and_is_deterministic(small_float, mnist_data, tmp_path):
     q, s = quantize_and_measure(small_float, mnist_data, QuantConfig())
     assert s["float_test_accuracy"] > 0.92  # 0.9329 measured; 1.3 points of margin
-    assert abs(s["int_test_accuracy"] - s["float_test_accuracy"]) <= 0.003
+    assert abs(s["int_test_accuracy"] - s["float_test_accuracy"]) <= 0.001  # measured 0.0002: 2 of 10,000 images
     int_model_file.save(tmp_path / "a.q51", q)
     q2, _ = quantize_and_measure(small_float, mnist_data, QuantConfig())
     int_model_file.save(tmp_path / "b.q51", q2)
