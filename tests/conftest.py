@@ -23,7 +23,7 @@ def pytest_addoption(parser):
 
 @pytest.fixture(scope="session")
 def data_dir(request) -> Path:
-    folder = Path(request.config.getoption("--data"))
+    folder = Path(request.config.getoption("--data")).resolve()  # subprocesses may run elsewhere
     if not folder.is_dir():
         pytest.fail(f"MNIST folder {folder} not found: pass --data DIR or set DIGIT51_DATA", pytrace=False)
     return folder

@@ -50,4 +50,5 @@ def test_train_then_eval_json(tmp_path, data_dir):
     assert "epoch   1/1" in out.stderr
     out = run("eval", str(model), "--data", str(data_dir), "--json")
     summary = json.loads(out.stdout)
-    assert summary["sizes"] == [49, 16, 10] and 0.5 < summary["test_accuracy"] <= 1
+    # this 1-epoch 49-16-10 reaches 0.757 (measured); 0.72 leaves 3.7 points for BLAS and platform noise
+    assert summary["sizes"] == [49, 16, 10] and 0.72 < summary["test_accuracy"] <= 1

@@ -113,8 +113,8 @@ def small_float(mnist_data):
 
 def test_quantizer_keeps_accuracy_on_mnist_and_is_deterministic(small_float, mnist_data, tmp_path):
     q, s = quantize_and_measure(small_float, mnist_data, QuantConfig())
-    assert s["float_test_accuracy"] > 0.9
-    assert abs(s["int_test_accuracy"] - s["float_test_accuracy"]) <= 0.003
+    assert s["float_test_accuracy"] > 0.92  # 0.9329 measured; 1.3 points of margin
+    assert abs(s["int_test_accuracy"] - s["float_test_accuracy"]) <= 0.001  # measured 0.0002: 2 of 10,000 images
     int_model_file.save(tmp_path / "a.q51", q)
     q2, _ = quantize_and_measure(small_float, mnist_data, QuantConfig())
     int_model_file.save(tmp_path / "b.q51", q2)
@@ -137,4 +137,4 @@ def test_quantizer_refuses_accumulator_overflow(small_float, mnist_data):
 def test_qat_finetune_runs_and_stays_exact(small_float, mnist_data):
     q, s = quantize_and_measure(small_float, mnist_data, QuantConfig(), qat_epochs=1)
     assert q.meta["qat_epochs"] == 1
-    assert s["int_test_accuracy"] > 0.9
+    assert s["int_test_accuracy"] > 0.92  # 0.9339 measured after 1 QAT epoch; 1.4 points of margin

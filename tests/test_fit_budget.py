@@ -1,0 +1,32 @@
+"""The memory check before compiling (build.check_fit) at its boundaries: a chip with
+exactly the estimated need takes the model, one byte less of any memory refuses it with
+an error naming that memory."""
+
+import dataclasses
+
+import pytest
+
+from digit51.firmware import targets
+from digit51.firmware.build import STACK_MIN, check_fit, estimate
+from digit51.trainer.errors import Digit51Error
+
+CASES = [([196, 128, 32, 10], 2, "serve", 0), ([49, 16, 10], 4, "stream", 0), ([49, 16, 10], 4, "selftest", 3)]
+
+
+@pytest.mark.parametrize("sizes,pool,mode,images", CASES)
+def test_exact_need_fits_and_one_byte_less_does_not(sizes, pool, mode, images):
+    need = estimate(sizes, pool, images, mode)
+    exact = dataclasses.replace(targets.get("generic-8052"), name="exact", code=need.code, xram=need.xram,
+                                iram=need.iram + STACK_MIN)
+    assert check_fit(sizes, pool, exact, mode, images) == need
+    for memory, match in (("code", "of code memory"), ("xram", "of XRAM"), ("iram", "of internal RAM")):
+        if memory == "xram" and need.xram == 0:
+            continue  # nothing to take away
+        short = dataclasses.replace(exact, **{memory: getattr(exact, memory) - 1})
+        with pytest.raises(Digit51Error, match=match):
+            check_fit(sizes, pool, short, mode, images)
+
+
+def test_selftest_images_count_in_the_code_need():
+    one, two = estimate([49, 16, 10], 4, 1, "selftest"), estimate([49, 16, 10], 4, 2, "selftest")
+    assert two.code - one.code == 28 * 28 + 3  # pixels, label, uint16 index

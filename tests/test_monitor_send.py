@@ -1,0 +1,64 @@
+"""`digit51 monitor --send` against a fake board on 127.0.0.1 that answers frame by frame
+(request and reply: no sleep needed): a rejected frame must be reported and make the exit
+status 1, even when every line is valid; the frames it sends must carry a valid CRC."""
+
+import socket
+import subprocess
+import sys
+import threading
+
+from digit51.firmware import protocol
+
+IMAGE_FRAME = 1 + 3 + protocol.IMAGE_BYTES + 2
+QUIT_FRAME = 1 + 3 + 2
+
+
+def line(body: str) -> bytes:
+    return f"{body} *{protocol.crc16(body.encode()):04X}\r\n".encode()
+
+
+def recv_exactly(conn, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("monitor closed the connection mid-frame")
+        data += chunk
+    return data
+
+
+def test_monitor_send_reports_a_rejected_frame_and_fails(data_dir, mnist_data):
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    frames = []
+
+    def board():
+        conn, _ = srv.accept()
+        with conn:
+            for reply in ("error img=0 reason=crc", None):
+                frame = recv_exactly(conn, IMAGE_FRAME)
+                frames.append(frame)
+                if reply is None:  # a valid answer for image 1
+                    label = int(mnist_data.test_labels[1])
+                    reply = f"pred img=1 digit={label} logits=0,1,2,3,4,5,6,7,8,9 cycles=1234"
+                conn.sendall(line(reply))
+            frames.append(recv_exactly(conn, QUIT_FRAME))
+            conn.sendall(line("done images=1"))
+
+    t = threading.Thread(target=board, daemon=True)
+    t.start()
+    out = subprocess.run(
+        [sys.executable, "-m", "digit51.firmware.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}",
+         "--send", "--images", "2", "--data", str(data_dir), "--timeout", "20"],
+        capture_output=True, text=True, timeout=120,
+    )
+    t.join(5)
+    srv.close()
+    assert [f[:2] for f in frames] == [bytes([protocol.FRAME_MAGIC, protocol.KIND_IMAGE])] * 2 + [bytes([protocol.FRAME_MAGIC, protocol.KIND_QUIT])]
+    assert all(protocol.crc16(f[1:]) == 0 for f in frames)
+    assert frames[1][4:-2] == mnist_data.test_images[1].tobytes()
+    assert out.returncode == 1, out.stderr
+    assert out.stdout.splitlines()[0].startswith("img=1 digit=") and len(out.stdout.splitlines()) == 1
+    assert "firmware rejected frame 0 (crc)" in out.stderr and "1 rejected frames" in out.stderr
+    assert "0 corrupt lines" in out.stderr and "Traceback" not in out.stderr
