@@ -13,8 +13,7 @@ import numpy as np
 
 from digit51.firmware import protocol, run, targets
 from digit51.firmware.build import Firmware
-from digit51.firmware.monitor import open_port
-from digit51.firmware.session import Session
+from digit51.firmware.session import Session, open_port
 from digit51.firmware.targets import Target
 from digit51.firmware.ucsim import Ucsim
 from digit51.trainer.errors import Digit51Error

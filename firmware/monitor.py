@@ -12,13 +12,10 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from urllib.parse import urlsplit
-
-import serial
 
 from digit51.firmware import protocol
 from digit51.firmware.run import exchange
-from digit51.firmware.session import Session
+from digit51.firmware.session import Session, open_port
 from digit51.trainer.errors import Digit51Error
 
 
@@ -83,21 +80,6 @@ def listen(session: Session, tally: Tally, timeout: float, stop_at_done: bool = 
         tally.show(rec)
         if stop_at_done and isinstance(rec, protocol.Done):
             return
-
-
-def open_port(url: str, baud: int) -> serial.SerialBase:
-    if url.startswith("socket://"):
-        try:
-            parts = urlsplit(url)
-            ok = bool(parts.hostname) and parts.port is not None and 0 < parts.port
-        except ValueError:
-            ok = False
-        if not ok:
-            raise Digit51Error(f"{url}: a socket:// URL needs a host and a port number, e.g. socket://127.0.0.1:7777")
-    try:
-        return serial.serial_for_url(url, baudrate=baud, timeout=0.2)
-    except (serial.SerialException, ValueError) as e:
-        raise Digit51Error(f"cannot open {url}: {e} (check the device name, or use socket://HOST:PORT)") from None
 
 
 def _seconds(value: float | None) -> float | None:

@@ -4,12 +4,28 @@ Used alike for ucsim and real boards."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import numpy as np
 import serial
 
 from digit51.firmware import protocol
 from digit51.trainer.errors import Digit51Error
+
+
+def open_port(url: str, baud: int) -> serial.SerialBase:
+    if url.startswith("socket://"):
+        try:
+            parts = urlsplit(url)
+            ok = bool(parts.hostname) and parts.port is not None and 0 < parts.port
+        except ValueError:
+            ok = False
+        if not ok:
+            raise Digit51Error(f"{url}: a socket:// URL needs a host and a port number, e.g. socket://127.0.0.1:7777")
+    try:
+        return serial.serial_for_url(url, baudrate=baud, timeout=0.2)
+    except (serial.SerialException, ValueError) as e:
+        raise Digit51Error(f"cannot open {url}: {e} (check the device name, or use socket://HOST:PORT)") from None
 
 
 class NoData(Digit51Error):

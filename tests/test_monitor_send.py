@@ -33,18 +33,25 @@ def test_monitor_send_reports_a_rejected_frame_and_fails(data_dir, mnist_data):
     srv.listen(1)
     frames = []
 
-    def board():
+    def board():  # rejects the first frame once, answers its resend and every other frame
         conn, _ = srv.accept()
         with conn:
-            for reply in ("error img=0 reason=crc", None):
-                frame = recv_exactly(conn, IMAGE_FRAME)
+            rejected = False
+            while True:
+                head = recv_exactly(conn, 2)
+                if head[1] == protocol.KIND_QUIT:
+                    frames.append(head + recv_exactly(conn, QUIT_FRAME - 2))
+                    conn.sendall(line("done images=2"))
+                    return
+                frame = head + recv_exactly(conn, IMAGE_FRAME - 2)
                 frames.append(frame)
-                if reply is None:  # a valid answer for image 1
-                    label = int(mnist_data.test_labels[1])
-                    reply = f"pred img=1 digit={label} logits=0,1,2,3,4,5,6,7,8,9 cycles=1234"
-                conn.sendall(line(reply))
-            frames.append(recv_exactly(conn, QUIT_FRAME))
-            conn.sendall(line("done images=1"))
+                img = frame[2] | frame[3] << 8
+                if not rejected:
+                    rejected = True
+                    conn.sendall(line(f"error img={img} reason=crc"))
+                    continue
+                label = int(mnist_data.test_labels[img])
+                conn.sendall(line(f"pred img={img} digit={label} logits=0,1,2,3,4,5,6,7,8,9 cycles=1234"))
 
     t = threading.Thread(target=board, daemon=True)
     t.start()
@@ -55,10 +62,12 @@ def test_monitor_send_reports_a_rejected_frame_and_fails(data_dir, mnist_data):
     )
     t.join(5)
     srv.close()
-    assert [f[:2] for f in frames] == [bytes([protocol.FRAME_MAGIC, protocol.KIND_IMAGE])] * 2 + [bytes([protocol.FRAME_MAGIC, protocol.KIND_QUIT])]
+    image = bytes([protocol.FRAME_MAGIC, protocol.KIND_IMAGE])
+    assert [f[:4] for f in frames] == [image + b"\0\0", image + b"\0\0", image + b"\1\0",
+                                       bytes([protocol.FRAME_MAGIC, protocol.KIND_QUIT, 0, 0])]  # frame 0 sent again
     assert all(protocol.crc16(f[1:]) == 0 for f in frames)
-    assert frames[1][4:-2] == mnist_data.test_images[1].tobytes()
+    assert frames[2][4:-2] == mnist_data.test_images[1].tobytes()
     assert out.returncode == 1, out.stderr
-    assert out.stdout.splitlines()[0].startswith("img=1 digit=") and len(out.stdout.splitlines()) == 1
-    assert "firmware rejected frame 0 (crc)" in out.stderr and "1 rejected frames" in out.stderr
+    assert [ln.split()[0] for ln in out.stdout.splitlines()] == ["img=0", "img=1"]
+    assert "firmware rejected a frame (reason=crc; img=0 as it read it)" in out.stderr and "1 rejected frames" in out.stderr
     assert "0 corrupt lines" in out.stderr and "Traceback" not in out.stderr

@@ -156,7 +156,7 @@ def test_no_simulator_is_left_behind_when_a_test_fails_or_times_out(outside, dat
     result.stdout.fnmatch_lines_random([
         "*AssertionError: deliberate failure while socket board is up",
         "*AssertionError: deliberate failure while pty board is up",
-        "*Digit51Error: no data from the firmware for 1 s*",
+        "*no data from the firmware for 1 s*",
         "*Failed: timed out (SIGALRM)",
     ])
     assert simulator_children() == []

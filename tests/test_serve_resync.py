@@ -2,7 +2,6 @@
 the frame (the firmware resynchronises), and a frame lost on the line is sent again by
 the host. Answers are compared logit for logit with the integer simulator."""
 
-import io
 
 import numpy as np
 import pytest

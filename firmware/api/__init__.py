@@ -34,7 +34,6 @@ from digit51.quantize import simulate as _simulate
 from digit51.quantize.cli import quantize_and_measure as _quantize_and_measure
 from digit51.quantize.model_file import IntModel
 from digit51.quantize.quantizer import QuantConfig
-from digit51.trainer import artifact as _artifact
 from digit51.trainer import mnist as _mnist
 from digit51.trainer import model_file as _float_model_file
 from digit51.trainer.config import TrainConfig
