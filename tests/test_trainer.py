@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -185,3 +187,20 @@ def test_crafted_float_headers_fail_clearly(quick_model, tmp_path, case):
         arrays = {"W0": quick_model.params[0], "b0": quick_model.params[1], "W1": quick_model.params[2], "b1": quick_model.params[3]}
         path = craft(tmp_path / "c.d51", model_file.KIND, model_file.VERSION, quick_model.meta(), arrays, edit_header, edit_meta)
         model_file.load(path)
+
+
+def test_same_bytes_whatever_the_blas_thread_count(tmp_path, data_dir):
+    """784-16-10 for one epoch gave other weights with OPENBLAS_NUM_THREADS=1 and =3 before the pin."""
+    import subprocess
+    import sys
+
+    paths = []
+    for threads in ("1", "3"):
+        path = tmp_path / f"t{threads}.d51"
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "train", "--data", str(data_dir), "-o", str(path),
+                              "--pool", "1", "--hidden", "16", "--epochs", "1", "--augment", "0", "--batch-size", "512"],
+                             capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        paths.append(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
