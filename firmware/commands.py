@@ -60,8 +60,11 @@ def cmd_build(a: argparse.Namespace) -> int:
         data = mnist.load(a.data)
         idx = _indices(a, len(data.test_images))
         sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
+    replacing = Path(a.output).is_dir() and any(Path(a.output).iterdir())
     fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, a.kernel, sim_exit=not a.hardware)
     m = fw.memory
+    if replacing:
+        print(f"digit51: replaced the previous build in {fw.folder}", file=sys.stderr)
     print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
           f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)
     return 0

@@ -70,8 +70,8 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
         jobs = [(out / f"selftest-{b}", SelfTestSet(part, data.test_images[part], data.test_labels[part]),
                  lambda port: run.selftest(Session(port), timeout))
                 for b, part in enumerate(batches(model, target, indices))]
+    make_folder(out)
     for folder, _, _ in jobs:  # every output folder checked before the first build
-        make_folder(out)
         check_output_dir(folder, OUTPUTS)
     for folder, sel, exchange in jobs:
         with staging(folder) as tmp:

@@ -23,7 +23,7 @@ import struct
 import numpy as np
 
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.files import atomic_write  # noqa: F401  (re-exported: the stages' one writer)
+from digit51.trainer.files import atomic_write
 
 MAGIC = b"DIGIT51\0"
 _DTYPES = {"<f4", "<f8", "|i1", "|u1", "<i2", "<i4", "<i8"}
