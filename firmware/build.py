@@ -1,20 +1,29 @@
 """Drive SDCC: render the sources, compile, link, check memory against the target, write
-a deterministic output folder (sources, .ihx, Intel .hex, memory report)."""
+a deterministic output folder (sources, .ihx, Intel .hex, memory report).
+
+Every build happens in a fresh private folder next to the output folder and is swapped
+in whole when it is done: an interrupted or failed build leaves the old output as it
+was, and concurrent runs never share a work folder."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digit51.codegen.render import SelfTestSet, kernel_for, render
 from digit51.firmware.targets import Target
 from digit51.quantize.model_file import IntModel
-from digit51.trainer.artifact import atomic_write
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.files import check_output_dir, make_folder, replace_dir, temp_dir_beside
+
+# What a build folder holds; an existing output folder with anything else is refused.
+OUTPUTS = {"src", "firmware.ihx", "firmware.hex", "firmware.map", "memory.json", ".build"}
+N_CLASSES = 10  # the firmware's N_CLASSES (codegen/templates/model.h.j2)
 
 INSTALL_HINT = "install it with `apt-get install sdcc sdcc-ucsim` (or run `bash .ci/setup`)"
 SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]
@@ -110,23 +119,47 @@ class Firmware:
     memory: dict
 
 
+@contextlib.contextmanager
+def staging(out: Path):
+    """A fresh private folder beside `out` (checked first), removed on any failure or signal."""
+    make_folder(Path(out).parent)
+    out = check_output_dir(out, OUTPUTS)
+    tmp = temp_dir_beside(out)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(fw: Firmware, out: Path) -> Firmware:
+    """Swap the finished build folder `fw.folder` in as `out`, whole."""
+    replace_dir(fw.folder, out)
+    return replace(fw, folder=out, ihx=out / fw.ihx.name, hex=out / fw.hex.name)
+
+
 def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
           selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True) -> Firmware:
-    """Build the firmware into `out`; same inputs, same bytes."""
+    """Build the firmware into the folder `out`, replacing it whole; same inputs, same bytes."""
+    with staging(out) as tmp:
+        return publish(compile_firmware(model, target, tmp, mode, source, selftest, kernel, sim_exit), out)
+
+
+def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, source: str,
+                     selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True) -> Firmware:
+    """Render and compile into the empty private folder `folder`."""
     kernel = kernel_for(mode, kernel)
     sdcc = sdcc_path()
+    if model.sizes[-1] != N_CLASSES:
+        raise Digit51Error(f"the firmware classifies {N_CLASSES} digits but this model has {model.sizes[-1]} classes: "
+                           "train on a set with labels 0..9")
     check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0)
     files = render(model, mode, source, selftest, kernel)
-    out.mkdir(parents=True, exist_ok=True)
-    src = out / "src"
-    src.mkdir(exist_ok=True)
-    for name, text in files.items():
-        atomic_write(src / name, text.encode())
-    work = out / ".build"
-    shutil.rmtree(work, ignore_errors=True)
+    src, work = folder / "src", folder / ".build"
+    src.mkdir()
     work.mkdir()
-    for name in files:
-        shutil.copy(src / name, work / name)
+    for name, text in files.items():
+        (src / name).write_bytes(text.encode())
+        (work / name).write_bytes(text.encode())
     flags = SDCC_FLAGS + (["-DDIGIT51_SIM_EXIT"] if sim_exit else [])
     units = sorted(n for n in files if n.endswith(".c") and n != "main.c")
     for unit in units:
@@ -148,9 +181,9 @@ def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
         "iram": {"used": memory["iram"], "budget": target.iram, "stack_free": memory["stack_free"]},
     }
     hex_text = subprocess.run(["packihx", "firmware.ihx"], cwd=work, capture_output=True, check=True).stdout
-    atomic_write(out / "firmware.ihx", (work / "firmware.ihx").read_bytes())
-    atomic_write(out / "firmware.hex", hex_text)
-    atomic_write(out / "firmware.map", (work / "firmware.map").read_bytes())
-    atomic_write(out / "memory.json", (json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
+    for name in ("firmware.ihx", "firmware.map"):
+        shutil.copy(work / name, folder / name)
+    (folder / "firmware.hex").write_bytes(hex_text)
+    (folder / "memory.json").write_bytes((json.dumps(report, indent=2, sort_keys=True) + "\n").encode())
     shutil.rmtree(work)
-    return Firmware(out, out / "firmware.ihx", out / "firmware.hex", report)
+    return Firmware(folder, folder / "firmware.ihx", folder / "firmware.hex", report)

@@ -10,11 +10,13 @@ from pathlib import Path
 import digit51
 from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES
 from digit51.firmware import pipeline, targets
+from digit51.firmware.build import OUTPUTS
 from digit51.firmware.ucsim import LINKS
 from digit51.quantize import model_file as int_model_file
 from digit51.trainer import mnist
 from digit51.trainer.cli import add_data_option
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.files import check_output, check_output_dir, make_folder
 
 
 MODE_NAMES = tuple(MODES)
@@ -22,9 +24,15 @@ MODE_HELP = ("selftest: embedded test images; serve: images sent over the UART; 
              "stream: serve for tiny RAM, classifying as the bytes arrive")
 
 
-def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
-    if a.images < 1 or a.start < 0 or a.start + a.images > n_test:
+def _check_selection(a: argparse.Namespace, n_test: int | None = None) -> None:
+    """--start/--images select test images; checked before any long work, then with the real count."""
+    if a.images < 1 or a.start < 0 or (n_test is not None and a.start + a.images > n_test):
+        n_test = 10_000 if n_test is None else n_test
         raise Digit51Error(f"--start {a.start} --images {a.images} must select test images within 0..{n_test - 1}")
+
+
+def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
+    _check_selection(a, n_test)
     return list(range(a.start, a.start + a.images))
 
 
@@ -32,11 +40,20 @@ def add_firmware_options(p: argparse.ArgumentParser, images: int) -> None:
     p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS), help=f"chip profile (default {targets.DEFAULT_TARGET})")
     p.add_argument("--kernel", choices=sorted(KERNELS),
                    help=f"dense-layer kernel: asm (hand-written 8051 loop) or c (the reference); default {DEFAULT_KERNEL}, c in stream mode")
+    if images is None:  # build: the images are embedded, so they only mean something in selftest mode
+        p.add_argument("--images", type=int, help="how many MNIST test images to embed (selftest mode only; default 10)")
+        p.add_argument("--start", type=int, help="first test-image index (selftest mode only; default 0)")
+        return
     p.add_argument("--images", type=int, default=images, help=f"how many MNIST test images (default {images})")
     p.add_argument("--start", type=int, default=0, help="first test-image index (default 0)")
 
 
 def cmd_build(a: argparse.Namespace) -> int:
+    if a.mode != "selftest" and (a.images is not None or a.start is not None):
+        raise Digit51Error(f"--images and --start choose the embedded self-test images: they only apply to --mode selftest, not {a.mode}")
+    a.images, a.start = 10 if a.images is None else a.images, a.start or 0
+    _check_selection(a)
+    check_output_dir(a.output, OUTPUTS)
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
     images = labels = idx = None
@@ -44,15 +61,19 @@ def cmd_build(a: argparse.Namespace) -> int:
         data = mnist.load(a.data)
         idx = _indices(a, len(data.test_images))
         images, labels = data.test_images[idx], data.test_labels[idx]
+    replacing = Path(a.output).is_dir() and any(Path(a.output).iterdir())
     fw = digit51.build_firmware(model, a.output, target, a.mode, kernel=a.kernel, hardware=a.hardware,
                                 images=images, labels=labels, indices=idx, source=Path(a.qmodel).name)
     m = fw.memory
+    if replacing:
+        print(f"digit51: replaced the previous build in {fw.folder}", file=sys.stderr)
     print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
           f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)
     return 0
 
 
 def cmd_sim(a: argparse.Namespace) -> int:
+    _check_selection(a)
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
     data = mnist.load(a.data)
@@ -74,7 +95,7 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder: src/, firmware.ihx, firmware.hex, memory.json")
     p.add_argument("--mode", choices=MODE_NAMES, default="serve", help=f"{MODE_HELP} (default serve)")
     add_data_option(p)
-    add_firmware_options(p, images=10)
+    add_firmware_options(p, images=None)
     p.add_argument("--hardware", action="store_true", help="leave out the simulator stop hook (for flashing a real chip)")
     p.set_defaults(func=cmd_build)
 
@@ -95,12 +116,18 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from digit51.quantize.quantizer import QuantConfig
     from digit51.trainer import model_file as float_model_file
 
+    _check_selection(a)
     out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if a.model and not Path(a.model).is_file():
+        raise Digit51Error(f"--model {a.model}: no such file; leave --model out to train (or reuse) OUT/model.d51")
+    model_path = Path(a.model) if a.model else out / "model.d51"
     target = targets.get(a.target)
     data = mnist.load(a.data)
     idx = _indices(a, len(data.test_images))
-    model_path = Path(a.model) if a.model else out / "model.d51"
+    make_folder(out)
+    check_output(out / "model.q51", inputs=[model_path])
+    if not a.model:
+        check_output(model_path)
     if model_path.exists():
         print(f"demo: 1/4 reusing the float model {model_path}", file=sys.stderr)
         model = float_model_file.load(model_path)
@@ -110,7 +137,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         float_model_file.save(model_path, model)
     print("demo: 2/4 quantizing", file=sys.stderr)
     qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
-    int_model_file.save(out / "model.q51", qmodel)
+    int_model_file.save(out / "model.q51", qmodel, inputs=[model_path])
     print(f"demo: 3/4 building for {target.name} and running {len(idx)} test images in ucsim ({a.mode} mode)", file=sys.stderr)
     result = pipeline.simulate_firmware(qmodel, target, data, idx, a.mode, "socket", out / "firmware", "model.q51", a.kernel)
     print("demo: 4/4 predictions read over serial and compared logit for logit", file=sys.stderr)

@@ -9,6 +9,7 @@ from pathlib import Path
 from digit51.firmware.build import check_fit
 from digit51.firmware.targets import Target
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.preprocess import architecture_problem
 
 FRONTIER = Path(__file__).with_name("frontier.json")
 # The default model: the most accurate (integer test accuracy) architecture whose int8
@@ -18,13 +19,43 @@ MAX_CYCLES = 921_600
 RULE = "most accurate int8 model with weights <= 40 KB and <= 921,600 cycles per digit"
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
+
+
+def row_problem(r) -> str | None:
+    """What is wrong with one frontier row as read from a file, or None."""
+    if not isinstance(r, dict):
+        return "is not an object"
+    for key in ("arch", "sizes", "pool", "int_accuracy", "weight_bytes"):
+        if key not in r:
+            return f"has no '{key}'"
+    problem = architecture_problem(r["sizes"], r["pool"])
+    if problem:
+        return problem
+    if not isinstance(r["arch"], str) or not _number(r["int_accuracy"]) or not _number(r["weight_bytes"]):
+        return "needs a text 'arch' and numeric 'int_accuracy' and 'weight_bytes'"
+    for key in ("cycles", "stream_cycles"):
+        if r.get(key) is not None and not (_number(r[key]) and r[key] > 0):
+            return f"'{key}' must be a positive number or null"
+    return None
+
+
 def load(path: Path = FRONTIER) -> dict:
+    hint = "make one with `python -m digit51.firmware.sweep`"
     try:
         data = json.loads(Path(path).read_text())
         rows = data["rows"]
-    except (OSError, ValueError, KeyError):
-        raise Digit51Error(f"{path}: no frontier table; make one with `python -m digit51.firmware.sweep`") from None
-    return {"rows": rows, "meta": data.get("meta", {})}
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise Digit51Error(f"{path}: no frontier table; {hint}") from None
+    if not isinstance(rows, list):
+        raise Digit51Error(f"{path}: 'rows' is not a list; {hint}")
+    for i, r in enumerate(rows):
+        problem = row_problem(r)
+        if problem:
+            raise Digit51Error(f"{path}: row {i} {problem}; {hint}")
+    meta = data.get("meta", {})
+    return {"rows": rows, "meta": meta if isinstance(meta, dict) else {}}
 
 
 def choose_default(rows: list[dict]) -> dict | None:

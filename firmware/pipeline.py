@@ -1,5 +1,8 @@
 """Build firmware for a set of MNIST test images, run it in ucsim, compare with the
-integer simulator. Self-test images are split into as many builds as code memory needs."""
+integer simulator. Self-test images are split into as many builds as code memory needs.
+
+Each run builds and simulates in its own private folder (firmware/build.py `staging`) and
+only then swaps the build into OUT/<mode>: two runs in one folder never share files."""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ from pathlib import Path
 
 from digit51.codegen.render import SelfTestSet, kernel_for
 from digit51.firmware import run
-from digit51.firmware.build import Firmware, build, max_selftest_images
+from digit51.firmware.build import OUTPUTS, Firmware, compile_firmware, max_selftest_images, publish, staging
 from digit51.firmware.session import Session
 from digit51.firmware.targets import Target
 from digit51.firmware.ucsim import Ucsim
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.files import check_output_dir, make_folder
 from digit51.trainer.mnist import Mnist
 
 
@@ -61,19 +65,21 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
     images, labels = data.test_images[indices], data.test_labels[indices]
     outcomes, firmware, max_sp = [], [], []
     if mode in ("serve", "stream"):
-        fw = build(model, target, out / mode, mode, source, kernel=kernel)
-        firmware.append(fw)
-        with Ucsim(fw.ihx, target, link) as sim:
-            outcomes.append(run.serve(Session(sim.port), indices, images, timeout))
-        max_sp.append(sim.max_sp)
+        jobs = [(out / mode, None, lambda port: run.serve(Session(port), indices, images, timeout))]
     else:
-        for b, part in enumerate(batches(model, target, indices)):
-            sel = SelfTestSet(part, data.test_images[part], data.test_labels[part])
-            fw = build(model, target, out / f"selftest-{b}", "selftest", source, sel, kernel=kernel)
-            firmware.append(fw)
+        jobs = [(out / f"selftest-{b}", SelfTestSet(part, data.test_images[part], data.test_labels[part]),
+                 lambda port: run.selftest(Session(port), timeout))
+                for b, part in enumerate(batches(model, target, indices))]
+    make_folder(out)
+    for folder, _, _ in jobs:  # every output folder checked before the first build
+        check_output_dir(folder, OUTPUTS)
+    for folder, sel, exchange in jobs:
+        with staging(folder) as tmp:
+            fw = compile_firmware(model, target, tmp, mode, source, sel, kernel)
             with Ucsim(fw.ihx, target, link) as sim:
-                outcomes.append(run.selftest(Session(sim.port), timeout))
+                outcomes.append(exchange(sim.port))
             max_sp.append(sim.max_sp)
+            firmware.append(publish(fw, folder))
     merged = run.Outcome()
     for o in outcomes:
         merged.predictions += o.predictions

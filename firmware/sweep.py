@@ -22,7 +22,7 @@ from digit51.firmware import frontier, pipeline, targets
 from digit51.quantize import simulate
 from digit51.quantize.quantizer import quantize
 from digit51.trainer import mnist
-from digit51.trainer.artifact import atomic_write
+from digit51.trainer.files import atomic_write
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.train import train

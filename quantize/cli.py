@@ -9,13 +9,15 @@ import sys
 from digit51.quantize import model_file as int_model_file
 from digit51.quantize.quantizer import QuantConfig, quantize
 from digit51.quantize.simulate import run
-from digit51.trainer import mnist
+from digit51.trainer import blas, mnist
 from digit51.trainer import model_file as float_model_file
 from digit51.trainer.cli import add_data_option
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.files import check_output
 from digit51.trainer.train import accuracy
 
 
+@blas.one_thread
 def quantize_and_measure(model, data, qcfg: QuantConfig, qat_epochs: int = 0):
     """(IntModel, summary dict): quantize, optionally after QAT, and measure both accuracies."""
     if qat_epochs:
@@ -58,10 +60,11 @@ def cmd_quantize(a: argparse.Namespace) -> int:
         raise Digit51Error(f"bad quantization option: {e}") from None
     if a.qat_epochs < 0:
         raise Digit51Error("--qat-epochs must be 0 or more")
+    check_output(a.output, inputs=[a.model])
     model = float_model_file.load(a.model)
     data = mnist.load(a.data)
     qmodel, summary = quantize_and_measure(model, data, qcfg, a.qat_epochs)
-    int_model_file.save(a.output, qmodel)
+    int_model_file.save(a.output, qmodel, inputs=[a.model])
     if a.json:
         print(json.dumps(summary, sort_keys=True))
     else:

@@ -8,9 +8,10 @@ import numpy as np
 
 from digit51.trainer import artifact
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.preprocess import architecture_problem
 
 KIND = "int-model"
-VERSION = 1
+VERSION = 2  # 2: the container carries a checksum
 HINT = "make a new one with `digit51 quantize`"
 
 
@@ -31,25 +32,28 @@ class IntModel:
         return sum(w.size for w in self.weights)
 
 
-def save(path, model: IntModel) -> None:
+def save(path, model: IntModel, inputs=()) -> None:
     arrays = {}
     for i, (w, b) in enumerate(zip(model.weights, model.biases)):
         arrays[f"W{i}"], arrays[f"B{i}"] = w, b
     for i, s in enumerate(model.shifts):
         arrays[f"S{i}"] = s
     meta = dict(model.meta, sizes=model.sizes, pool=model.pool)
-    artifact.save(path, KIND, VERSION, meta, arrays)
+    artifact.save(path, KIND, VERSION, meta, arrays, inputs)
 
 
 def load(path) -> IntModel:
     meta, arrays = artifact.load(path, KIND, VERSION, HINT)
+    sizes, pool = meta.get("sizes"), meta.get("pool")
+    problem = architecture_problem(sizes, pool)
+    if problem:
+        raise Digit51Error(f"{path}: {problem}; {HINT}")
+    n = len(sizes) - 1
     try:
-        sizes, pool = meta["sizes"], meta["pool"]
-        n = len(sizes) - 1
         weights = [arrays[f"W{i}"] for i in range(n)]
         biases = [arrays[f"B{i}"] for i in range(n)]
         shifts = [arrays[f"S{i}"] for i in range(n - 1)]
-    except (KeyError, TypeError):
+    except KeyError:
         raise Digit51Error(f"{path}: incomplete integer model; {HINT}") from None
     for i in range(n):
         w, b = weights[i], biases[i]
@@ -60,6 +64,4 @@ def load(path) -> IntModel:
             ok = ok and s.dtype == np.uint8 and s.shape == (sizes[i + 1],) and int(s.max()) <= 31
         if not ok:
             raise Digit51Error(f"{path}: layer {i} has the wrong types, shapes or ranges; {HINT}")
-    if sizes[0] != (28 // pool) ** 2 or sizes[-1] != 10:
-        raise Digit51Error(f"{path}: sizes {sizes} do not fit pool {pool} and 10 classes; {HINT}")
     return IntModel(weights, biases, shifts, pool, meta)

@@ -81,7 +81,7 @@ def test_corrupt_download_is_rejected_and_nothing_is_kept(serve, isolated, data_
 
 def test_data_option_beats_environment(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("DIGIT51_DATA", str(tmp_path / "nowhere"))
-    assert mnist.resolve(data_dir) == data_dir
+    assert mnist.resolve(data_dir) == (data_dir, True)
     with pytest.raises(Digit51Error, match="DIGIT51_DATA .*no such folder"):
         mnist.resolve(None)
 
@@ -92,7 +92,59 @@ def test_folder_with_missing_or_mismatched_files(tmp_path, data_dir):
     with pytest.raises(Digit51Error, match="missing t10k-labels"):
         mnist.load(tmp_path / "d")
     shutil.copy(data_dir / "train-labels-idx1-ubyte.gz", tmp_path / "d" / "t10k-labels-idx1-ubyte.gz")
-    with pytest.raises(Digit51Error, match="sha256 mismatch"):
-        mnist.load(tmp_path / "d")
     with pytest.raises(Digit51Error, match="do not match"):
-        mnist.load(tmp_path / "d", verify=False)
+        mnist.load(tmp_path / "d")
+
+
+def idx_file(path, arr):
+    import gzip
+
+    head = bytes([0, 0, 8, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(gzip.compress(head + arr.astype(np.uint8).tobytes(), mtime=0))
+
+
+def own_digits(folder, classes=5, n_train=300, n_test=60):
+    """A user's own 28x28 set in the MNIST file names: class c is a bright block in row band c."""
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        labels = rng.integers(0, classes, n).astype(np.uint8)
+        labels[:classes] = np.arange(classes)
+        images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
+        for i, c in enumerate(labels):
+            images[i, 2 + 5 * c : 6 + 5 * c, 4:24] = 250
+        idx_file(folder / f"{stem}-images-idx3-ubyte.gz", images)
+        idx_file(folder / f"{stem}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+def test_named_folder_with_other_28x28_data_is_used_with_a_note(tmp_path, capsys):
+    m = mnist.load(own_digits(tmp_path / "own"))
+    assert m.classes == 5 and m.train_images.shape == (300, 28, 28)
+    (xt, _), (xv, _) = m.split()
+    assert len(xv) == 30 and len(xt) == 270
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not the standard MNIST" in err[0] and "5 classes" in err[0]
+
+
+def test_named_folder_structural_checks(tmp_path):
+    own = own_digits(tmp_path / "own")
+    idx_file(own / "t10k-labels-idx1-ubyte.gz", np.full(60, 7, np.uint8))  # labels above the training ones
+    with pytest.raises(Digit51Error, match="test labels go up to 7 but training labels only to 4"):
+        mnist.load(own)
+    idx_file(own / "t10k-images-idx3-ubyte.gz", np.zeros((60, 32, 32), np.uint8))
+    with pytest.raises(Digit51Error, match="need N 28x28 images"):
+        mnist.load(own)
+
+
+def test_standard_mnist_in_a_named_folder_gets_no_note(data_dir, capsys):
+    mnist.load(data_dir)
+    assert "standard MNIST" not in capsys.readouterr().err
+
+
+def test_cached_files_must_still_be_the_standard_mnist(isolated, tmp_path, monkeypatch):
+    own_digits(tmp_path / "own")
+    shutil.copytree(tmp_path / "own", isolated)
+    monkeypatch.setenv("DIGIT51_MNIST_MIRRORS", "http://127.0.0.1:9/")
+    with pytest.raises(Digit51Error, match="sha256 mismatch"):
+        mnist.load(None)

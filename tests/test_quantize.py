@@ -138,3 +138,39 @@ def test_qat_finetune_runs_and_stays_exact(small_float, mnist_data):
     q, s = quantize_and_measure(small_float, mnist_data, QuantConfig(), qat_epochs=1)
     assert q.meta["qat_epochs"] == 1
     assert s["int_test_accuracy"] > 0.92  # 0.9339 measured after 1 QAT epoch; 1.4 points of margin
+
+
+def int_model_arrays(q):
+    arrays = {}
+    for i, (w, b) in enumerate(zip(q.weights, q.biases)):
+        arrays[f"W{i}"], arrays[f"B{i}"] = w, b
+    for i, sh in enumerate(q.shifts):
+        arrays[f"S{i}"] = sh
+    return arrays
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("pool", 0, "pool 0 is not one of"),
+    ("pool", "2", "pool '2' is not one of"),
+    ("sizes", [], "not a list of at least two"),
+    ("sizes", [196], "not a list of at least two"),
+    ("sizes", [49, 0, 10], "hidden layer needs a width of at least 1"),
+])
+def test_crafted_int_headers_fail_clearly(small_int_model, tmp_path, field, value, message):
+    from test_trainer import craft
+
+    meta = dict(small_int_model.meta, sizes=small_int_model.sizes, pool=small_int_model.pool)
+    path = craft(tmp_path / "c.q51", int_model_file.KIND, int_model_file.VERSION, meta, int_model_arrays(small_int_model),
+                 edit_meta=lambda m: m.__setitem__(field, value))
+    with pytest.raises(Digit51Error, match=message):
+        int_model_file.load(path)
+
+
+def test_flipped_byte_in_an_int_model_is_refused(small_int_model, tmp_path):
+    path = tmp_path / "m.q51"
+    int_model_file.save(path, small_int_model)
+    data = bytearray(path.read_bytes())
+    data[-200] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(Digit51Error, match="checksum mismatch"):
+        int_model_file.load(path)

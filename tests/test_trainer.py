@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -85,7 +87,7 @@ def test_bad_model_files_fail_clearly(quick_model, tmp_path):
         model_file.load(path)
     artifact.save(path, model_file.KIND, model_file.VERSION, meta, arrays)
     path.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(Digit51Error, match="truncated or corrupt"):
+    with pytest.raises(Digit51Error, match="checksum mismatch"):
         model_file.load(path)
     path.write_bytes(b"hello")
     with pytest.raises(Digit51Error, match="not a digit51 artifact"):
@@ -97,3 +99,108 @@ def test_config_rejects_unknown_and_bad_values():
         TrainConfig.from_dict({"colour": 1})
     with pytest.raises(ValueError, match="pool must be one of"):
         TrainConfig(pool=3)
+    for bad in ({"lr": float("inf")}, {"weight_decay": float("nan")}, {"warmup_epochs": float("inf")}):
+        with pytest.raises(ValueError, match="must be finite numbers"):
+            TrainConfig(**bad)
+    with pytest.raises(ValueError, match="warmup epochs >= 0"):
+        TrainConfig(warmup_epochs=-3)
+
+
+def flip(path, offset_from_end: int, bit: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) - offset_from_end] ^= 1 << bit
+    path.write_bytes(bytes(data))
+
+
+def test_one_flipped_bit_anywhere_is_refused(quick_model, tmp_path):
+    """A flipped exponent bit in the last weight (b1's last float) and one in the header."""
+    path = tmp_path / "m.d51"
+    model_file.save(path, quick_model)
+    flip(path, 1, 6)  # top byte of a little-endian float32: exponent bits
+    with pytest.raises(Digit51Error, match="checksum mismatch"):
+        model_file.load(path)
+    model_file.save(path, quick_model)
+    data = path.read_bytes()
+    i = data.index(b'"best_epoch":') + len(b'"best_epoch":')
+    path.write_bytes(data[:i] + bytes([data[i] ^ 1]) + data[i + 1 :])  # 2 -> 3, still valid JSON
+    with pytest.raises(Digit51Error, match="checksum mismatch"):
+        model_file.load(path)
+
+
+def test_version_1_files_are_refused_with_a_hint(quick_model, tmp_path):
+    """Version 1 (no checksum) as the old writer made it: magic, length, header, arrays."""
+    import json
+    import struct
+
+    good = artifact.dumps(model_file.KIND, model_file.VERSION, quick_model.meta(), {"W0": quick_model.params[0]})
+    (hlen,) = struct.unpack("<I", good[8:12])
+    header = json.loads(good[12 : 12 + hlen])
+    del header["sha256"]
+    header["version"] = 1
+    h = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    path = tmp_path / "old.d51"
+    path.write_bytes(artifact.MAGIC + struct.pack("<I", len(h)) + h + good[12 + hlen :])
+    with pytest.raises(Digit51Error, match=r"format version 1 \(an older digit51 wrote it.*reads version 2; train a new one"):
+        model_file.load(path)
+
+
+def craft(path, kind, version, meta, arrays, edit_header=None, edit_meta=None):
+    """An artifact with a hand-edited header but a valid checksum (as a crafter would make it)."""
+    import json
+    import struct
+
+    good = artifact.dumps(kind, version, meta, arrays)
+    (hlen,) = struct.unpack("<I", good[8:12])
+    header = json.loads(good[12 : 12 + hlen])
+    del header["sha256"]
+    if edit_header:
+        edit_header(header)
+    if edit_meta:
+        edit_meta(header["meta"])
+    path.write_bytes(artifact.pack(header, good[12 + hlen :]))
+    return path
+
+
+def _set(d, key, value):
+    d[key] = value
+
+
+CRAFTED = {
+    "offset missing": (lambda h: h["arrays"]["W0"].pop("offset"), None, "bad offset"),
+    "offset a string": (lambda h: _set(h["arrays"]["W0"], "offset", "0"), None, "bad offset"),
+    "offset negative": (lambda h: _set(h["arrays"]["W1"], "offset", -8), None, "bad offset"),
+    "arrays a list": (lambda h: _set(h, "arrays", [1, 2]), None, "must be objects"),
+    "shape not a list": (lambda h: _set(h["arrays"]["W0"], "shape", 5), None, "bad shape"),
+    "sizes empty": (None, lambda m: _set(m, "sizes", []), "not a list of at least two"),
+    "sizes one layer": (None, lambda m: _set(m, "sizes", [196]), "not a list of at least two"),
+    "pool 0": (None, lambda m: _set(m["config"], "pool", 0), "pool must be one of"),
+    "pool a string": (None, lambda m: _set(m["config"], "pool", "2"), "pool must be one of"),
+    "hidden size 0": (None, lambda m: (_set(m["config"], "hidden", [0]), _set(m, "sizes", [196, 0, 10])), "hidden sizes must be"),
+    "seed negative": (None, lambda m: _set(m["config"], "seed", -1), "seed must be 0 or more"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED))
+def test_crafted_float_headers_fail_clearly(quick_model, tmp_path, case):
+    edit_header, edit_meta, message = CRAFTED[case]
+    with pytest.raises(Digit51Error, match=message):
+        arrays = {"W0": quick_model.params[0], "b0": quick_model.params[1], "W1": quick_model.params[2], "b1": quick_model.params[3]}
+        path = craft(tmp_path / "c.d51", model_file.KIND, model_file.VERSION, quick_model.meta(), arrays, edit_header, edit_meta)
+        model_file.load(path)
+
+
+def test_same_bytes_whatever_the_blas_thread_count(tmp_path, data_dir):
+    """784-16-10 for one epoch gave other weights with OPENBLAS_NUM_THREADS=1 and =3 before the pin."""
+    import subprocess
+    import sys
+
+    paths = []
+    for threads in ("1", "3"):
+        path = tmp_path / f"t{threads}.d51"
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "train", "--data", str(data_dir), "-o", str(path),
+                              "--pool", "1", "--hidden", "16", "--epochs", "1", "--augment", "0", "--batch-size", "512"],
+                             capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        paths.append(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()

@@ -10,6 +10,7 @@ import digit51
 from digit51.trainer import mnist, model_file
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.files import check_output
 from digit51.trainer.train import accuracy
 
 
@@ -60,6 +61,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
+    check_output(a.output)
     data = mnist.load(a.data)
     model = digit51.train(data, cfg)
     model_file.save(a.output, model)

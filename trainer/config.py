@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from digit51.trainer.optim import SCHEDULES
@@ -41,8 +42,12 @@ class TrainConfig:
             problems.append("optimizer must be adam or sgd")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {SCHEDULES}")
-        if not (self.lr > 0) or self.weight_decay < 0 or not (0 <= self.momentum < 1):
-            problems.append("lr must be > 0, weight decay >= 0, momentum in [0, 1)")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (self.lr, self.weight_decay, self.momentum, self.warmup_epochs)):
+            problems.append("lr, weight decay, momentum and warmup epochs must be finite numbers")
+        elif not (self.lr > 0) or self.weight_decay < 0 or not (0 <= self.momentum < 1) or self.warmup_epochs < 0:
+            problems.append("lr must be > 0, weight decay >= 0, momentum in [0, 1), warmup epochs >= 0")
+        if not 0 <= self.seed < 2**63:
+            problems.append("seed must be 0 or more (below 2**63)")
         if not 0 <= self.augment <= 4:
             problems.append("augment must be 0..4 pixels")
         if problems:

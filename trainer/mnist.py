@@ -1,8 +1,13 @@
-"""Find, download (with sha256 checks) and load MNIST.
+"""Find, download (with sha256 checks) and load MNIST, or another 28x28 digit set.
 
 Data folder resolution: `--data DIR`, then $DIGIT51_DATA, then the user cache folder
 ($XDG_CACHE_HOME/digit51/mnist, default ~/.cache/digit51/mnist), then a download from
 the mirrors (or the space-separated URLs in $DIGIT51_MNIST_MIRRORS) into that cache.
+
+Downloaded and cached files must be the standard MNIST (sha256). A folder the user names
+may hold any set in the same four IDX files (28x28 uint8 images, uint8 labels): it gets
+the structural checks and a one-line note on stderr when it is not the standard MNIST.
+The number of classes is the largest training label + 1.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.trainer.artifact import atomic_write
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.idx import decompress, parse_idx, read_bytes
+from digit51.trainer.files import atomic_write
+from digit51.trainer.idx import load_bytes, load_file
 
 # file stem -> (IDX dimensions, sha256 of the uncompressed bytes)
 FILES = {
@@ -42,9 +47,15 @@ class Mnist:
     test_images: np.ndarray  # (10000, 28, 28) uint8
     test_labels: np.ndarray  # (10000,) uint8
 
+    @property
+    def classes(self) -> int:
+        """Number of classes: the largest training label + 1 (10 for MNIST)."""
+        return int(self.train_labels.max()) + 1
+
     def split(self):
-        """(train, validation) pairs: validation is the last 5,000 training images."""
-        n = len(self.train_images) - VALIDATION_SIZE
+        """(train, validation) pairs: validation is the last 5,000 training images
+        (the last tenth for a set of fewer than 50,000)."""
+        n = len(self.train_images) - min(VALIDATION_SIZE, len(self.train_images) // 10)
         return (
             (self.train_images[:n], self.train_labels[:n]),
             (self.train_images[n:], self.train_labels[n:]),
@@ -75,7 +86,7 @@ def mirrors() -> tuple[str, ...]:
 def download(folder: Path, mirrors: tuple[str, ...], timeout: float = 30.0) -> None:
     """Fetch every missing file into `folder`, check its sha256, rename it into place."""
     folder.mkdir(parents=True, exist_ok=True)
-    for stem, (_, sha) in FILES.items():
+    for stem, (ndim, sha) in FILES.items():
         if _find(folder, stem):
             continue
         problems = []
@@ -89,7 +100,7 @@ def download(folder: Path, mirrors: tuple[str, ...], timeout: float = 30.0) -> N
                 problems.append(f"{url}: {getattr(e, 'reason', e)}")
                 continue
             try:
-                raw = decompress(data, url)
+                _, raw = load_bytes(data, url, ndim)
             except Digit51Error as e:
                 problems.append(str(e))
                 continue
@@ -105,8 +116,9 @@ def download(folder: Path, mirrors: tuple[str, ...], timeout: float = 30.0) -> N
             )
 
 
-def resolve(data: str | os.PathLike | None) -> Path:
-    """The folder holding MNIST, downloading into the cache when nothing else has it."""
+def resolve(data: str | os.PathLike | None) -> tuple[Path, bool]:
+    """(folder holding the data, whether the user named it), downloading into the cache
+    when nothing else has it."""
     for source, value in (("--data", data), ("DIGIT51_DATA", os.environ.get("DIGIT51_DATA"))):
         if value:
             folder = Path(value)
@@ -118,39 +130,60 @@ def resolve(data: str | os.PathLike | None) -> Path:
                     f"{source} {folder}: missing {', '.join(m + '[.gz]' for m in missing)}; "
                     "put the four MNIST IDX files there or leave the option out to download them"
                 )
-            return folder
+            return folder, True
     folder = cache_dir()
     if not _complete(folder):
         download(folder, mirrors())
-    return folder
+    return folder, False
+
+
+def check(m: Mnist, where) -> None:
+    """Structural checks of a data set: 28x28 images, one label each, labels in range."""
+    for images, labels, what in ((m.train_images, m.train_labels, "train"), (m.test_images, m.test_labels, "test")):
+        if images.shape[1:] != (28, 28) or len(images) != len(labels):
+            raise Digit51Error(
+                f"{where}: {what} images {images.shape} and labels {labels.shape} do not match "
+                "(need N 28x28 images and N labels); the files are from different sets"
+            )
+        if len(images) < 1:
+            raise Digit51Error(f"{where}: the {what} set is empty")
+    if len(m.train_images) < 20:
+        raise Digit51Error(f"{where}: only {len(m.train_images)} training images; need at least 20")
+    if m.classes < 2:
+        raise Digit51Error(f"{where}: the training labels hold only one class; need at least 2")
+    if int(m.test_labels.max()) >= m.classes:
+        raise Digit51Error(
+            f"{where}: test labels go up to {int(m.test_labels.max())} but training labels only to {m.classes - 1}; "
+            "the files are from different sets"
+        )
 
 
 def load(data=None, verify: bool = True) -> Mnist:
-    """Load all of MNIST as uint8 arrays, checking each file's sha256 when `verify`."""
-    folder = resolve(data)
-    arrays = {}
+    """Load the four IDX files as uint8 arrays. Cached MNIST must match its sha256 (when
+    `verify`); a folder the user names only needs the right structure."""
+    folder, named = resolve(data)
+    arrays, standard = {}, True
     for stem, (ndim, sha) in FILES.items():
         path = _find(folder, stem)
-        raw = read_bytes(path)
-        arr = parse_idx(raw, str(path), ndim)
-        if verify and hashlib.sha256(raw).hexdigest() != sha:
-            raise Digit51Error(
-                f"{path}: contents differ from the standard MNIST file (sha256 mismatch); "
-                "replace it with the original"
-            )
-        arrays[stem] = arr
+        arrays[stem], raw = load_file(path, ndim)
+        if hashlib.sha256(raw).hexdigest() != sha:
+            standard = False
+            if verify and not named:
+                raise Digit51Error(
+                    f"{path}: contents differ from the standard MNIST file (sha256 mismatch); "
+                    "delete it to download it again"
+                )
     m = Mnist(
         arrays["train-images-idx3-ubyte"],
         arrays["train-labels-idx1-ubyte"],
         arrays["t10k-images-idx3-ubyte"],
         arrays["t10k-labels-idx1-ubyte"],
     )
-    for images, labels, what in ((m.train_images, m.train_labels, "train"), (m.test_images, m.test_labels, "test")):
-        if images.shape[1:] != (28, 28) or len(images) != len(labels):
-            raise Digit51Error(
-                f"{folder}: {what} images {images.shape} and labels {labels.shape} do not match; "
-                "the files are from different sets"
-            )
-        if labels.max() > 9:
-            raise Digit51Error(f"{folder}: {what} labels hold values above 9; wrong file")
+    check(m, folder)
+    if not standard:
+        print(
+            f"digit51: note: {folder} is not the standard MNIST ({len(m.train_images)} training, "
+            f"{len(m.test_images)} test images, {m.classes} classes); using it as given",
+            file=sys.stderr,
+        )
     return m

@@ -9,9 +9,10 @@ import numpy as np
 from digit51.trainer import artifact
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
+from digit51.trainer.preprocess import architecture_problem
 
 KIND = "float-model"
-VERSION = 1
+VERSION = 2  # 2: the container carries a checksum
 HINT = "train a new one with `digit51 train`"
 
 
@@ -41,12 +42,12 @@ class FloatModel:
         }
 
 
-def save(path, model: FloatModel) -> None:
+def save(path, model: FloatModel, inputs=()) -> None:
     arrays = {}
     for i in range(len(model.params) // 2):
         arrays[f"W{i}"] = model.params[2 * i]
         arrays[f"b{i}"] = model.params[2 * i + 1]
-    artifact.save(path, KIND, VERSION, model.meta(), arrays)
+    artifact.save(path, KIND, VERSION, model.meta(), arrays, inputs)
 
 
 def load(path) -> FloatModel:
@@ -54,6 +55,11 @@ def load(path) -> FloatModel:
     try:
         sizes = meta["sizes"]
         config = TrainConfig.from_dict(meta["config"])
+        problem = architecture_problem(sizes, config.pool)
+        if problem is None and list(config.hidden) != sizes[1:-1]:
+            problem = f"sizes {sizes} do not match the hidden layers {list(config.hidden)} of its config"
+        if problem:
+            raise Digit51Error(f"{path}: {problem}; {HINT}")
         params = []
         for i in range(len(sizes) - 1):
             W, b = arrays[f"W{i}"], arrays[f"b{i}"]
@@ -65,6 +71,4 @@ def load(path) -> FloatModel:
     for i, p in enumerate(params):
         if not np.all(np.isfinite(p)):
             raise Digit51Error(f"{path}: {'Wb'[i % 2]}{i // 2} holds NaN or Inf values; {HINT}")
-    if sizes[0] != (28 // config.pool) ** 2:
-        raise Digit51Error(f"{path}: input size {sizes[0]} does not match pool {config.pool}; {HINT}")
     return FloatModel(params, config, meta.get("accuracy", {}), meta.get("best_epoch", -1))

@@ -34,3 +34,16 @@ def pool(images: np.ndarray, k: int) -> np.ndarray:
 def to_float(pixels: np.ndarray, dtype=np.float32) -> np.ndarray:
     """The float model's view of uint8 inputs: pixel / 255."""
     return pixels.astype(dtype) * dtype(1.0 / 255.0)
+
+
+def architecture_problem(sizes, pool) -> str | None:
+    """What is wrong with a model's layer sizes and pool as read from a file, or None."""
+    if isinstance(pool, bool) or pool not in POOLS:
+        return f"pool {pool!r} is not one of {POOLS}"
+    if not (isinstance(sizes, list) and len(sizes) >= 2 and all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)):
+        return f"sizes {sizes!r} are not a list of at least two layer widths"
+    if sizes[0] != (SIDE // pool) ** 2:
+        return f"input size {sizes[0]} does not match pool {pool} ({(SIDE // pool) ** 2} inputs)"
+    if any(s < 1 for s in sizes[1:-1]) or sizes[-1] < 2:
+        return f"sizes {sizes}: every hidden layer needs a width of at least 1 and the output at least 2 classes"
+    return None

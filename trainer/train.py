@@ -6,8 +6,9 @@ import time
 
 import numpy as np
 
-from digit51.trainer import mlp
+from digit51.trainer import blas, mlp
 from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
 from digit51.trainer.mnist import Mnist
 from digit51.trainer.model_file import FloatModel
 from digit51.trainer.optim import Optimizer, learning_rate
@@ -40,6 +41,7 @@ def accuracy(params, images: np.ndarray, labels: np.ndarray, k: int, hooks=(None
     return correct / len(images)
 
 
+@blas.one_thread
 def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None):
     """Train `params` in place; returns (best params, best validation accuracy, best epoch).
 
@@ -71,6 +73,8 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
             else:
                 xb = fixed[idx]
             loss, grads, logits = mlp.loss_and_grads(params, xb, y[idx], *hooks)
+            if not np.isfinite(loss):
+                raise Digit51Error(f"training diverged in epoch {epoch} (loss {loss}): use a smaller --lr (now {lr:g})")
             opt.step(params, grads, learning_rate(lr, cfg.schedule, step, total, warmup))
             step += 1
             loss_sum += loss * len(idx)
@@ -89,10 +93,11 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     return best
 
 
+@blas.one_thread
 def train(data: Mnist, cfg: TrainConfig, on_epoch=None) -> FloatModel:
     """Train a new float model from scratch, evaluate it, and return it."""
     side = 28 // cfg.pool
-    sizes = [side * side, *cfg.hidden, 10]
+    sizes = [side * side, *cfg.hidden, data.classes]
     params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
     best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch)
     test = accuracy(best, data.test_images, data.test_labels, cfg.pool)

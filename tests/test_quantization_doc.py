@@ -1,0 +1,72 @@
+"""docs/quantization.md stands alone: its worked examples agree with the integer simulator."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from digit51.quantize import ops
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "quantization.md"
+
+
+def examples():
+    block = re.search(r"```examples\n(.*?)```", DOC.read_text(), re.S)
+    assert block, "docs/quantization.md has no worked examples"
+    for line in block[1].strip().splitlines():
+        op, rest = line.split(None, 1)
+        args, result = rest.split("->")
+        kv = dict(a.split("=") for a in args.split())
+        yield op, {k: [int(v) for v in val.split(",")] for k, val in kv.items()}, [int(v) for v in result.split(",")]
+
+
+def compute(op, a):
+    if op == "pool":
+        k = a["k"][0]
+        img = np.zeros((1, 28, 28), np.uint8)
+        img[0, :k, :k] = np.array(a["block"], np.uint8).reshape(k, k)
+        return [int(ops.pool(img, k)[0, 0])]
+    if op == "order":
+        k, (r, c) = a["k"][0], a["pixel"]
+        img = np.zeros((1, 28, 28), np.uint8)
+        img[0, r, c] = 255
+        return [int(i) for i in np.flatnonzero(ops.pool(img, k)[0])]
+    if op == "bias":
+        return [a["b"][0] + ((1 << a["sh"][0]) >> 1)]  # what quantizer.quantize stores
+    if op == "dense":
+        x, w = np.array([a["x"]], np.uint8), np.array([a["w"]], np.int8)
+        return [int(ops.dense(x, w, np.array(a["B"], np.int32))[0, 0])]
+    if op == "requant":
+        return [int(ops.relu_requant(np.array([a["acc"]], np.int32), np.array(a["sh"], np.uint8))[0, 0])]
+    if op == "argmax":
+        return [int(ops.argmax(np.array([a["logits"]], np.int32))[0])]
+    raise AssertionError(f"unknown example op {op}")
+
+
+def test_worked_examples_match_the_simulator():
+    seen = set()
+    for op, args, result in examples():
+        assert compute(op, args) == result, (op, args, result)
+        seen.add(op)
+    assert seen == {"pool", "order", "bias", "dense", "requant", "argmax"}
+
+
+def test_bias_example_is_what_the_quantizer_stores():
+    """The `bias` rule in the doc against quantize(): B = round(b / (s_in s_w)) + 2^(sh-1)."""
+    from digit51.quantize.quantizer import quantize
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.model_file import FloatModel
+
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal((4, 49)).astype(np.float32) * 0.3, rng.standard_normal(4).astype(np.float32),
+              rng.standard_normal((10, 4)).astype(np.float32), np.zeros(10, np.float32)]
+    model = FloatModel(params, TrainConfig(hidden=(4,), pool=4), {}, 1)
+    images = rng.integers(0, 256, (200, 28, 28)).astype(np.uint8)
+    q = quantize(model, images)
+    sh = q.shifts[0].astype(np.int64)
+    s_in = 1 / 255
+    s_out = q.meta["layers"][0]["output_scale"]
+    s_w = s_out * np.exp2(-sh) / s_in
+    real = params[1].astype(np.float64) / (s_in * s_w)
+    expected = np.sign(real) * np.floor(np.abs(real) + 0.5) + ((1 << sh) >> 1)
+    assert np.array_equal(q.biases[0].astype(np.int64), expected.astype(np.int64))
