@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digit51.codegen.render import SelfTestSet, kernel_for, render
-from digit51.firmware.targets import Target
+from digit51.firmware.targets import Board, Target, board as make_board
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.artifact import atomic_write
 from digit51.trainer.errors import Digit51Error
@@ -111,12 +111,15 @@ class Firmware:
 
 
 def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
-          selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True) -> Firmware:
-    """Build the firmware into `out`; same inputs, same bytes."""
+          selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
+          board: Board | None = None) -> Firmware:
+    """Build the firmware into `out`; same inputs, same bytes. `board` is the start-up
+    (target at a clock and baud rate), by default the target's own at its defaults."""
     kernel = kernel_for(mode, kernel)
+    board = board or make_board(target)
     sdcc = sdcc_path()
     check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0)
-    files = render(model, mode, source, selftest, kernel)
+    files = render(model, mode, source, selftest, kernel, board)
     out.mkdir(parents=True, exist_ok=True)
     src = out / "src"
     src.mkdir(exist_ok=True)
@@ -146,6 +149,9 @@ def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
         "code": {"used": memory["code"], "budget": target.code},
         "xram": {"used": memory["xram"], "budget": target.xram},
         "iram": {"used": memory["iram"], "budget": target.iram, "stack_free": memory["stack_free"]},
+        "clock_hz": board.clock,
+        "baud": {"asked": board.baud, "actual": round(board.uart.actual, 1), "error": round(board.uart.error, 5)},
+        "xaddr": board.target.xaddr,
     }
     hex_text = subprocess.run(["packihx", "firmware.ihx"], cwd=work, capture_output=True, check=True).stdout
     atomic_write(out / "firmware.ihx", (work / "firmware.ihx").read_bytes())

@@ -44,10 +44,16 @@ def cmd_build(a: argparse.Namespace) -> int:
         data = mnist.load(a.data)
         idx = _indices(a, len(data.test_images))
         sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
-    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, a.kernel, sim_exit=not a.hardware)
+    board = targets.board(target, a.clock, a.baud)
+    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, sel, a.kernel, sim_exit=not a.hardware, board=board)
     m = fw.memory
     print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
-          f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)
+          f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B; "
+          f"{board.clock / 1e6:g} MHz, {board.baud} baud ({100 * board.uart.error:.2f} % off)", file=sys.stderr)
+    if not a.no_timing:
+        from digit51.firmware import timing
+
+        print(timing.build_line(model, target, board.clock, a.kernel, mode=a.mode), file=sys.stderr)
     return 0
 
 
@@ -75,6 +81,9 @@ def register(sub) -> None:
     add_data_option(p)
     add_firmware_options(p, images=10)
     p.add_argument("--hardware", action="store_true", help="leave out the simulator stop hook (for flashing a real chip)")
+    p.add_argument("--clock", type=int, metavar="HZ", help="system clock in Hz (default: the target's, see firmware/target_table.py)")
+    p.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the target's); refused if the chip is more than 2 %% off")
+    p.add_argument("--no-timing", action="store_true", help="skip the time-per-digit estimate (one extra ucsim run)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("sim", help="run firmware in ucsim and check it against the integer simulator", description="Build the firmware, run it in the ucsim 8051 simulator, read its UART with pyserial and compare every logit with the Python integer simulator.")
