@@ -132,8 +132,8 @@ def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
         shutil.copy(src / name, work / name)
     flags = SDCC_FLAGS + (["-DDIGIT51_SIM_EXIT"] if sim_exit else [])
     units = sorted(n for n in files if n.endswith(".c") and n != "main.c")
-    for unit in units:
-        _run([sdcc, *flags, "-c", unit], work)
+    for unit in units:  # infer.c in its own code area, so firmware/timing.py can find the inference code
+        _run([sdcc, *flags, *(["--codeseg", "INFER"] if unit == "infer.c" else []), "-c", unit], work)
     limits = ["--code-size", str(target.code), "--iram-size", str(target.iram), "--xram-size", str(target.xram)]
     _run([sdcc, *flags, *limits, "-o", "firmware.ihx", "main.c", *(u[:-2] + ".rel" for u in units)], work)
     memory = parse_mem((work / "firmware.mem").read_text())

@@ -53,7 +53,8 @@ def cmd_build(a: argparse.Namespace) -> int:
     if not a.no_timing:
         from digit51.firmware import timing
 
-        print(timing.build_line(model, target, board.clock, a.kernel, mode=a.mode), file=sys.stderr)
+        images = (sel.images if sel else mnist.load(a.data).test_images)[:2]
+        print("digit51: " + timing.measure(model, target, images, a.kernel, a.mode, board.clock).line(), file=sys.stderr)
     return 0
 
 

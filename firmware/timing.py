@@ -1,0 +1,234 @@
+"""Time per digit on each chip, from ucsim's execution counts.
+
+ucsim models a 12-clock core only. s51 0.6.4's `statistic rom` prints how often each code
+byte was read; the count at an instruction's first byte is its execution count. The
+instruction starts come from sweeping the code areas of the .map with the opcode lengths
+(firmware/opcodes.py). Counts x a chip's clocks per opcode give the chip's clocks, as a
+range: a conditional branch counts between not taken and taken, and table entries that
+depend on address parity between their smallest and largest value. The method is checked
+by rebuilding ucsim's own 12-clock total from the same counts (`validate`).
+
+Inference time is the code in the INFER area (infer.c is compiled with --codeseg INFER).
+
+    python -m digit51.firmware.timing QMODEL --data DIR [--target CHIP]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from digit51.firmware.opcodes import OPS, Op
+
+# Clocks per opcode form for each timing table: (not taken or only, taken low, taken high).
+# Forms absent from a table are bounded by UNKNOWN_BOUND (per table) and reported.
+CH55X_SOURCE = "kprasadvnsi/ch55x_asm_doc README (CH551/2/4/8/9 instruction cycles)"
+CH55X = {  # non-jump instructions take one clock per byte except these
+    "MOVC A,@A+DPTR": (5, 5, 7), "MOVC A,@A+PC": (5, 5, 7), "DIV AB": (1, 1, 4),
+    "LJMP addr16": (5, 5, 6), "AJMP addr11": (4, 4, 5), "SJMP rel": (4, 4, 5), "JMP @A+DPTR": (3, 3, 5),
+    "JZ rel": (2, 4, 5), "JNZ rel": (2, 4, 5), "JC rel": (2, 4, 5), "JNC rel": (2, 4, 5),
+    "JB bit,rel": (3, 5, 7), "JNB bit,rel": (3, 5, 7), "JBC bit,rel": (3, 5, 7),
+    "CJNE A,#data,rel": (3, 5, 6), "CJNE Rn,#data,rel": (3, 5, 6), "CJNE @Ri,#data,rel": (3, 5, 6),
+    "CJNE A,direct,rel": (3, 5, 7), "DJNZ Rn,rel": (2, 4, 6), "DJNZ direct,rel": (3, 5, 7),
+    "LCALL addr16": (5, 5, 6), "ACALL addr11": (4, 4, 5), "RET": (4, 4, 5), "RETI": (4, 4, 5),
+}
+N76_SOURCE = "N76E003 datasheet Rev1.09 Table 30-1, classes quoted in chips-8051.md; other opcodes unconfirmed"
+N76 = {
+    "MOV A,Rn": (1, 1, 1), "ADD A,Rn": (2, 2, 2), "ADDC A,Rn": (2, 2, 2), "MUL AB": (4, 4, 4),
+    "MOVC A,@A+DPTR": (4, 4, 4), "MOVX A,@DPTR": (4, 4, 4), "MOVX A,@Ri": (5, 5, 5),
+    "DJNZ Rn,rel": (4, 4, 4), "JC rel": (3, 3, 3), "JNC rel": (3, 3, 3), "SJMP rel": (3, 3, 3),
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    source: str
+    known: dict  # form -> (not taken, taken low, taken high)
+    per_byte: bool  # forms not in `known` take one clock per byte (CH55x rule 1)
+    unknown: tuple[int, int | None]  # clocks bound for forms not covered: (low, high or None = no bound known)
+
+
+TABLES = {
+    "classic12": Table("classic12", "Intel MCS-51: 12 clocks per machine cycle", {}, False, (0, 0)),
+    "ch55x": Table("ch55x", CH55X_SOURCE, CH55X, True, (1, 1)),
+    "n76e003": Table("n76e003", N76_SOURCE, N76, False, (1, None)),
+    "stc8h": Table("stc8h", "STC8H per-opcode table not available here: lower bound 1 clock per instruction", {}, False, (1, None)),
+    "efm8": Table("efm8", "CIP-51 per-instruction table unconfirmed: lower bound 1 clock per instruction", {}, False, (1, None)),
+}
+
+
+def clocks(op: Op, table: Table) -> tuple[int, int | None]:
+    """Clocks of one execution of `op`: (low, high); high None when no bound is known."""
+    if table.name == "classic12":
+        return 12 * op.cycles12, 12 * op.cycles12
+    if op.form in table.known:
+        nt, lo, hi = table.known[op.form]
+        return (min(nt, lo), max(nt, hi)) if op.cond else (lo, hi)
+    if table.per_byte:
+        return op.size, op.size
+    return table.unknown
+
+
+def code_ranges(map_text: str, areas: set[str] | None = None) -> list[tuple[int, int]]:
+    """(start, end) of the code areas in an SDCC .map, constant data (CONST) left out."""
+    out = []
+    for m in re.finditer(r"^(\w+)\s+([0-9A-F]{8})\s+([0-9A-F]{8}) =\s+\d+\. bytes \(([^)]*)\)", map_text, re.M):
+        name, start, size, attrs = m[1], int(m[2], 16), int(m[3], 16), m[4]
+        if "CODE" in attrs and name != "CONST" and size and (areas is None or name in areas):
+            out.append((start, start + size))
+    return sorted(set(out))
+
+
+def starts(code: bytes, ranges: list[tuple[int, int]]) -> list[int]:
+    """Instruction start addresses, sweeping each range with the opcode lengths."""
+    out = []
+    for a, b in ranges:
+        pc = a
+        while pc < b:
+            out.append(pc)
+            pc += OPS[code[pc]].size
+    return out
+
+
+def read_ihx(path: Path) -> bytes:
+    mem = bytearray(65536)
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(":") and line[7:9] == "00":
+            n, addr = int(line[1:3], 16), int(line[3:7], 16)
+            mem[addr : addr + n] = bytes.fromhex(line[9 : 9 + 2 * n])
+    return bytes(mem)
+
+
+@dataclass
+class Run:
+    counts: dict  # address -> reads
+    ucsim_clocks: int  # ucsim's own total (12 clocks per machine cycle)
+    code: bytes
+    map_text: str
+
+
+def run_counts(ihx: Path, map_path: Path, timeout: float = 300) -> Run:
+    """Run a self-stopping firmware to its end in s51 and read its per-address counts."""
+    s51 = shutil.which("s51")
+    if s51 is None:
+        from digit51.trainer.errors import Digit51Error
+        raise Digit51Error("'s51' not found: install it with `apt-get install sdcc-ucsim` (or run `bash .ci/setup`)")
+    map_text = Path(map_path).read_text()
+    top = max(b for _, b in code_ranges(map_text))
+    with tempfile.TemporaryDirectory(prefix="digit51-timing-") as tmp:
+        cmds = f"run\nstate\nstatistic rom 0 0x{top:x}\nkill\n"
+        p = subprocess.run([s51, "-t", "52", "-I", "if=xram[0xffff]", "-S", f"in=/dev/null,out={tmp}/uart.txt", str(ihx)],
+                           input=cmds, capture_output=True, text=True, timeout=timeout)
+    total = re.findall(r"Total time since last reset=.*\((\d+) clks\)", p.stdout)
+    counts = {int(a, 16): int(n) for a, n in re.findall(r"rom\[0x([0-9a-f]+)\] writes=\s*\d+ \([^)]*\) reads=\s*(\d+)", p.stdout)}
+    if not total or not counts:
+        raise RuntimeError(f"s51 gave no statistics: {p.stdout[-300:]}{p.stderr[-300:]}")
+    return Run(counts, int(total[-1]), read_ihx(ihx), map_text)
+
+
+def total(run: Run, table: Table, areas: set[str] | None = None) -> tuple[int, int | None, dict]:
+    """Clocks (low, high) of the code in `areas` (all code by default) and the executions
+    of forms the table does not cover."""
+    lo = hi = 0
+    unknown: dict = {}
+    for a in starts(run.code, code_ranges(run.map_text, areas)):
+        n = run.counts.get(a, 0)
+        if not n:
+            continue
+        op = OPS[run.code[a]]
+        c_lo, c_hi = clocks(op, table)
+        lo += n * c_lo
+        hi = None if hi is None or c_hi is None else hi + n * c_hi
+        if table.name != "classic12" and op.form not in table.known and not table.per_byte:
+            unknown[op.form] = unknown.get(op.form, 0) + n
+    return lo, hi, unknown
+
+
+def validate(run: Run) -> float:
+    """Our 12-clock rebuild of the whole run over ucsim's own count (1.0 = identical)."""
+    lo, _, _ = total(run, TABLES["classic12"])
+    return lo / run.ucsim_clocks
+
+
+def ms(clock_count: float | None, hz: int) -> float | None:
+    return None if clock_count is None else 1000.0 * clock_count / hz
+
+
+@dataclass(frozen=True)
+class Estimate:
+    target: str
+    table: str
+    source: str
+    clock_hz: int
+    infer_clocks: tuple[int, int | None]  # per digit on the chip
+    infer_clocks_12t: int  # per digit on the classic core (from the same counts)
+    validation: float  # 12T rebuild / ucsim's total, whole run
+    unknown: dict  # forms without a table entry -> executions per digit
+
+    @property
+    def ms(self) -> tuple[float, float | None]:
+        return ms(self.infer_clocks[0], self.clock_hz), ms(self.infer_clocks[1], self.clock_hz)
+
+    def line(self) -> str:
+        lo, hi = self.ms
+        span = f"{lo:.1f}-{hi:.1f} ms" if hi is not None else f">= {lo:.1f} ms (no upper bound known)"
+        return (f"time per digit on {self.target} at {self.clock_hz / 1e6:g} MHz: {span} "
+                f"({self.table} table: {self.source}; 12T rebuild / ucsim = {self.validation:.5f})")
+
+
+def measure(model, target, images, kernel: str | None = None, mode: str = "serve", clock: int | None = None) -> Estimate:
+    """Run `images` (N x 28 x 28 uint8) through `target`'s inference code in s51 and time it
+    with the chip's table. The firmware is the self-test build on ucsim's core."""
+    import numpy as np
+
+    from digit51.codegen.render import SelfTestSet
+    from digit51.firmware import targets
+    from digit51.firmware.build import build
+
+    kernel = None if mode == "stream" else kernel
+    n = len(images)
+    sel = SelfTestSet(list(range(n)), np.asarray(images, np.uint8), np.zeros(n, np.uint8))
+    big = targets.get(targets.DEFAULT_TARGET)  # room for the images; code and kernel are the target's
+    core = targets.on_generic_core(target)
+    with tempfile.TemporaryDirectory(prefix="digit51-timing-") as tmp:
+        fw = build(model, big, Path(tmp) / "fw", "selftest", "timing", sel, kernel, board=targets.board(core))
+        run = run_counts(fw.ihx, fw.folder / "firmware.map")
+    table = TABLES[target.timing]
+    lo, hi, unknown = total(run, table, {"INFER"})
+    t12, _, _ = total(run, TABLES["classic12"], {"INFER"})
+    return Estimate(target.name, table.name, table.source, clock or target.clock_hz,
+                    (lo // n, None if hi is None else hi // n), t12 // n, validate(run),
+                    {k: v // n for k, v in sorted(unknown.items(), key=lambda kv: -kv[1])})
+
+
+def main(argv=None) -> int:
+    from digit51.firmware import targets
+    from digit51.quantize import model_file
+    from digit51.trainer import mnist
+
+    p = argparse.ArgumentParser(description="Time per digit on each chip from ucsim's execution counts.")
+    p.add_argument("qmodel")
+    p.add_argument("--data", required=True, metavar="DIR")
+    p.add_argument("--target", action="append", help="chip (repeatable; default all)")
+    p.add_argument("--images", type=int, default=3)
+    a = p.parse_args(argv)
+    model = model_file.load(a.qmodel)
+    images = mnist.load(a.data).test_images[: a.images]
+    for name in a.target or list(targets.TARGETS):
+        t = targets.get(name)
+        e = measure(model, t, images, mode="serve" if t.xram else "stream")
+        print(e.line())
+        print(f"    12T clocks per digit {e.infer_clocks_12t:,}; chip clocks {e.infer_clocks[0]:,}-{e.infer_clocks[1] or '?'}"
+              + (f"; opcodes without a table entry (executions/digit): {dict(list(e.unknown.items())[:6])}" if e.unknown else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
