@@ -162,21 +162,47 @@ def cmd_fit(a: argparse.Namespace) -> int:
         for r in rows:
             mode = frontier.fits(r, target)
             cycles = r.get("stream_cycles") if mode == "stream" else r.get("cycles")
+            classic = target.timing == "classic12"  # frontier cycles are 12-clock machine cycles
             report.append({"target": target.name, "arch": r["arch"], "fits": mode is not None, "mode": mode,
                            "int_accuracy": r["int_accuracy"], "cycles": cycles,
-                           "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles else None})
+                           "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles and classic else None})
+        best = next((e for e in report if e["target"] == target.name and e["fits"]), None)
+        if best and target.timing != "classic12":  # time the best fitting row with the chip's table
+            best.update(_chip_time(table, best, target))
     if a.json:
         print(json.dumps(report, sort_keys=True))
         return 0
     for target in chosen:
         print(f"{target.name}: {target.description}")
         for e in (e for e in report if e["target"] == target.name and (e["fits"] or a.all)):
-            speed = f"{e['cycles']:>9,} cycles  {e['seconds_per_digit']:.3f} s/digit" if e["cycles"] else "   (not measured)"
+            speed = (f"{e['cycles']:>9,} cycles" if e["cycles"] else "   (not measured)") + (
+                f"  {e['seconds_per_digit']:.3f} s/digit" if e["seconds_per_digit"] else "") + (
+                f"  {e['chip_time']}" if e.get("chip_time") else "")
             how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
             print(f"  {e['arch']:>14}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
     print("cycles: measured in ucsim (firmware/frontier.json): serve mode with the asm kernel, "
           "stream mode with the C kernel on at89s52", file=sys.stderr)
     return 0
+
+
+def _chip_time(table: dict, entry: dict, target) -> dict:
+    """ms per digit on a 1T chip for one frontier row: its architecture with random int8
+    weights (time barely depends on their values) timed by firmware/timing.py in s51."""
+    import numpy as np
+
+    from digit51.firmware import timing
+    from digit51.quantize.model_file import IntModel
+
+    row = next(r for r in table["rows"] if r["arch"] == entry["arch"])
+    sizes, rng = row["sizes"], np.random.default_rng(0)
+    model = IntModel([rng.integers(-127, 128, (o, i)).astype(np.int8) for i, o in zip(sizes[:-1], sizes[1:])],
+                     [rng.integers(-1000, 1000, o).astype(np.int32) for o in sizes[1:]],
+                     [np.full(h, 10, np.uint8) for h in sizes[1:-1]], row["pool"])
+    images = rng.integers(0, 256, (2, 28, 28)).astype(np.uint8)
+    e = timing.measure(model, target, images, mode=entry["mode"])
+    lo, hi = e.ms
+    return {"ms_per_digit": [round(lo, 2), None if hi is None else round(hi, 2)],
+            "chip_time": f"{lo:.1f}-{hi:.1f} ms/digit on the chip" if hi is not None else f">= {lo:.1f} ms/digit on the chip"}
 
 
 def register_fit(sub) -> None:
