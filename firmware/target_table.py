@@ -74,7 +74,9 @@ TABLE = (
         18432, 256, 768, "52",
         clock_hz=16_000_000, clock_range=(16_000_000, 16_000_000), clocks_per_cycle=1,
         timing="n76e003", uart="n76_t3", clock_setup="none",
-        xaddr="dptr", xpage_sfr="",  # no MOVX @Ri page register documented
+        # no MOVX @Ri page register: the datasheet's XRAM demo (Rev1.09 5.3) reaches 0x23 with
+        # MOV R0,#23H / MOVX @R0,A, i.e. @Ri covers 0x00-0xFF only; 768 B need MOVX @DPTR
+        xaddr="dptr", xpage_sfr="",
         sfrs=(Sfr("CKCON", 0x8E, _N76), Sfr("P0M1", 0xB1, _N76), Sfr("P0M2", 0xB2, _N76),
               Sfr("T3CON", 0xC4, _N76), Sfr("RL3", 0xC5, _N76), Sfr("RH3", 0xC6, _N76)),
         # watchdog: off unless enabled in CONFIG4 (chips-8051.md); nothing to do.

@@ -38,12 +38,30 @@ CH55X = {  # non-jump instructions take one clock per byte except these
     "CJNE A,direct,rel": (3, 5, 7), "DJNZ Rn,rel": (2, 4, 6), "DJNZ direct,rel": (3, 5, 7),
     "LCALL addr16": (5, 5, 6), "ACALL addr11": (4, 4, 5), "RET": (4, 4, 5), "RETI": (4, 4, 5),
 }
-N76_SOURCE = "N76E003 datasheet Rev1.09 Table 30-1, classes quoted in chips-8051.md; other opcodes unconfirmed"
-N76 = {
-    "MOV A,Rn": (1, 1, 1), "ADD A,Rn": (2, 2, 2), "ADDC A,Rn": (2, 2, 2), "MUL AB": (4, 4, 4),
-    "MOVC A,@A+DPTR": (4, 4, 4), "MOVX A,@DPTR": (4, 4, 4), "MOVX A,@Ri": (5, 5, 5),
-    "DJNZ Rn,rel": (4, 4, 4), "JC rel": (3, 3, 3), "JNC rel": (3, 3, 3), "SJMP rel": (3, 3, 3),
+N76_SOURCE = "N76E003 datasheet Rev1.09 Table 30-1 (SoCXin/N76E003 docs/DS_N76E003_EN_Rev1.09.pdf); one value per branch"
+_N76 = {  # clocks per instruction, as the table lists them (branches: one value, taken or not)
+    "NOP": 1, "ADD A,Rn": 2, "ADD A,direct": 3, "ADD A,@Ri": 4, "ADD A,#data": 2,
+    "ADDC A,Rn": 2, "ADDC A,direct": 3, "ADDC A,@Ri": 4, "ADDC A,#data": 2,
+    "SUBB A,Rn": 2, "SUBB A,direct": 3, "SUBB A,@Ri": 4, "SUBB A,#data": 2,
+    "INC A": 1, "INC Rn": 3, "INC direct": 4, "INC @Ri": 5, "INC DPTR": 1,
+    "DEC A": 1, "DEC Rn": 3, "DEC direct": 4, "DEC @Ri": 5, "MUL AB": 4, "DIV AB": 4, "DA A": 1,
+    "ANL A,Rn": 2, "ANL A,direct": 3, "ANL A,@Ri": 4, "ANL A,#data": 2, "ANL direct,A": 4, "ANL direct,#data": 4,
+    "ORL A,Rn": 2, "ORL A,direct": 3, "ORL A,@Ri": 4, "ORL A,#data": 2, "ORL direct,A": 4, "ORL direct,#data": 4,
+    "XRL A,Rn": 2, "XRL A,direct": 3, "XRL A,@Ri": 4, "XRL A,#data": 2, "XRL direct,A": 4, "XRL direct,#data": 4,
+    "CLR A": 1, "CPL A": 1, "RL A": 1, "RLC A": 1, "RR A": 1, "RRC A": 1, "SWAP A": 1,
+    "MOV A,Rn": 1, "MOV A,direct": 3, "MOV A,@Ri": 4, "MOV A,#data": 2, "MOV Rn,A": 1, "MOV Rn,direct": 4,
+    "MOV Rn,#data": 2, "MOV direct,A": 2, "MOV direct,Rn": 3, "MOV direct2,direct1": 4, "MOV direct,@Ri": 5,
+    "MOV direct,#data": 3, "MOV @Ri,A": 3, "MOV @Ri,direct": 4, "MOV @Ri,#data": 3, "MOV DPTR,#data16": 3,
+    "MOVC A,@A+DPTR": 4, "MOVC A,@A+PC": 4, "MOVX A,@Ri": 5, "MOVX A,@DPTR": 4, "MOVX @Ri,A": 6, "MOVX @DPTR,A": 5,
+    "PUSH direct": 4, "POP direct": 3, "XCH A,Rn": 2, "XCH A,direct": 3, "XCH A,@Ri": 4, "XCHD A,@Ri": 5,
+    "CLR C": 1, "CLR bit": 4, "SETB C": 1, "SETB bit": 4, "CPL C": 1, "CPL bit": 4,
+    "ANL C,bit": 3, "ANL C,/bit": 3, "ORL C,bit": 3, "ORL C,/bit": 3, "MOV C,bit": 3, "MOV bit,C": 4,
+    "ACALL addr11": 4, "LCALL addr16": 4, "RET": 5, "RETI": 5, "AJMP addr11": 3, "LJMP addr16": 4, "SJMP rel": 3,
+    "JMP @A+DPTR": 3, "JZ rel": 3, "JNZ rel": 3, "JC rel": 3, "JNC rel": 3, "JB bit,rel": 5, "JNB bit,rel": 5,
+    "JBC bit,rel": 5, "CJNE A,direct,rel": 5, "CJNE A,#data,rel": 4, "CJNE Rn,#data,rel": 4, "CJNE @Ri,#data,rel": 6,
+    "DJNZ Rn,rel": 4, "DJNZ direct,rel": 5,
 }
+N76 = {form: (c, c, c) for form, c in _N76.items()}
 
 
 @dataclass(frozen=True)
@@ -53,13 +71,17 @@ class Table:
     known: dict  # form -> (not taken, taken low, taken high)
     per_byte: bool  # forms not in `known` take one clock per byte (CH55x rule 1)
     unknown: tuple[int, int | None]  # clocks bound for forms not covered: (low, high or None = no bound known)
+    aggregate: float | None = None  # vendor's whole-instruction-set clock ratio to the 12T core, for an estimate
 
 
 TABLES = {
     "classic12": Table("classic12", "Intel MCS-51: 12 clocks per machine cycle", {}, False, (0, 0)),
     "ch55x": Table("ch55x", CH55X_SOURCE, CH55X, True, (1, 1)),
-    "n76e003": Table("n76e003", N76_SOURCE, N76, False, (1, None)),
-    "stc8h": Table("stc8h", "STC8H per-opcode table not available here: lower bound 1 clock per instruction", {}, False, (1, None)),
+    "n76e003": Table("n76e003", N76_SOURCE, N76, False, (1, None)),  # every opcode is listed
+    # STC8H1K08 datasheet features page (tangyangguang/Stc8hBase docs/vendor/stc): "all 111
+    # instructions in sequence: 147 clocks; the traditional 8051 requires 1944 clocks".
+    "stc8h": Table("stc8h", "STC8H per-opcode table not available here: lower bound 1 clock per instruction; "
+                   "estimate 12T clocks x 147/1944 (STC8H datasheet, all 111 instructions once)", {}, False, (1, None), 147 / 1944),
     "efm8": Table("efm8", "CIP-51 per-instruction table unconfirmed: lower bound 1 clock per instruction", {}, False, (1, None)),
 }
 
@@ -171,15 +193,21 @@ class Estimate:
     infer_clocks_12t: int  # per digit on the classic core (from the same counts)
     validation: float  # 12T rebuild / ucsim's total, whole run
     unknown: dict  # forms without a table entry -> executions per digit
+    estimate_clocks: int | None = None  # from the vendor's aggregate ratio, where there is only that
 
     @property
     def ms(self) -> tuple[float, float | None]:
         return ms(self.infer_clocks[0], self.clock_hz), ms(self.infer_clocks[1], self.clock_hz)
 
-    def line(self) -> str:
+    def span(self) -> str:
         lo, hi = self.ms
         span = f"{lo:.1f}-{hi:.1f} ms" if hi is not None else f">= {lo:.1f} ms (no upper bound known)"
-        return (f"time per digit on {self.target} at {self.clock_hz / 1e6:g} MHz: {span} "
+        if self.estimate_clocks:
+            span += f", estimate {ms(self.estimate_clocks, self.clock_hz):.1f} ms"
+        return span
+
+    def line(self) -> str:
+        return (f"time per digit on {self.target} at {self.clock_hz / 1e6:g} MHz: {self.span()} "
                 f"({self.table} table: {self.source}; 12T rebuild / ucsim = {self.validation:.5f})")
 
 
@@ -205,7 +233,8 @@ def measure(model, target, images, kernel: str | None = None, mode: str = "serve
     t12, _, _ = total(run, TABLES["classic12"], {"INFER"})
     return Estimate(target.name, table.name, table.source, clock or target.clock_hz,
                     (lo // n, None if hi is None else hi // n), t12 // n, validate(run),
-                    {k: v // n for k, v in sorted(unknown.items(), key=lambda kv: -kv[1])})
+                    {k: v // n for k, v in sorted(unknown.items(), key=lambda kv: -kv[1])},
+                    round(t12 / n * table.aggregate) if table.aggregate else None)
 
 
 def main(argv=None) -> int:
