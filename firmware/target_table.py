@@ -62,8 +62,9 @@ TABLE = (
         61440, 256, 6144, "52",
         baud=115200, clock_hz=48_000_000, clock_range=(9_290_323, 48_000_000), clocks_per_cycle=1,
         timing="ch55x", uart="ch55x_t1", clock_setup="ch559",
-        # CH559 MOVX @Ri: GLOBAL_CFG bXIR_XSFR = 0 maps it to xdata (CH559.H), page source unconfirmed
-        xaddr="dptr", xpage_sfr="",
+        # ch55x_asm_doc (applies to CH551/2/4/8/9): MOVX A,@Ri, "upper 8 bits provided by P2";
+        # CH559.H: GLOBAL_CFG bXIR_XSFR = 0 (reset) lets MOVX @R0/@R1 reach xRAM
+        xaddr="ri_page", xpage_sfr="P2",
         sfrs=(Sfr("SAFE_MOD", 0xA1, _CH559), Sfr("PLL_CFG", 0xB2, _CH559), Sfr("CLOCK_CFG", 0xB3, _CH559),
               Sfr("T2MOD", 0xC9, _CH559)),
         timer0=_CH55X_TIMER0,
