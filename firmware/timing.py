@@ -211,6 +211,14 @@ class Estimate:
                 f"({self.table} table: {self.source}; 12T rebuild / ucsim = {self.validation:.5f})")
 
 
+def sample_images(n: int = 2):
+    """Fixed pseudo-random images: the inference runs the same instructions for any pixels
+    (only rare carries differ), so timing needs no MNIST files."""
+    import numpy as np
+
+    return np.random.default_rng(0).integers(0, 256, (n, 28, 28)).astype(np.uint8)
+
+
 def measure(model, target, images, kernel: str | None = None, mode: str = "serve", clock: int | None = None) -> Estimate:
     """Run `images` (N x 28 x 28 uint8) through `target`'s inference code in s51 and time it
     with the chip's table. The firmware is the self-test build on ucsim's core."""
