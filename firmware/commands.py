@@ -189,17 +189,10 @@ def cmd_fit(a: argparse.Namespace) -> int:
 def _chip_time(table: dict, entry: dict, target) -> dict:
     """ms per digit on a 1T chip for one frontier row: its architecture with random int8
     weights (time barely depends on their values) timed by firmware/timing.py in s51."""
-    import numpy as np
-
     from digit51.firmware import timing
-    from digit51.quantize.model_file import IntModel
 
     row = next(r for r in table["rows"] if r["arch"] == entry["arch"])
-    sizes, rng = row["sizes"], np.random.default_rng(0)
-    model = IntModel([rng.integers(-127, 128, (o, i)).astype(np.int8) for i, o in zip(sizes[:-1], sizes[1:])],
-                     [rng.integers(-1000, 1000, o).astype(np.int32) for o in sizes[1:]],
-                     [np.full(h, 10, np.uint8) for h in sizes[1:-1]], row["pool"])
-    e = timing.measure(model, target, timing.sample_images(), mode=entry["mode"])
+    e = timing.measure(timing.model_of(row["sizes"], row["pool"]), target, timing.sample_images(), mode=entry["mode"])
     lo, hi = e.ms
     return {"ms_per_digit": [round(lo, 2), None if hi is None else round(hi, 2)],
             "chip_time": f"{e.span()} per digit at {target.clock_hz / 1e6:g} MHz ({e.table} table)"}

@@ -219,6 +219,18 @@ def sample_images(n: int = 2):
     return np.random.default_rng(0).integers(0, 256, (n, 28, 28)).astype(np.uint8)
 
 
+def model_of(sizes: list[int], pool: int, seed: int = 0):
+    """An integer model of an architecture with random int8 weights (for builds and timing)."""
+    import numpy as np
+
+    from digit51.quantize.model_file import IntModel
+
+    rng = np.random.default_rng(seed)
+    return IntModel([rng.integers(-127, 128, (o, i)).astype(np.int8) for i, o in zip(sizes[:-1], sizes[1:])],
+                    [rng.integers(-1000, 1000, o).astype(np.int32) for o in sizes[1:]],
+                    [np.full(h, 10, np.uint8) for h in sizes[1:-1]], pool)
+
+
 def measure(model, target, images, kernel: str | None = None, mode: str = "serve", clock: int | None = None) -> Estimate:
     """Run `images` (N x 28 x 28 uint8) through `target`'s inference code in s51 and time it
     with the chip's table. The firmware is the self-test build on ucsim's core."""

@@ -77,13 +77,19 @@ def test_clock_set_up_values():
     assert [r.stmt for r in targets.board(targets.get("efm8bb3")).early] == ["WDTCN = 0xDE;", "WDTCN = 0xAD;"]
 
 
-def test_every_chip_builds_with_its_start_up(default_int_model, small_int_model, tmp_path):
-    """Hardware builds (no simulator hook) for every chip: the default model where it
-    fits, the small one elsewhere; memory.json budgets are the table's."""
+def test_every_chip_builds_with_its_start_up(tmp_path):
+    """Hardware builds (no simulator hook) for every chip of the most accurate frontier
+    architecture that fits it in serve mode (the default model where it fits; random
+    weights: a build does not depend on their values); memory.json budgets are the table's."""
+    from digit51.firmware import frontier, timing
+
+    rows = sorted(frontier.load()["rows"], key=lambda r: -r["int_accuracy"])
+    built = {}
     for name in CHIPS:
         t = targets.get(name)
-        model = default_int_model if t.code >= 40_000 else small_int_model
-        fw = build(model, t, tmp_path / name, "serve", "m", sim_exit=False)
+        row = next(r for r in rows if frontier.fits(r, t) == "serve")
+        fw = build(timing.model_of(row["sizes"], row["pool"]), t, tmp_path / name, "serve", "m", sim_exit=False)
+        built[name] = row["arch"]
         mem = json.loads((fw.folder / "memory.json").read_text())
         assert (mem["code"]["budget"], mem["iram"]["budget"], mem["xram"]["budget"]) == (t.code, t.iram, t.xram)
         assert mem["code"]["used"] <= t.code and mem["xram"]["used"] <= t.xram
@@ -95,6 +101,8 @@ def test_every_chip_builds_with_its_start_up(default_int_model, small_int_model,
         assert ("__sdcc_external_startup" in src) == bool(t.early)
         infer = (fw.folder / "src" / "infer.c").read_text()
         assert ("movx    a, @dptr" in infer) == (t.xaddr == "dptr")
+    default = "-".join(map(str, frontier.choose_default(rows)["sizes"]))
+    assert built["stc8h8k64u"] == built["ch559"] == built["efm8bb3"] == default
 
 
 def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(default_int_model, tmp_path):
