@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digit51.firmware.opcodes import OPS, Op
+from digit51.trainer.errors import Digit51Error
 
 # Clocks per opcode form for each timing table: (not taken or only, taken low, taken high).
 # Forms absent from a table are bounded by UNKNOWN_BOUND (per table) and reported.
@@ -140,7 +141,6 @@ def run_counts(ihx: Path, map_path: Path, timeout: float = 300) -> Run:
     """Run a self-stopping firmware to its end in s51 and read its per-address counts."""
     s51 = shutil.which("s51")
     if s51 is None:
-        from digit51.trainer.errors import Digit51Error
         raise Digit51Error("'s51' not found: install it with `apt-get install sdcc-ucsim` (or run `bash .ci/setup`)")
     map_text = Path(map_path).read_text()
     top = max(b for _, b in code_ranges(map_text))
@@ -151,7 +151,7 @@ def run_counts(ihx: Path, map_path: Path, timeout: float = 300) -> Run:
     total = re.findall(r"Total time since last reset=.*\((\d+) clks\)", p.stdout)
     counts = {int(a, 16): int(n) for a, n in re.findall(r"rom\[0x([0-9a-f]+)\] writes=\s*\d+ \([^)]*\) reads=\s*(\d+)", p.stdout)}
     if not total or not counts:
-        raise RuntimeError(f"s51 gave no statistics: {p.stdout[-300:]}{p.stderr[-300:]}")
+        raise Digit51Error(f"s51 gave no execution counts (is it ucsim 0.6.4? `statistic` left ucsim in 0.8.11): {(p.stdout + p.stderr)[-200:]}")
     return Run(counts, int(total[-1]), read_ihx(ihx), map_text)
 
 

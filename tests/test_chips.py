@@ -105,9 +105,14 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
     assert built["stc8h8k64u"] == built["ch559"] == built["efm8bb3"] == default
 
 
-def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(default_int_model, tmp_path):
+def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(tmp_path):
+    from digit51.firmware import timing
+
     with pytest.raises(Digit51Error, match="but ch552 has 14336 B"):
-        build(default_int_model, targets.get("ch552"), tmp_path / "x", "serve", "m")
+        build(timing.model_of([196, 128, 32, 10], 2), targets.get("ch552"), tmp_path / "x", "serve", "m")
+    # 784 pooled inputs + 16 + 1 activations + 10 int32 logits = 841 B of buffers
+    with pytest.raises(Digit51Error, match="needs 841 B of XRAM for its buffers but n76e003 has 768 B"):
+        build(timing.model_of([784, 16, 10], 1), targets.get("n76e003"), tmp_path / "y", "serve", "m")
 
 
 @pytest.mark.parametrize("name", sorted(targets.TARGETS))
