@@ -29,16 +29,49 @@ from digit51.trainer.errors import Digit51Error
 
 # Clocks per opcode form for each timing table: (not taken or only, taken low, taken high).
 # Forms absent from a table are bounded by UNKNOWN_BOUND (per table) and reported.
-CH55X_SOURCE = "kprasadvnsi/ch55x_asm_doc README (CH551/2/4/8/9 instruction cycles)"
-CH55X = {  # non-jump instructions take one clock per byte except these
-    "MOVC A,@A+DPTR": (5, 5, 7), "MOVC A,@A+PC": (5, 5, 7), "DIV AB": (1, 1, 4),
-    "LJMP addr16": (5, 5, 6), "AJMP addr11": (4, 4, 5), "SJMP rel": (4, 4, 5), "JMP @A+DPTR": (3, 3, 5),
-    "JZ rel": (2, 4, 5), "JNZ rel": (2, 4, 5), "JC rel": (2, 4, 5), "JNC rel": (2, 4, 5),
-    "JB bit,rel": (3, 5, 7), "JNB bit,rel": (3, 5, 7), "JBC bit,rel": (3, 5, 7),
-    "CJNE A,#data,rel": (3, 5, 6), "CJNE Rn,#data,rel": (3, 5, 6), "CJNE @Ri,#data,rel": (3, 5, 6),
-    "CJNE A,direct,rel": (3, 5, 7), "DJNZ Rn,rel": (2, 4, 6), "DJNZ direct,rel": (3, 5, 7),
-    "LCALL addr16": (5, 5, 6), "ACALL addr11": (4, 4, 5), "RET": (4, 4, 5), "RETI": (4, 4, 5),
-}
+CH55X_SOURCE = "kprasadvnsi/ch55x_asm_doc README rules 1-9 (CH551/2/4/8/9), address parity from the code"
+# The README's rules, with its table as the check: a non-jump instruction takes one clock
+# per byte (rule 1; DIV AB 4 on CH551/2/4, 1 on CH558/9: bounded 1-4); MOVC takes bytes + 4,
+# +1 if its address is odd, +1 if the next one is (rule 5: table 5/6/7); JB/JNB/JBC/
+# CJNE A,direct/DJNZ taken: bytes + 2, +1 odd address, +1 odd target (rule 7: table
+# DJNZ Rn 4/5/6); other jumps and calls taken: bytes + 2, +1 odd target (rule 8: table
+# SJMP 4/5, LJMP 5/6); RET/RETI 1 + 3, +1 odd return address (rule 4: table 4/5, the
+# return address is not known here); JMP @A+DPTR 1 + 2, +1 odd address, +1 odd target
+# (rule 6, target not known here); a conditional jump not taken takes its bytes (rule 9).
+RULE7 = {"JB bit,rel", "JNB bit,rel", "JBC bit,rel", "CJNE A,direct,rel", "DJNZ Rn,rel", "DJNZ direct,rel"}
+ADDR_TARGET = {"AJMP addr11", "ACALL addr11", "LJMP addr16", "LCALL addr16"}
+
+
+def target_of(op: Op, a: int, code: bytes) -> int | None:
+    """Static jump target of the instruction at `a`, or None (RET, JMP @A+DPTR)."""
+    end = a + op.size
+    if op.form.endswith("rel"):
+        rel = code[end - 1]
+        return (end + (rel - 256 if rel > 127 else rel)) & 0xFFFF
+    if op.form.endswith("addr11"):
+        return (end & 0xF800) | ((code[a] >> 5) << 8) | code[a + 1]
+    if op.form.endswith("addr16"):
+        return (code[a + 1] << 8) | code[a + 2]
+    return None
+
+
+def ch55x_clocks(op: Op, a: int, code: bytes) -> tuple[int, int]:
+    odd = a & 1
+    if op.form.startswith("MOVC"):
+        return (op.size + 4 + odd + ((a + 1) & 1),) * 2
+    if op.form == "DIV AB":
+        return 1, 4
+    if op.form in ("RET", "RETI"):
+        return 4, 5
+    if op.form == "JMP @A+DPTR":
+        return 3 + odd, 4 + odd
+    t = target_of(op, a, code)
+    if t is None:
+        return op.size, op.size
+    taken = op.size + 2 + (t & 1) + (odd if op.form in RULE7 else 0)
+    return (op.size, taken) if op.cond else (taken, taken)
+
+
 N76_SOURCE = "N76E003 datasheet Rev1.09 Table 30-1 (SoCXin/N76E003 docs/DS_N76E003_EN_Rev1.09.pdf); one value per branch"
 _N76 = {  # clocks per instruction, as the table lists them (branches: one value, taken or not)
     "NOP": 1, "ADD A,Rn": 2, "ADD A,direct": 3, "ADD A,@Ri": 4, "ADD A,#data": 2,
@@ -73,11 +106,12 @@ class Table:
     per_byte: bool  # forms not in `known` take one clock per byte (CH55x rule 1)
     unknown: tuple[int, int | None]  # clocks bound for forms not covered: (low, high or None = no bound known)
     aggregate: float | None = None  # vendor's whole-instruction-set clock ratio to the 12T core, for an estimate
+    by_address: object = None  # (op, address, code) -> (low, high): rules that depend on where the code sits
 
 
 TABLES = {
     "classic12": Table("classic12", "Intel MCS-51: 12 clocks per machine cycle", {}, False, (0, 0)),
-    "ch55x": Table("ch55x", CH55X_SOURCE, CH55X, True, (1, 1)),
+    "ch55x": Table("ch55x", CH55X_SOURCE, {}, True, (1, 1), by_address=ch55x_clocks),
     "n76e003": Table("n76e003", N76_SOURCE, N76, False, (1, None)),  # every opcode is listed
     # STC8H1K08 datasheet features page (tangyangguang/Stc8hBase docs/vendor/stc): "all 111
     # instructions in sequence: 147 clocks; the traditional 8051 requires 1944 clocks".
@@ -155,17 +189,45 @@ def run_counts(ihx: Path, map_path: Path, timeout: float = 300) -> Run:
     return Run(counts, int(total[-1]), read_ihx(ihx), map_text)
 
 
+def not_taken(run: Run) -> dict:
+    """Branch address -> times it fell through, where the counts tell: the instruction after
+    a conditional branch that no static jump or call return reaches is entered only by
+    falling through (an interrupt return re-fetching it adds a few counts: clamped)."""
+    everything = starts(run.code, code_ranges(run.map_text))
+    reached = set()
+    for a in everything:
+        op = OPS[run.code[a]]
+        t = target_of(op, a, run.code)
+        if t is not None:
+            reached.add(t)
+        if op.form.endswith("CALL addr11") or op.form.endswith("CALL addr16") or op.form == "JMP @A+DPTR":
+            reached.add(a + op.size)  # return point; JMP @A+DPTR: its table follows it
+    out = {}
+    for a in everything:
+        op = OPS[run.code[a]]
+        n = run.counts.get(a, 0)
+        if op.cond and n and a + op.size not in reached:
+            out[a] = min(run.counts.get(a + op.size, 0), n)
+    return out
+
+
 def total(run: Run, table: Table, areas: set[str] | None = None) -> tuple[int, int | None, dict]:
     """Clocks (low, high) of the code in `areas` (all code by default) and the executions
-    of forms the table does not cover."""
+    of forms the table does not cover. With an address-exact table (CH55x) a branch whose
+    fall-through count is known (`not_taken`) is timed exactly, the others bounded."""
     lo = hi = 0
     unknown: dict = {}
+    fell = not_taken(run) if table.by_address else {}
     for a in starts(run.code, code_ranges(run.map_text, areas)):
         n = run.counts.get(a, 0)
         if not n:
             continue
         op = OPS[run.code[a]]
-        c_lo, c_hi = clocks(op, table)
+        c_lo, c_hi = table.by_address(op, a, run.code) if table.by_address else clocks(op, table)
+        if a in fell:  # c_lo is the not-taken time, c_hi the taken time
+            exact = fell[a] * c_lo + (n - fell[a]) * c_hi
+            lo, hi = lo + exact, hi + exact
+            continue
         lo += n * c_lo
         hi = None if hi is None or c_hi is None else hi + n * c_hi
         if table.name != "classic12" and op.form not in table.known and not table.per_byte:
@@ -208,7 +270,7 @@ class Estimate:
 
     def line(self) -> str:
         return (f"time per digit on {self.target} at {self.clock_hz / 1e6:g} MHz: {self.span()} "
-                f"({self.table} table: {self.source}; 12T rebuild / ucsim = {self.validation:.5f})")
+                f"({self.table} table: {self.source}; 12T rebuild / ucsim = {self.validation:.6f})")
 
 
 def sample_images(n: int = 2):

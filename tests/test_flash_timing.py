@@ -68,3 +68,23 @@ def test_12_clock_rebuild_matches_ucsims_total_and_chip_times_are_ranges(mnist_d
     assert not ch.unknown
     stc = timing.measure(model, targets.get("stc8h8k64u"), images)
     assert stc.infer_clocks[1] is None and stc.infer_clocks[0] > 0 and "lower bound" in stc.source
+
+
+def test_ch55x_rules_give_values_inside_the_readme_table():
+    """ch55x_asm_doc's table: DJNZ Rn 2 or 4/5/6, SJMP 4/5, LJMP 5/6, MOVC 5/6/7,
+    CJNE A,direct 3 or 5/6/7; its rules pick one value from the addresses."""
+    from digit51.firmware.opcodes import OPS
+    from digit51.firmware.timing import ch55x_clocks
+
+    code = bytearray(65536)
+    code[0x100:0x102] = bytes([0xDF, 0xFD])        # DJNZ R7, -3: target 0x0FF (odd), own address even
+    assert ch55x_clocks(OPS[0xDF], 0x100, bytes(code)) == (2, 2 + 2 + 0 + 1)
+    code[0x201:0x203] = bytes([0xDF, 0xFD])        # at an odd address, target 0x200 (even)
+    assert ch55x_clocks(OPS[0xDF], 0x201, bytes(code)) == (2, 2 + 2 + 1 + 0)
+    code[0x300:0x302] = bytes([0x80, 0x02])        # SJMP to 0x304 (even)
+    assert ch55x_clocks(OPS[0x80], 0x300, bytes(code)) == (4, 4)
+    code[0x400:0x403] = bytes([0x02, 0x12, 0x35])  # LJMP 0x1235 (odd)
+    assert ch55x_clocks(OPS[0x02], 0x400, bytes(code)) == (6, 6)
+    assert ch55x_clocks(OPS[0x93], 0x500, bytes(code)) == (6, 6) == ch55x_clocks(OPS[0x93], 0x501, bytes(code))
+    code[0x601:0x604] = bytes([0xB5, 0xE0, 0x10])  # CJNE A,ACC,+16 at an odd address: target 0x614 (even)
+    assert ch55x_clocks(OPS[0xB5], 0x601, bytes(code)) == (3, 3 + 2 + 1 + 0)
