@@ -211,13 +211,13 @@ def not_taken(run: Run) -> dict:
     return out
 
 
-def total(run: Run, table: Table, areas: set[str] | None = None) -> tuple[int, int | None, dict]:
+def total(run: Run, table: Table, areas: set[str] | None = None, exact_branches: bool = True) -> tuple[int, int | None, dict]:
     """Clocks (low, high) of the code in `areas` (all code by default) and the executions
     of forms the table does not cover. With an address-exact table (CH55x) a branch whose
     fall-through count is known (`not_taken`) is timed exactly, the others bounded."""
     lo = hi = 0
     unknown: dict = {}
-    fell = not_taken(run) if table.by_address else {}
+    fell = not_taken(run) if table.by_address and exact_branches else {}
     for a in starts(run.code, code_ranges(run.map_text, areas)):
         n = run.counts.get(a, 0)
         if not n:
