@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import jinja2
 import numpy as np
 
-from digit51.firmware import protocol
+from digit51.firmware import protocol, targets
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import pool_shift
@@ -25,6 +25,8 @@ MODES = {
 }
 # kernel -> (template, C type of stored weights, offset added to each stored weight)
 KERNELS = {"c": ("kernel_c.inc.j2", "int8_t", 0), "asm": ("kernel_asm.inc.j2", "uint8_t", 128)}
+# The asm kernel's inner loop per target.xaddr: MOVX A,@R0 paged by an SFR, or MOVX A,@DPTR.
+ASM_BY_XADDR = {"ri_page": "kernel_asm_ri_page.inc.j2", "dptr": "kernel_asm_dptr.inc.j2"}
 DEFAULT_KERNEL = "asm"
 
 
@@ -68,8 +70,9 @@ class SelfTestSet:
 
 
 def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None = None,
-           kernel: str | None = None) -> dict[str, str]:
-    """File name -> C source text for the firmware of `model` in `mode`."""
+           kernel: str | None = None, board: targets.Board | None = None) -> dict[str, str]:
+    """File name -> C source text for the firmware of `model` in `mode` (start-up and
+    kernel variant from `board`, default the generic 8052)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}")
     kernel = kernel_for(mode, kernel)
@@ -78,6 +81,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
     if (mode == "selftest") != (selftest is not None):
         raise ValueError("selftest mode needs a SelfTestSet, serve mode none")
     template, weight_type, weight_offset = KERNELS[kernel]
+    board = board or targets.board(targets.get(targets.DEFAULT_TARGET))
     main_template, infer_template, act_mem = MODES[mode]
     n = len(model.weights)
     layers = []
@@ -120,6 +124,11 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "crc_init": f"0x{protocol.CRC_INIT:04X}",
         "crc_poly": f"0x{protocol.CRC_POLY:04X}",
         "image_bytes": protocol.IMAGE_BYTES,
+        "board": board.context(),
+        "xaddr": board.target.xaddr,  # kernels: "ri_page" (MOVX @R0, page in xpage_sfr) or "dptr"
+        "xpage_sfr": board.target.xpage_sfr,
+        "asm_segment": ASM_BY_XADDR[board.target.xaddr],
+        "cycles_unit": "machine cycles" if board.target.clocks_per_cycle > 1 else "clocks",
     }
     templates = {name: name + ".j2" for name in ("model.h", "weights.c", "runtime.h", "runtime.c")}
     templates["main.c"] = main_template

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from digit51.codegen.render import SelfTestSet, kernel_for, render
-from digit51.firmware.targets import Target
+from digit51.firmware.targets import Board, Target, board as make_board
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output_dir, make_folder, replace_dir, temp_dir_beside
@@ -138,22 +138,27 @@ def publish(fw: Firmware, out: Path) -> Firmware:
 
 
 def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
-          selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True) -> Firmware:
-    """Build the firmware into the folder `out`, replacing it whole; same inputs, same bytes."""
+          selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
+          board: Board | None = None) -> Firmware:
+    """Build the firmware into the folder `out`, replacing it whole; same inputs, same bytes.
+    `board` is the start-up (target at a clock and baud rate), by default the target's own
+    at its defaults."""
     with staging(out) as tmp:
-        return publish(compile_firmware(model, target, tmp, mode, source, selftest, kernel, sim_exit), out)
+        return publish(compile_firmware(model, target, tmp, mode, source, selftest, kernel, sim_exit, board), out)
 
 
 def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, source: str,
-                     selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True) -> Firmware:
+                     selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
+                     board: Board | None = None) -> Firmware:
     """Render and compile into the empty private folder `folder`."""
     kernel = kernel_for(mode, kernel)
+    board = board or make_board(target)
     sdcc = sdcc_path()
     if model.sizes[-1] != N_CLASSES:
         raise Digit51Error(f"the firmware classifies {N_CLASSES} digits but this model has {model.sizes[-1]} classes: "
                            "train on a set with labels 0..9")
     check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0)
-    files = render(model, mode, source, selftest, kernel)
+    files = render(model, mode, source, selftest, kernel, board)
     src, work = folder / "src", folder / ".build"
     src.mkdir()
     work.mkdir()
@@ -162,8 +167,8 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
         (work / name).write_bytes(text.encode())
     flags = SDCC_FLAGS + (["-DDIGIT51_SIM_EXIT"] if sim_exit else [])
     units = sorted(n for n in files if n.endswith(".c") and n != "main.c")
-    for unit in units:
-        _run([sdcc, *flags, "-c", unit], work)
+    for unit in units:  # infer.c in its own code area, so firmware/timing.py can find the inference code
+        _run([sdcc, *flags, *(["--codeseg", "INFER"] if unit == "infer.c" else []), "-c", unit], work)
     limits = ["--code-size", str(target.code), "--iram-size", str(target.iram), "--xram-size", str(target.xram)]
     _run([sdcc, *flags, *limits, "-o", "firmware.ihx", "main.c", *(u[:-2] + ".rel" for u in units)], work)
     memory = parse_mem((work / "firmware.mem").read_text())
@@ -179,6 +184,9 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
         "code": {"used": memory["code"], "budget": target.code},
         "xram": {"used": memory["xram"], "budget": target.xram},
         "iram": {"used": memory["iram"], "budget": target.iram, "stack_free": memory["stack_free"]},
+        "clock_hz": board.clock,
+        "baud": {"asked": board.baud, "actual": round(board.uart.actual, 1), "error": round(board.uart.error, 5)},
+        "xaddr": board.target.xaddr,
     }
     hex_text = subprocess.run(["packihx", "firmware.ihx"], cwd=work, capture_output=True, check=True).stdout
     for name in ("firmware.ihx", "firmware.map"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digit51.firmware import commands, monitor, signals
+from digit51.firmware import commands, flash, monitor, signals
 from digit51.quantize import cli as quantize_cli
 from digit51.trainer import cli as trainer_cli
 from digit51.trainer.errors import Digit51Error
@@ -23,6 +23,7 @@ def parser() -> argparse.ArgumentParser:
     monitor.register(sub)
     commands.register_demo(sub)
     commands.register_fit(sub)
+    flash.register(sub)
     return p
 
 

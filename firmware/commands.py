@@ -63,12 +63,19 @@ def cmd_build(a: argparse.Namespace) -> int:
         images, labels = data.test_images[idx], data.test_labels[idx]
     replacing = Path(a.output).is_dir() and any(Path(a.output).iterdir())
     fw = digit51.build_firmware(model, a.output, target, a.mode, kernel=a.kernel, hardware=a.hardware,
-                                images=images, labels=labels, indices=idx, source=Path(a.qmodel).name)
+                                images=images, labels=labels, indices=idx, source=Path(a.qmodel).name,
+                                clock=a.clock, baud=a.baud)
     m = fw.memory
     if replacing:
         print(f"digit51: replaced the previous build in {fw.folder}", file=sys.stderr)
     print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
-          f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=sys.stderr)
+          f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B; "
+          f"{m['clock_hz'] / 1e6:g} MHz, {m['baud']['asked']} baud ({100 * m['baud']['error']:.2f} % off)", file=sys.stderr)
+    if not a.no_timing:
+        from digit51.firmware import timing
+
+        sample = images[:2] if images is not None else timing.sample_images()  # time does not depend on pixel values
+        print("digit51: " + timing.measure(model, target, sample, a.kernel, a.mode, m["clock_hz"]).line(), file=sys.stderr)
     return 0
 
 
@@ -97,6 +104,9 @@ def register(sub) -> None:
     add_data_option(p)
     add_firmware_options(p, images=None)
     p.add_argument("--hardware", action="store_true", help="leave out the simulator stop hook (for flashing a real chip)")
+    p.add_argument("--clock", type=int, metavar="HZ", help="system clock in Hz (default: the target's, see firmware/target_table.py)")
+    p.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the target's); refused if the chip is more than 2 %% off")
+    p.add_argument("--no-timing", action="store_true", help="skip the time-per-digit estimate (one extra ucsim run)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("sim", help="run firmware in ucsim and check it against the integer simulator", description="Build the firmware, run it in the ucsim 8051 simulator, read its UART with pyserial and compare every logit with the Python integer simulator.")
@@ -178,21 +188,40 @@ def cmd_fit(a: argparse.Namespace) -> int:
         for r in rows:
             mode = frontier.fits(r, target)
             cycles = r.get("stream_cycles") if mode == "stream" else r.get("cycles")
+            classic = target.timing == "classic12"  # frontier cycles are 12-clock machine cycles
             report.append({"target": target.name, "arch": r["arch"], "fits": mode is not None, "mode": mode,
                            "int_accuracy": r["int_accuracy"], "cycles": cycles,
-                           "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles else None})
+                           "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles and classic else None})
+        best = next((e for e in report if e["target"] == target.name and e["fits"]), None)
+        if best and target.timing != "classic12":  # time the best fitting row with the chip's table
+            best.update(_chip_time(table, best, target))
     if a.json:
         print(json.dumps(report, sort_keys=True))
         return 0
     for target in chosen:
         print(f"{target.name}: {target.description}")
         for e in (e for e in report if e["target"] == target.name and (e["fits"] or a.all)):
-            speed = f"{e['cycles']:>9,} cycles  {e['seconds_per_digit']:.3f} s/digit" if e["cycles"] else "   (not measured)"
+            speed = (f"{e['cycles']:>9,} cycles" if e["cycles"] else "   (not measured)") + (
+                f"  {e['seconds_per_digit']:.3f} s/digit" if e["seconds_per_digit"] else "") + (
+                f"  {e['chip_time']}" if e.get("chip_time") else "")
             how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
             print(f"  {e['arch']:>14}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
-    print("cycles: measured in ucsim (firmware/frontier.json): serve mode with the asm kernel, "
-          "stream mode with the C kernel on at89s52", file=sys.stderr)
+    print("cycles: 12-clock machine cycles measured in ucsim (firmware/frontier.json): serve mode with the asm kernel, "
+          "stream mode with the C kernel on at89s52; on 1T chips the best fitting row is timed with the chip's "
+          "clock table (firmware/timing.py)", file=sys.stderr)
     return 0
+
+
+def _chip_time(table: dict, entry: dict, target) -> dict:
+    """ms per digit on a 1T chip for one frontier row: its architecture with random int8
+    weights (time barely depends on their values) timed by firmware/timing.py in s51."""
+    from digit51.firmware import timing
+
+    row = next(r for r in table["rows"] if r["arch"] == entry["arch"])
+    e = timing.measure(timing.model_of(row["sizes"], row["pool"]), target, timing.sample_images(), mode=entry["mode"])
+    lo, hi = e.ms
+    return {"ms_per_digit": [round(lo, 2), None if hi is None else round(hi, 2)],
+            "chip_time": f"{e.span()} per digit at {target.clock_hz / 1e6:g} MHz ({e.table} table)"}
 
 
 def register_fit(sub) -> None:

@@ -120,14 +120,16 @@ def load_model(path: str | os.PathLike) -> FloatModel | IntModel:
 def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str = _targets.DEFAULT_TARGET,
                    mode: str = "serve", kernel: str | None = None, hardware: bool = False,
                    images: np.ndarray | None = None, labels: np.ndarray | None = None,
-                   indices: Sequence[int] | None = None, source: str | None = None) -> Firmware:
+                   indices: Sequence[int] | None = None, source: str | None = None,
+                   clock: int | None = None, baud: int | None = None) -> Firmware:
     """Generate the C and build it with SDCC into the folder `out` (src/, firmware.ihx,
     Intel firmware.hex, memory.json). Checks the model fits `target` first.
 
     mode: "serve" (images over the UART), "stream" (serve for chips with tiny RAM) or
     "selftest" (the given `images` and `labels` built in; `indices` default 0..N-1).
     kernel: "asm" or "c" (default: the fastest the mode allows). hardware=True leaves
-    out the simulator's stop hook, for flashing a chip. Same inputs, same bytes."""
+    out the simulator's stop hook, for flashing a chip. clock (Hz) and baud override the
+    target's defaults; a baud rate more than 2 % off is refused. Same inputs, same bytes."""
     target = target if isinstance(target, Target) else _targets.get(target)
     selftest = None
     if mode == "selftest":
@@ -136,7 +138,8 @@ def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str
         idx = list(range(len(images))) if indices is None else [int(i) for i in indices]
         selftest = _SelfTestSet(idx, np.asarray(images, np.uint8), np.asarray(labels, np.uint8))
     name = source or "model " + "-".join(map(str, model.sizes))
-    return _build.build(model, target, Path(out), mode, name, selftest, kernel, sim_exit=not hardware)
+    board = _targets.board(target, clock, baud)
+    return _build.build(model, target, Path(out), mode, name, selftest, kernel, sim_exit=not hardware, board=board)
 
 
 def run_in_ucsim(firmware: Firmware | str | os.PathLike, images: np.ndarray | None = None,

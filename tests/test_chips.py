@@ -1,0 +1,146 @@
+"""Chip targets: start-up register values against the vendors' and BSPs' own numbers,
+every target built with SDCC, and every target's inference code (its kernel variant)
+bit-exact in ucsim on MNIST test images."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from digit51.firmware import pipeline, targets
+from digit51.firmware.build import build
+from digit51.trainer.errors import Digit51Error
+
+CHIPS = ["stc8h8k64u", "ch552", "ch559", "n76e003", "efm8bb3"]
+
+
+def regs(board) -> dict:
+    """Register -> value for the plain assignments of a start-up."""
+    out = {}
+    for r in board.init + board.early:
+        name, _, value = r.stmt.rstrip(";").partition(" = ")
+        if value and "(" not in value:
+            out[name] = int(value, 16)
+    return out
+
+
+# Expected values from the sources, not from our formulas:
+# STC8H  IOsetting/FwLib_STC8 src/fw_uart.c: 11.0592 MHz, 115200 -> TL1 = 0xE8, TH1 = 0xFF
+# CH552  chips-8051.md from ch554_sdcc: 24 MHz, TH1 = 0xF3 -> 115385, 0x64 -> 9615
+# N76    achilikin/N76E003-SDCC-BSP bsp/uart.c table: 16 MHz 9600 -> RH3:RL3 = 0xFF98, 38400 -> 0xFFE6
+# EFM8   chips-8051.md: 24.5 MHz, TH1 = 0x96 -> 115566
+# 8052   TH1 = 0xFD for 9600 baud at 11.0592 MHz (the classic)
+@pytest.mark.parametrize("name, clock, baud, expect, actual", [
+    ("stc8h8k64u", 11_059_200, 115200, {"TL1": 0xE8, "TH1": 0xFF}, 115200),
+    ("ch552", 24_000_000, 115200, {"TH1": 0xF3}, 115385),
+    ("ch552", 24_000_000, 9600, {"TH1": 0x64}, 9615),
+    ("ch559", 48_000_000, 115200, {"TH1": 0xE6, "PLL_CFG": 0xD8}, 115385),
+    ("n76e003", 16_000_000, 9600, {"RH3": 0xFF, "RL3": 0x98}, 9615),
+    ("n76e003", 16_000_000, 38400, {"RH3": 0xFF, "RL3": 0xE6}, 38462),
+    ("efm8bb3", 24_500_000, 115200, {"TH1": 0x96, "CLKSEL": 0x00}, 115566),
+    ("generic-8052", 11_059_200, 9600, {"TH1": 0xFD, "TL1": 0xFD}, 9600),
+])
+def test_uart_reload_matches_the_vendor_numbers(name, clock, baud, expect, actual):
+    b = targets.board(targets.get(name), clock, baud)
+    got = regs(b)
+    assert {k: got[k] for k in expect} == expect
+    assert round(b.uart.actual) == actual
+    assert b.uart.error == pytest.approx(abs(actual - baud) / baud, abs=1e-4)
+
+
+@pytest.mark.parametrize("name, clock, baud, pct", [
+    ("n76e003", 16_000_000, 115200, "3.5 %"),   # the BSP's table: 111111 baud, 3.549 %
+    ("n76e003", 16_000_000, 57600, "2.1 %"),    # 58824 baud, 2.124 %
+    ("generic-8052", 12_000_000, 9600, "8.5 %"),  # the reason for 11.0592 MHz crystals
+])
+def test_a_baud_rate_more_than_2_percent_off_is_refused(name, clock, baud, pct):
+    t = targets.get(name)
+    with pytest.raises(Digit51Error, match=f"{pct} off.*more than 2 %"):
+        targets.board(replace(t, clock_range=(clock, clock)), clock, baud)
+
+
+def test_clock_set_up_values():
+    # CH552 CLOCK_CFG[2:0] (ch554_sdcc debug.c): 6 -> 24 MHz, 5 -> 16 MHz, 3 -> 6 MHz (the reset value)
+    for clock, code in ((24_000_000, 6), (16_000_000, 5), (6_000_000, 3)):
+        init = [r.stmt for r in targets.board(targets.get("ch552"), clock, 9600).init]
+        assert init[:2] == ["SAFE_MOD = 0x55;", "SAFE_MOD = 0xAA;"]
+        assert f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{code:02X};" in init
+    with pytest.raises(Digit51Error, match="ch552 runs at"):
+        targets.board(targets.get("ch552"), 20_000_000, 9600)
+    # CH559: 288 MHz / 6 = 48 MHz (HIDman CfgFsys: CLOCK_CFG |= 6, PLL_CFG = 24 | 6 << 5)
+    init = [r.stmt for r in targets.board(targets.get("ch559")).init]
+    assert "CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x06;" in init and "PLL_CFG = 0xD8;" in init
+    with pytest.raises(Digit51Error, match="outside n76e003's range"):
+        targets.board(targets.get("n76e003"), 24_000_000, 9600)
+    # EFM8: the watchdog is stopped before anything else, in __sdcc_external_startup
+    assert [r.stmt for r in targets.board(targets.get("efm8bb3")).early] == ["WDTCN = 0xDE;", "WDTCN = 0xAD;"]
+
+
+def test_every_chip_builds_with_its_start_up(tmp_path):
+    """Hardware builds (no simulator hook) for every chip of the most accurate frontier
+    architecture that fits it in serve mode (the default model where it fits; random
+    weights: a build does not depend on their values); memory.json budgets are the table's."""
+    from digit51.firmware import frontier, timing
+
+    rows = sorted(frontier.load()["rows"], key=lambda r: -r["int_accuracy"])
+    built = {}
+    for name in CHIPS:
+        t = targets.get(name)
+        row = next(r for r in rows if frontier.fits(r, t) == "serve")
+        fw = build(timing.model_of(row["sizes"], row["pool"]), t, tmp_path / name, "serve", "m", sim_exit=False)
+        built[name] = row["arch"]
+        mem = json.loads((fw.folder / "memory.json").read_text())
+        assert (mem["code"]["budget"], mem["iram"]["budget"], mem["xram"]["budget"]) == (t.code, t.iram, t.xram)
+        assert mem["code"]["used"] <= t.code and mem["xram"]["used"] <= t.xram
+        assert mem["clock_hz"] == t.clock_hz and mem["xaddr"] == t.xaddr
+        src = (fw.folder / "src" / "runtime.c").read_text()
+        board = targets.board(t)
+        for r in board.init + board.early:
+            assert r.stmt in src
+        assert ("__sdcc_external_startup" in src) == bool(t.early)
+        infer = (fw.folder / "src" / "infer.c").read_text()
+        assert ("movx    a, @dptr" in infer) == (t.xaddr == "dptr")
+    default = "-".join(map(str, frontier.choose_default(rows)["sizes"]))
+    assert built["stc8h8k64u"] == built["ch559"] == built["efm8bb3"] == default
+
+
+def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(tmp_path):
+    from digit51.firmware import timing
+
+    with pytest.raises(Digit51Error, match="but ch552 has 14336 B"):
+        build(timing.model_of([196, 128, 32, 10], 2), targets.get("ch552"), tmp_path / "x", "serve", "m")
+    # 784 pooled inputs + 16 + 1 activations + 10 int32 logits = 841 B of buffers
+    with pytest.raises(Digit51Error, match="needs 841 B of XRAM for its buffers but n76e003 has 768 B"):
+        build(timing.model_of([784, 16, 10], 1), targets.get("n76e003"), tmp_path / "y", "serve", "m")
+
+
+@pytest.mark.parametrize("name", sorted(targets.TARGETS))
+def test_every_target_runs_bit_exact_in_ucsim(small_int_model, mnist_data, tmp_path, name):
+    """20 MNIST test images through each target's inference code (its asm kernel
+    variant; self-test images, or stream mode with the C kernel where there is no XRAM)
+    on ucsim's core."""
+    t = targets.get(name)
+    mode = "stream" if t.xram == 0 else "selftest"
+    idx = list(range(200, 220))
+    result = pipeline.simulate_firmware(small_int_model, t, mnist_data, idx, mode, "socket", tmp_path, "m")
+    c = result.comparison
+    assert c.images == 20 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
+    assert result.firmware[0].memory["xaddr"] == t.xaddr
+
+
+def test_dptr_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_data, tmp_path):
+    """The MOVX @DPTR variant on 784 inputs (segments cross XRAM pages), an odd layer
+    width and weights at +-127, against the integer simulator (efm8bb3's variant)."""
+    from digit51.quantize.model_file import IntModel
+
+    rng = np.random.default_rng(12)
+    w0 = rng.integers(-127, 128, (7, 784)).astype(np.int8)
+    w0[0], w0[1] = 127, -127
+    w1 = rng.integers(-127, 128, (10, 7)).astype(np.int8)
+    model = IntModel([w0, w1], [rng.integers(-5000, 5000, 7).astype(np.int32), np.zeros(10, np.int32)],
+                     [np.array([0, 14, 9, 10, 11, 12, 13], np.uint8)], 1)
+    t = targets.get("efm8bb3")
+    assert t.xaddr == "dptr"
+    result = pipeline.simulate_firmware(model, t, mnist_data, [3, 4, 5], "serve", "socket", tmp_path, "m", "asm")
+    assert result.comparison.images == 3 and result.comparison.mismatches == []
