@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "README.md", "trainer", "quantize", "codegen", "firmware")
 STAGES = ("trainer", "quantize", "codegen", "firmware")
-DEPS = ("numpy", "jinja2", "markupsafe", "serial", "pyserial",  # runtime
+DEPS = ("numpy", "jinja2", "markupsafe", "serial", "pyserial", "threadpoolctl",  # runtime (pyproject.toml)
         "pytest", "_pytest", "py", "pluggy", "iniconfig", "packaging", "pygments")  # for the plugin
 PROBE = """
 import importlib, importlib.metadata as md, sys
