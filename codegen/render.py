@@ -24,15 +24,43 @@ MODES = {
     "stream": ("main_serve.c.j2", "infer_stream.c.j2", "__idata"),  # serve protocol, tiny RAM
 }
 # kernel -> (template, C type of stored weights, offset added to each stored weight)
-KERNELS = {"c": ("kernel_c.inc.j2", "int8_t", 0), "asm": ("kernel_asm.inc.j2", "uint8_t", 128)}
-DEFAULT_KERNEL = "asm"
+KERNELS = {
+    "c": ("kernel_c.inc.j2", "int8_t", 0),
+    "asm": ("kernel_asm.inc.j2", "uint8_t", 128),
+    "sparse-c": ("kernel_sparse_c.inc.j2", "int8_t", 0),  # skips zero inputs (ops.dense_sparse)
+    "sparse-asm": ("kernel_sparse_asm.inc.j2", "uint8_t", 128),
+}
+DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/kernel_bench.py)
+FALLBACK_KERNEL = "asm"  # the default where the sparse kernel's list does not fit the chip's RAM
+# How the sparse asm kernel reads its list in XRAM, by the target's `xram_pointer`.
+ACT_FRAGMENTS = {"r0-p2": "act_r0_p2.inc.j2"}
 
 
 def kernel_for(mode: str, kernel: str | None = None) -> str:
     """The kernel to use: the one asked for, else the fastest one the mode supports."""
-    if mode == "stream" and kernel == "asm":
-        raise Digit51Error("stream mode keeps activations in internal RAM, which the asm kernel cannot read: use --kernel c")
+    if mode == "stream" and kernel not in (None, "c"):
+        raise Digit51Error(f"stream mode keeps activations in internal RAM, which the {kernel} kernel cannot use: use --kernel c")
     return kernel or ("c" if mode == "stream" else DEFAULT_KERNEL)
+
+
+def sparse_sizes(sizes: list[int]) -> dict:
+    """Buffer sizes of the sparse kernels for a model: widest layer input, bytes of the
+    asm kernel's pair list, and a bound on its chunks (one per 256 inputs, plus one per
+    XRAM page the list can touch)."""
+    max_in = max(sizes[:-1])
+    list_bytes = 2 * max_in + 1
+    chunks = -(-max_in // 256) + -(-list_bytes // 256) + 1
+    return {"max_in": max_in, "list_bytes": list_bytes, "chunks": chunks}
+
+
+def kernel_memory(kernel: str, sizes: list[int]) -> tuple[int, int]:
+    """(XRAM, internal RAM) bytes a kernel's own buffers need, besides the activations."""
+    z = sparse_sizes(sizes)
+    if kernel == "sparse-asm":
+        return z["list_bytes"], 5 * z["chunks"] + 10  # chunk tables + counters and call frames (measured +29 B at 4 chunks)
+    if kernel == "sparse-c":
+        return 2 * z["max_in"], 2
+    return 0, 0
 
 
 PER_LINE = 16
@@ -68,13 +96,15 @@ class SelfTestSet:
 
 
 def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None = None,
-           kernel: str | None = None) -> dict[str, str]:
+           kernel: str | None = None, xram_pointer: str = "r0-p2") -> dict[str, str]:
     """File name -> C source text for the firmware of `model` in `mode`."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}")
     kernel = kernel_for(mode, kernel)
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {tuple(KERNELS)}")
+    if xram_pointer not in ACT_FRAGMENTS:
+        raise ValueError(f"xram_pointer must be one of {tuple(ACT_FRAGMENTS)}")
     if (mode == "selftest") != (selftest is not None):
         raise ValueError("selftest mode needs a SelfTestSet, serve mode none")
     template, weight_type, weight_offset = KERNELS[kernel]
@@ -111,6 +141,8 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "mode": mode,
         "kernel": kernel,
         "kernel_template": template,
+        "act_fragment": ACT_FRAGMENTS[xram_pointer],
+        "nz": sparse_sizes(model.sizes),
         "act_mem": act_mem,
         "call_layers": layers[1:] if mode == "stream" else layers,
         "weight_type": weight_type,

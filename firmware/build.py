@@ -10,7 +10,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from digit51.codegen.render import SelfTestSet, kernel_for, render
+from digit51.codegen.render import (ACT_FRAGMENTS, DEFAULT_KERNEL, FALLBACK_KERNEL, SelfTestSet, kernel_for,
+                                    kernel_memory, render)
 from digit51.firmware.targets import Target
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.artifact import atomic_write
@@ -40,8 +41,9 @@ class Need:
     iram: int  # internal RAM, buffers and SDCC's own use
 
 
-def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve") -> Need:
+def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve", kernel: str = "asm") -> Need:
     """Memory the firmware of an architecture needs (checked before compiling)."""
+    k_xram, k_iram = kernel_memory(kernel, sizes)
     hidden = sizes[1:-1]
     side = 28 // pool
     n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -51,16 +53,16 @@ def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve"
     if mode == "stream":  # no input buffer: layer-0 accumulators (shared with the logits), pending pooled values
         buffers = 4 * max(hidden[0], 10) + ping + pong + pool_sums + side
         return Need(code, 0, IRAM_BASE + buffers)
-    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums, IRAM_BASE)
+    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram, IRAM_BASE + k_iram)
 
 
 def max_selftest_images(model: IntModel, target: Target) -> int:
     return max(0, (target.code - estimate(model.sizes, model.pool, 0, "selftest").code) // IMAGE_CODE)
 
 
-def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0) -> Need:
+def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0, kernel: str = "asm") -> Need:
     """Need of the architecture in `mode`, or an error naming the budget, the need and the fix."""
-    need = estimate(sizes, pool, n_images, mode)
+    need = estimate(sizes, pool, n_images, mode, kernel)
     name = "-".join(map(str, sizes))
     if need.code > target.code:
         images = f" + {n_images} self-test images" if n_images else ""
@@ -70,6 +72,8 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
         )
     if need.xram > target.xram:
         tip = "build with --mode stream (activations in internal RAM)" if mode != "stream" else "use a smaller model"
+        if kernel_memory(kernel, sizes)[0]:
+            tip = f"use --kernel {FALLBACK_KERNEL} (the {kernel} kernel's list of non-zero inputs needs XRAM too)"
         raise Digit51Error(
             f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B: "
             f"{tip}, use a smaller --hidden or a larger --pool, or a target with more RAM"
@@ -80,6 +84,24 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
             f"{target.iram} B: use a smaller first hidden layer (--hidden)"
         )
     return need
+
+
+def resolve_kernel(sizes: list[int], pool: int, target: Target, mode: str, kernel: str | None = None) -> str:
+    """The kernel to build: the one asked for, else the default (the sparse asm kernel) where
+    the chip addresses XRAM the way it needs and its list fits the chip's RAM, else the dense asm one."""
+    if kernel or mode == "stream":
+        kernel = kernel_for(mode, kernel)
+        if kernel == "sparse-asm" and target.xram_pointer not in ACT_FRAGMENTS:
+            raise Digit51Error(f"the sparse-asm kernel has no XRAM addressing fragment for {target.name} "
+                               f"({target.xram_pointer}): use --kernel {FALLBACK_KERNEL} or sparse-c")
+        return kernel
+    if target.xram_pointer not in ACT_FRAGMENTS:
+        return FALLBACK_KERNEL
+    try:
+        check_fit(sizes, pool, target, mode, 0, DEFAULT_KERNEL)
+        return DEFAULT_KERNEL
+    except Digit51Error:
+        return FALLBACK_KERNEL
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -113,10 +135,10 @@ class Firmware:
 def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
           selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True) -> Firmware:
     """Build the firmware into `out`; same inputs, same bytes."""
-    kernel = kernel_for(mode, kernel)
+    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel)
     sdcc = sdcc_path()
-    check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0)
-    files = render(model, mode, source, selftest, kernel)
+    check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0, kernel)
+    files = render(model, mode, source, selftest, kernel, target.xram_pointer)
     out.mkdir(parents=True, exist_ok=True)
     src = out / "src"
     src.mkdir(exist_ok=True)
