@@ -41,8 +41,9 @@ class Need:
     iram: int  # internal RAM, buffers and SDCC's own use
 
 
-def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve", kernel: str = "asm") -> Need:
-    """Memory the firmware of an architecture needs (checked before compiling)."""
+def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve", kernel: str = FALLBACK_KERNEL) -> Need:
+    """Memory the firmware of an architecture needs (checked before compiling); by default
+    with the dense kernel, which needs the least."""
     k_xram, k_iram = kernel_memory(kernel, sizes)
     hidden = sizes[1:-1]
     side = 28 // pool
@@ -60,7 +61,8 @@ def max_selftest_images(model: IntModel, target: Target) -> int:
     return max(0, (target.code - estimate(model.sizes, model.pool, 0, "selftest").code) // IMAGE_CODE)
 
 
-def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0, kernel: str = "asm") -> Need:
+def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0,
+              kernel: str = FALLBACK_KERNEL) -> Need:
     """Need of the architecture in `mode`, or an error naming the budget, the need and the fix."""
     need = estimate(sizes, pool, n_images, mode, kernel)
     name = "-".join(map(str, sizes))
