@@ -33,7 +33,7 @@ KERNELS = {
 DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/kernel_bench.py)
 FALLBACK_KERNEL = "asm"  # the default where the sparse kernel's list does not fit the chip's RAM
 # How the sparse asm kernel reads its list in XRAM, by the target's `xram_pointer`.
-ACT_FRAGMENTS = {"r0-p2": "act_r0_p2.inc.j2"}
+ACT_FRAGMENTS = {"r0-p2": "act_r0_p2.inc.j2", "dptr": "act_dptr.inc.j2"}
 
 
 def kernel_for(mode: str, kernel: str | None = None) -> str:

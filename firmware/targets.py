@@ -19,7 +19,8 @@ class Target:
     clock_hz: int = 11_059_200
     clocks_per_cycle: int = 12
     # How asm kernels address XRAM beyond one page (codegen/render.ACT_FRAGMENTS): "r0-p2" is
-    # MOVX @R0 with the page in P2 (classic 8051/8052, Intel MCS-51 manual: P2 drives A8-A15 during MOVX @Ri).
+    # MOVX @R0 with the page in P2 (classic 8051/8052, Intel MCS-51 manual: P2 drives A8-A15 during MOVX @Ri);
+    # "dptr" is MOVX @DPTR only, for chips without that page register (N76E003).
     xram_pointer: str = "r0-p2"
 
 

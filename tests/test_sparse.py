@@ -46,13 +46,18 @@ def test_sparse_kernels_on_page_crossings_carries_and_extreme_images(mnist_data,
                      [np.array([0, 14, 9, 10, 11, 12, 13], np.uint8)], 1)
     data = with_images(mnist_data, edge_images(mnist_data))
     idx = list(range(len(data.test_images)))
-    for kernel in ("sparse-asm", "sparse-c"):
-        r = pipeline.simulate_firmware(model, GENERIC, data, idx, "selftest", "socket", tmp_path / kernel, "m", kernel)
+    dptr = dataclasses.replace(GENERIC, xram_pointer="dptr")  # the N76E003 addressing, run on an 8052 in s51
+    for kernel, target in (("sparse-asm", GENERIC), ("sparse-asm", dptr), ("sparse-c", GENERIC)):
+        out = tmp_path / f"{kernel}-{target.xram_pointer}"
+        r = pipeline.simulate_firmware(model, target, data, idx, "selftest", "socket", out, "m", kernel)
         assert r.comparison.mismatches == [], r.comparison.mismatches[:2]
         assert not r.bad_lines and not r.frame_errors and r.comparison.images == len(idx)
         cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
         assert cycles[2] > cycles[0] > cycles[3]  # all-255 > an MNIST digit > all-zero: zeros are skipped
-    assert r.comparison.max_cycles == cycles[2]
+        assert r.comparison.max_cycles == cycles[2]
+        if kernel == "sparse-asm":  # the list is read through the target's addressing fragment only
+            src = (r.firmware[0].folder / "src" / "infer.c").read_text()
+            assert ("movx    a, @dptr" in src) == (target is dptr) and ("movx    a, @r0" in src) == (target is GENERIC)
 
 
 def test_default_model_sparse_kernels_serve_bit_exact(default_int_model, mnist_data, tmp_path):
