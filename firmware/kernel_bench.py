@@ -16,6 +16,9 @@ pixels. From c(H, k) = A + H*B + k*G + H*k*M:
                         neuron), from the 784- and 196-input models on the all-zero image,
                         less the pooling difference measured with the c kernel, whose
                         dense_begin does nothing.
+
+With --qmodel QMODEL it also runs that model on an all-255 image (every pooled input
+non-zero: the worst case of a dense layer's input) and an all-zero image with the asm kernels.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from digit51.firmware import pipeline, targets
+from digit51.quantize import model_file
 from digit51.quantize.model_file import IntModel
 from digit51.trainer import mnist
 
@@ -96,15 +100,30 @@ def sparse(data, work: Path) -> None:
               f"{c[h2][1]:,} / {c[h2][2]:,} cycles, all-zero image {c[h2][0]:,}; bit-exact")
 
 
+def extremes(model: IntModel, data, work: Path) -> None:
+    images = np.stack([np.full((28, 28), 255, np.uint8), np.zeros((28, 28), np.uint8)])
+    both = dataclasses.replace(data, test_images=images, test_labels=np.zeros(2, np.uint8))
+    name = "-".join(map(str, model.sizes))
+    for kernel in ("asm", "sparse-asm"):
+        full, empty = run(model, both, [0, 1], kernel, work / f"extremes-{kernel}")
+        print(f"{kernel:>10} kernel: {name} all-255 image {full:,} cycles "
+              f"({pipeline.seconds_per_digit(full, targets.get('generic-8052')):.3f} s), all-zero image {empty:,}; bit-exact")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", metavar="DIR", help="MNIST folder")
     p.add_argument("--images", type=int, default=3, help="test images per dense measurement")
+    p.add_argument("--qmodel", metavar="QMODEL", help="also run this integer model on an all-255 and an all-zero image")
+    p.add_argument("--only-qmodel", action="store_true", help="skip the random-model measurements")
     a = p.parse_args(argv)
     data = mnist.load(a.data)
     with tempfile.TemporaryDirectory(prefix="digit51-kbench-") as work:
-        dense(data, a.images, Path(work))
-        sparse(data, Path(work))
+        if not a.only_qmodel:
+            dense(data, a.images, Path(work))
+            sparse(data, Path(work))
+        if a.qmodel:
+            extremes(model_file.load(a.qmodel), data, Path(work))
 
 
 if __name__ == "__main__":
