@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digit51.firmware import commands, monitor
+from digit51.firmware import classify, commands, monitor, report, ui
 from digit51.quantize import cli as quantize_cli
 from digit51.trainer import cli as trainer_cli
 from digit51.trainer.errors import Digit51Error
@@ -23,6 +23,9 @@ def parser() -> argparse.ArgumentParser:
     monitor.register(sub)
     commands.register_demo(sub)
     commands.register_fit(sub)
+    ui.register(sub)
+    classify.register(sub)
+    report.register(sub)
     return p
 
 
