@@ -117,6 +117,10 @@ class Chip:
 
     def _drop(self) -> None:
         if self.sim is not None:
+            try:  # the quit frame makes the firmware stop ucsim itself: a quick, clean exit
+                self.session.send_quit()
+            except Exception:
+                pass
             self.sim.close()
         if self.serial is not None:
             try:
