@@ -15,6 +15,7 @@ import serial
 from digit51.firmware import protocol
 from digit51.firmware.run import exchange
 from digit51.firmware.session import Session
+from digit51.firmware.textart import beside
 from digit51.trainer.errors import Digit51Error
 
 
@@ -24,6 +25,7 @@ class Tally:
     def __init__(self, labels=None, out=sys.stdout, err=sys.stderr):
         self.labels, self.out, self.err = labels, out, err
         self.seen = self.correct = self.corrupt = self.frame_errors = 0
+        self.images = None  # test images to draw beside each answer (--show)
 
     def show(self, rec) -> None:
         if isinstance(rec, protocol.Prediction):
@@ -33,6 +35,8 @@ class Tally:
                 label = int(self.labels[rec.img])
                 self.correct += rec.digit == label
                 line += f" label={label} {'ok ' if rec.digit == label else 'BAD'} accuracy={100 * self.correct / self.seen:.2f}% ({self.correct}/{self.seen})"
+            if self.images is not None and rec.img < len(self.images):  # --show
+                line = beside(self.images[rec.img], line)
             print(line, file=self.out, flush=True)
         elif isinstance(rec, protocol.BadLine):
             self.corrupt += 1
@@ -72,6 +76,10 @@ def cmd_monitor(a: argparse.Namespace) -> int:
         data = mnist.load(a.data)
         labels = data.test_labels
     tally = Tally(labels)
+    if a.show:
+        if data is None:
+            raise Digit51Error("--show draws MNIST test images: give --send or --data DIR")
+        tally.images = data.test_images
     port = open_port(a.port, a.baud)
     try:
         session = Session(port)
@@ -95,6 +103,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--send", action="store_true", help="stream test images to a board running the serve firmware")
     p.add_argument("--images", type=int, default=10, help="with --send: how many test images (default 10)")
     p.add_argument("--start", type=int, default=0, help="with --send: first test-image index (default 0)")
+    p.add_argument("--show", action="store_true", help="draw each test image as text art beside its answer (needs --send or --data)")
     p.add_argument("--timeout", type=float, default=0.0, help="give up after this many seconds without data (default: wait for ever; 30 with --send)")
     p.set_defaults(func=cmd_monitor)
 
