@@ -20,8 +20,8 @@ import jinja2
 import numpy as np
 
 from digit51.codegen.render import SelfTestSet
-from digit51.firmware import frontier, pipeline, profile, run, targets
-from digit51.firmware.build import build
+from digit51.firmware import frontier, pipeline, profile, run, stopping, targets
+from digit51.firmware.build import build, check_fit
 from digit51.firmware.chip import serve_mode
 from digit51.quantize import model_file as int_model_file
 from digit51.quantize import simulate
@@ -154,6 +154,11 @@ def make(a: argparse.Namespace) -> dict:
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
     data = mnist.load(a.data)
+    try:
+        check_fit(model.sizes, model.pool, target, "selftest", 1)
+    except Digit51Error as e:
+        raise Digit51Error(f"cycles per layer are measured on the buffered self-test firmware, which does not fit "
+                           f"{target.name} ({e}); report on --target generic-8052 (same 8051 core, same cycles)") from None
     out.mkdir(exist_ok=True)
     name = "-".join(map(str, model.sizes))
 
@@ -215,7 +220,8 @@ def make(a: argparse.Namespace) -> dict:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    s = make(a)
+    with stopping.on_signals("report"):
+        s = make(a)
     if a.json:
         print(json.dumps(s, sort_keys=True))
     else:

@@ -14,7 +14,6 @@ import argparse
 import base64
 import binascii
 import json
-import signal
 import sys
 import threading
 import webbrowser
@@ -25,7 +24,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from digit51.firmware import mnist_style, targets
+from digit51.firmware import mnist_style, stopping, targets
 from digit51.firmware.chip import Chip, ChipError
 from digit51.firmware.chip import add_options as add_chip_options
 from digit51.quantize import model_file as int_model_file
@@ -169,15 +168,6 @@ def handler(app: App):
     return Handler
 
 
-class Stop(Exception):
-    def __init__(self, signum: int):
-        self.signum = signum
-
-
-def _raise_stop(signum, frame):
-    raise Stop(signum)
-
-
 def cmd_ui(a: argparse.Namespace) -> int:
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
@@ -187,7 +177,6 @@ def cmd_ui(a: argparse.Namespace) -> int:
     except OSError as e:
         raise Digit51Error(f"cannot listen on 127.0.0.1:{a.http_port} ({e.strerror}); choose another --http-port, or 0 for any free one") from None
     server.daemon_threads = True
-    old = {s: signal.signal(s, _raise_stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         if not a.port:
             print(f"digit51 ui: building the serve firmware for {target.name} and starting ucsim", file=sys.stderr, flush=True)
@@ -199,14 +188,10 @@ def cmd_ui(a: argparse.Namespace) -> int:
             print(f"digit51 ui: model {name} on {chip.where} ({target.name}); open {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
             if not a.no_browser:
                 threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-            server.serve_forever(poll_interval=0.2)
-    except Stop as s:
-        print(f"digit51 ui: stopped by signal {s.signum}", file=sys.stderr)
-        return 128 + s.signum
+            with stopping.on_signals("ui"):
+                server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
-        for s, h in old.items():
-            signal.signal(s, h)
     return 0
 
 

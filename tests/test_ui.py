@@ -92,12 +92,36 @@ def test_server_answers_bad_requests_clearly_and_keeps_serving(small_qmodel, sma
     assert rc == 128 + signal.SIGTERM
 
 
-def test_ctrl_c_stops_the_simulator(small_qmodel):
+def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_model, mnist_data):
     proc, url = uiserver.start(small_qmodel)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert children, "ucsim should run for the server's lifetime"
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=20) == 130
+    try:
+        images = mnist_data.test_images[:4]
+        want = simulate.run(small_int_model, images)[0].tolist()
+        replies = [None] * 4
+
+        def ask(k):
+            replies[k] = post(url, rgba_body(images[k]))
+
+        threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]  # at once: the server queues them
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for k, (code, reply) in enumerate(replies):
+            assert code == 200 and reply["logits"] == reply["sim_logits"] == want[k] and reply["image"] == images[k].reshape(-1).tolist()
+
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 1, "one simulator for the server's lifetime"
+        subprocess.run(["kill", "-9", children[0]], check=True)  # the simulator dies under the server
+        code, reply = post(url, rgba_body(images[0]))
+        assert code == 503 and "ucsim" in reply["error"], reply
+        code, reply = post(url, rgba_body(images[1]))  # the next request starts a new one
+        assert code == 200 and reply["logits"] == want[1]
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+    finally:
+        uiserver.stop(proc)
     for pid in children:
         assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0, f"s51 {pid} outlived the server"
 
