@@ -76,8 +76,8 @@ class Chip:
         self.model, self.target, self.source, self.port_name, self.baud = model, target, source, port, baud
         self.mode = serve_mode(model, target)
         self.lock = threading.Lock()
-        self.tmp = Path(tempfile.mkdtemp(prefix="digit51-chip-"))
-        self.fw = None if port else build(model, target, self.tmp / "fw", self.mode, source, sim_exit=True)
+        self.tmp: Path | None = None
+        self.fw = None
         self.sim: Ucsim | None = None
         self.session: Session | None = None
         self.serial = None
@@ -89,6 +89,9 @@ class Chip:
 
     def __enter__(self) -> "Chip":
         try:
+            if not self.port_name:
+                self.tmp = Path(tempfile.mkdtemp(prefix="digit51-chip-"))
+                self.fw = build(self.model, self.target, self.tmp / "fw", self.mode, self.source, sim_exit=True)
             with self.lock:
                 self._open()
         except BaseException:
@@ -161,6 +164,11 @@ class Chip:
                       pipeline.seconds_per_digit(rec.cycles, self.target))
 
     def close(self) -> None:
-        with self.lock:
+        held = self.lock.acquire(timeout=2)  # a request still waiting on the firmware must not hold up the exit
+        try:
             self._drop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            if held:
+                self.lock.release()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)

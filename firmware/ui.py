@@ -180,7 +180,7 @@ def cmd_ui(a: argparse.Namespace) -> int:
     try:
         if not a.port:
             print(f"digit51 ui: building the serve firmware for {target.name} and starting ucsim", file=sys.stderr, flush=True)
-        with Chip(model, target, Path(a.qmodel).name, a.port, a.baud) as chip:
+        with stopping.on_signals("ui"), Chip(model, target, Path(a.qmodel).name, a.port, a.baud) as chip:
             app = App(chip, name)
             app.server = server
             server.RequestHandlerClass = handler(app)
@@ -188,8 +188,7 @@ def cmd_ui(a: argparse.Namespace) -> int:
             print(f"digit51 ui: model {name} on {chip.where} ({target.name}); open {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
             if not a.no_browser:
                 threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-            with stopping.on_signals("ui"):
-                server.serve_forever(poll_interval=0.2)
+            server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
     return 0
