@@ -127,7 +127,17 @@ def handler(app: App):
         def _json(self, status: int, obj: dict) -> None:
             self._send(status, json.dumps(obj).encode(), "application/json")
 
+        def _foreign(self) -> bool:
+            """Refuse requests addressed to another host name (DNS rebinding): only 127.0.0.1 and localhost."""
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+            if host in ("127.0.0.1", "localhost"):
+                return False
+            self._send(HTTPStatus.FORBIDDEN, b"digit51 ui answers on 127.0.0.1 only\n", "text/plain")
+            return True
+
         def do_GET(self) -> None:
+            if self._foreign():
+                return
             app.seen()
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
@@ -139,6 +149,8 @@ def handler(app: App):
 
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
+            if self._foreign():
+                return
             if path == "/api/bye":
                 app.page_closed()
                 self._send(204, b"", "text/plain")
@@ -146,6 +158,9 @@ def handler(app: App):
             app.seen()
             if path != "/api/classify":
                 self._json(404, {"error": f"no such endpoint {path}"})
+                return
+            if self.headers.get_content_type() != "application/json":  # other pages cannot send this without asking (CORS)
+                self._json(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {"error": "send the image as Content-Type: application/json"})
                 return
             try:
                 n = int(self.headers.get("Content-Length", ""))

@@ -26,7 +26,8 @@ def small_qmodel(small_int_model, tmp_path_factory):
 
 
 def post(url, body: bytes, headers=None):
-    req = urllib.request.Request(url + "api/classify", data=body, headers=headers or {}, method="POST")
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    req = urllib.request.Request(url + "api/classify", data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, json.load(r)
@@ -77,6 +78,11 @@ def test_server_answers_bad_requests_clearly_and_keeps_serving(small_qmodel, sma
         for body, status, text in cases:
             code, reply = post(url, body)
             assert code == status and text in reply["error"], (body, reply)
+        code, reply = post(url, b"{}", {"Content-Type": "text/plain"})
+        assert code == 415 and "application/json" in reply["error"]
+        req = urllib.request.Request(url, headers={"Host": "evil.example:80"})
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(req, timeout=10)
         code, reply = post(url, b"x" * 10, {"Content-Length": "999999999"})
         assert code == 413 and "request body must be" in reply["error"]
         code, reply = post(url, rgba_body(np.zeros((280, 280), np.uint8)))
