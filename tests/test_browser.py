@@ -153,7 +153,7 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
         browser.save_screenshot(str(tmp_path / "dropped.png"))
 
         browser.get("about:blank")  # closing the page stops the server (after a grace for reloads)
-        assert proc.wait(timeout=20) == 0
+        assert uiserver.wait_exit(proc) == 0
         print(f"browser test: {time.monotonic() - t0:.1f} s; screenshots in {tmp_path}")
     finally:
         uiserver.stop(proc)

@@ -125,7 +125,7 @@ def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_m
         assert code == 200 and reply["logits"] == want[1]
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 130
+        assert uiserver.wait_exit(proc) == 130
     finally:
         uiserver.stop(proc)
     for pid in children:
