@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import faulthandler
 import json
+import os
 import sys
 import threading
 import webbrowser
@@ -183,6 +185,21 @@ def handler(app: App):
     return Handler
 
 
+def _exit_watchdog(chip: Chip, seconds: float = 10.0) -> None:
+    """Whatever happens while stopping, the process ends: after `seconds` it prints every
+    thread's stack (to find what held it up), kills the simulator and exits."""
+    def fire():
+        print(f"digit51 ui: still stopping after {seconds:.0f} s; thread stacks follow, exiting", file=sys.stderr, flush=True)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        for p in list(chip.sim.procs if chip.sim else []):
+            p.kill()
+        os._exit(1)
+
+    t = threading.Timer(seconds, fire)
+    t.daemon = True
+    t.start()
+
+
 def cmd_ui(a: argparse.Namespace) -> int:
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
@@ -203,7 +220,10 @@ def cmd_ui(a: argparse.Namespace) -> int:
             print(f"digit51 ui: model {name} on {chip.where} ({target.name}); open {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
             if not a.no_browser:
                 threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-            server.serve_forever(poll_interval=0.2)
+            try:
+                server.serve_forever(poll_interval=0.2)
+            finally:
+                _exit_watchdog(chip)
     finally:
         server.server_close()
     return 0
