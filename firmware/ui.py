@@ -16,6 +16,7 @@ import binascii
 import faulthandler
 import json
 import os
+import signal
 import sys
 import threading
 import webbrowser
@@ -74,7 +75,8 @@ class App:
             model=model_name, target=t.name, target_description=t.description, where=chip.where,
             mode=chip.mode, clock_mhz=f"{t.clock_hz / 1e6:.4f}", side=28 // chip.model.pool,
         ).encode()
-        self.server: ThreadingHTTPServer | None = None
+        self.done = threading.Event()  # set by a closed page or a signal: the main thread then stops the server
+        self.signum: int | None = None
         self.bye: threading.Timer | None = None
         self.bye_lock = threading.Lock()
 
@@ -104,8 +106,13 @@ class App:
 
     def stop(self) -> None:
         print("digit51 ui: the page was closed; stopping", file=sys.stderr, flush=True)
-        if self.server is not None:
-            self.server.shutdown()
+        self.done.set()
+
+    def on_signal(self, signum, frame) -> None:
+        # Only a flag: an exception raised from a signal handler is lost when it lands in a
+        # finalizer (__del__ of a dropped serial port), which once left the server running.
+        self.signum = signum
+        self.done.set()
 
 
 def handler(app: App):
@@ -214,18 +221,27 @@ def cmd_ui(a: argparse.Namespace) -> int:
             print(f"digit51 ui: building the serve firmware for {target.name} and starting ucsim", file=sys.stderr, flush=True)
         with stopping.on_signals("ui"), Chip(model, target, Path(a.qmodel).name, a.port, a.baud) as chip:
             app = App(chip, name)
-            app.server = server
             server.RequestHandlerClass = handler(app)
             url = f"http://127.0.0.1:{server.server_address[1]}/"
             print(f"digit51 ui: model {name} on {chip.where} ({target.name}); open {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
             if not a.no_browser:
                 threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+            old = {s: signal.signal(s, app.on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+            serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+            serving.start()
             try:
-                server.serve_forever(poll_interval=0.2)
+                while not app.done.wait(0.5):
+                    pass
             finally:
                 _exit_watchdog(chip)
+                for s, h in old.items():
+                    signal.signal(s, h)
+                server.shutdown()
     finally:
         server.server_close()
+    if app.signum is not None:
+        print(f"digit51 ui: stopped by signal {app.signum}", file=sys.stderr)
+        return 128 + app.signum
     return 0
 
 
