@@ -115,7 +115,7 @@ def markdown(rows: list[dict], chosen: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], chosen: dict | None, path: Path) -> bool:
+def plot(rows: list[dict], chosen: dict | None, path: Path, mark: str = "default") -> bool:
     try:
         import matplotlib
 
@@ -133,7 +133,7 @@ def plot(rows: list[dict], chosen: dict | None, path: Path) -> bool:
             for r in pts:
                 ax.annotate(r["arch"], (r[key], 100 * r["int_accuracy"]), fontsize=6, xytext=(3, 2), textcoords="offset points")
         if chosen:
-            ax.scatter([chosen[key]], [100 * chosen["int_accuracy"]], s=160, facecolors="none", edgecolors="red", label="default")
+            ax.scatter([chosen[key]], [100 * chosen["int_accuracy"]], s=160, facecolors="none", edgecolors="red", label=mark)
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("int8 test accuracy (%)")
