@@ -24,17 +24,45 @@ MODES = {
     "stream": ("main_serve.c.j2", "infer_stream.c.j2", "__idata"),  # serve protocol, tiny RAM
 }
 # kernel -> (template, C type of stored weights, offset added to each stored weight)
-KERNELS = {"c": ("kernel_c.inc.j2", "int8_t", 0), "asm": ("kernel_asm.inc.j2", "uint8_t", 128)}
-# The asm kernel's inner loop per target.xaddr: MOVX A,@R0 paged by an SFR, or MOVX A,@DPTR.
-ASM_BY_XADDR = {"ri_page": "kernel_asm_ri_page.inc.j2", "dptr": "kernel_asm_dptr.inc.j2"}
-DEFAULT_KERNEL = "asm"
+KERNELS = {
+    "c": ("kernel_c.inc.j2", "int8_t", 0),
+    "asm": ("kernel_asm.inc.j2", "uint8_t", 128),
+    "sparse-c": ("kernel_sparse_c.inc.j2", "int8_t", 0),  # skips zero inputs (ops.dense_sparse)
+    "sparse-asm": ("kernel_sparse_asm.inc.j2", "uint8_t", 128),
+}
+DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/kernel_bench.py)
+FALLBACK_KERNEL = "asm"  # the default where the sparse kernel's list does not fit the chip's RAM
+# How the asm kernels reach XRAM, by the target's `xaddr` (firmware/targets.py): MOVX A,@R0
+# with the page in an SFR (P2 on every such target today), or MOVX A,@DPTR only.
+ASM_BY_XADDR = {"ri_page": "kernel_asm_ri_page.inc.j2", "dptr": "kernel_asm_dptr.inc.j2"}  # dense inner loop
+ACT_FRAGMENTS = {"ri_page": "act_r0_p2.inc.j2", "dptr": "act_dptr.inc.j2"}  # sparse list reads
 
 
 def kernel_for(mode: str, kernel: str | None = None) -> str:
     """The kernel to use: the one asked for, else the fastest one the mode supports."""
-    if mode == "stream" and kernel == "asm":
-        raise Digit51Error("stream mode keeps activations in internal RAM, which the asm kernel cannot read: use --kernel c")
+    if mode == "stream" and kernel not in (None, "c"):
+        raise Digit51Error(f"stream mode keeps activations in internal RAM, which the {kernel} kernel cannot use: use --kernel c")
     return kernel or ("c" if mode == "stream" else DEFAULT_KERNEL)
+
+
+def sparse_sizes(sizes: list[int]) -> dict:
+    """Buffer sizes of the sparse kernels for a model: widest layer input, bytes of the
+    asm kernel's pair list, and a bound on its chunks (one per 256 inputs, plus one per
+    XRAM page the list can touch)."""
+    max_in = max(sizes[:-1])
+    list_bytes = 2 * max_in + 1
+    chunks = -(-max_in // 256) + -(-list_bytes // 256) + 1
+    return {"max_in": max_in, "list_bytes": list_bytes, "chunks": chunks}
+
+
+def kernel_memory(kernel: str, sizes: list[int]) -> tuple[int, int]:
+    """(XRAM, internal RAM) bytes a kernel's own buffers need, besides the activations."""
+    z = sparse_sizes(sizes)
+    if kernel == "sparse-asm":
+        return z["list_bytes"], 4 * z["chunks"] + 16  # chunk table, counters, sums, the fragment's bytes
+    if kernel == "sparse-c":
+        return 2 * z["max_in"], 2
+    return 0, 0
 
 
 PER_LINE = 16
@@ -82,6 +110,8 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         raise ValueError("selftest mode needs a SelfTestSet, serve mode none")
     template, weight_type, weight_offset = KERNELS[kernel]
     board = board or targets.board(targets.get(targets.DEFAULT_TARGET))
+    if board.target.xaddr not in ACT_FRAGMENTS:
+        raise ValueError(f"target xaddr must be one of {tuple(ACT_FRAGMENTS)}")
     main_template, infer_template, act_mem = MODES[mode]
     n = len(model.weights)
     layers = []
@@ -115,6 +145,8 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "mode": mode,
         "kernel": kernel,
         "kernel_template": template,
+        "act_fragment": ACT_FRAGMENTS[board.target.xaddr],
+        "nz": sparse_sizes(model.sizes),
         "act_mem": act_mem,
         "call_layers": layers[1:] if mode == "stream" else layers,
         "weight_type": weight_type,

@@ -15,7 +15,8 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from digit51.codegen.render import SelfTestSet, kernel_for, render
+from digit51.codegen.render import (ACT_FRAGMENTS, DEFAULT_KERNEL, FALLBACK_KERNEL, SelfTestSet, kernel_for,
+                                    kernel_memory, render)
 from digit51.firmware.targets import Board, Target, board as make_board
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
@@ -49,8 +50,10 @@ class Need:
     iram: int  # internal RAM, buffers and SDCC's own use
 
 
-def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve") -> Need:
-    """Memory the firmware of an architecture needs (checked before compiling)."""
+def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve", kernel: str = FALLBACK_KERNEL) -> Need:
+    """Memory the firmware of an architecture needs (checked before compiling); by default
+    with the dense kernel, which needs the least."""
+    k_xram, k_iram = kernel_memory(kernel, sizes)
     hidden = sizes[1:-1]
     side = 28 // pool
     n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -60,16 +63,17 @@ def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve"
     if mode == "stream":  # no input buffer: layer-0 accumulators (shared with the logits), pending pooled values
         buffers = 4 * max(hidden[0], 10) + ping + pong + pool_sums + side
         return Need(code, 0, IRAM_BASE + buffers)
-    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums, IRAM_BASE)
+    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram, IRAM_BASE + k_iram)
 
 
 def max_selftest_images(model: IntModel, target: Target) -> int:
     return max(0, (target.code - estimate(model.sizes, model.pool, 0, "selftest").code) // IMAGE_CODE)
 
 
-def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0) -> Need:
+def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0,
+              kernel: str = FALLBACK_KERNEL) -> Need:
     """Need of the architecture in `mode`, or an error naming the budget, the need and the fix."""
-    need = estimate(sizes, pool, n_images, mode)
+    need = estimate(sizes, pool, n_images, mode, kernel)
     name = "-".join(map(str, sizes))
     if need.code > target.code:
         images = f" + {n_images} self-test images" if n_images else ""
@@ -79,6 +83,8 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
         )
     if need.xram > target.xram:
         tip = "build with --mode stream (activations in internal RAM)" if mode != "stream" else "use a smaller model"
+        if kernel_memory(kernel, sizes)[0]:
+            tip = f"use --kernel {FALLBACK_KERNEL} (the {kernel} kernel's list of non-zero inputs needs XRAM too)"
         raise Digit51Error(
             f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B: "
             f"{tip}, use a smaller --hidden or a larger --pool, or a target with more RAM"
@@ -89,6 +95,24 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
             f"{target.iram} B: use a smaller first hidden layer (--hidden)"
         )
     return need
+
+
+def resolve_kernel(sizes: list[int], pool: int, target: Target, mode: str, kernel: str | None = None) -> str:
+    """The kernel to build: the one asked for, else the default (the sparse asm kernel) where
+    the chip addresses XRAM the way it needs and its list fits the chip's RAM, else the dense asm one."""
+    if kernel or mode == "stream":
+        kernel = kernel_for(mode, kernel)
+        if kernel == "sparse-asm" and target.xaddr not in ACT_FRAGMENTS:
+            raise Digit51Error(f"the sparse-asm kernel has no XRAM addressing fragment for {target.name} "
+                               f"({target.xaddr}): use --kernel {FALLBACK_KERNEL} or sparse-c")
+        return kernel
+    if target.xaddr not in ACT_FRAGMENTS:
+        return FALLBACK_KERNEL
+    try:
+        check_fit(sizes, pool, target, mode, 0, DEFAULT_KERNEL)
+        return DEFAULT_KERNEL
+    except Digit51Error:
+        return FALLBACK_KERNEL
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
@@ -151,13 +175,13 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
                      selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
                      board: Board | None = None) -> Firmware:
     """Render and compile into the empty private folder `folder`."""
-    kernel = kernel_for(mode, kernel)
+    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel)
     board = board or make_board(target)
     sdcc = sdcc_path()
     if model.sizes[-1] != N_CLASSES:
         raise Digit51Error(f"the firmware classifies {N_CLASSES} digits but this model has {model.sizes[-1]} classes: "
                            "train on a set with labels 0..9")
-    check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0)
+    check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0, kernel)
     files = render(model, mode, source, selftest, kernel, board)
     src, work = folder / "src", folder / ".build"
     src.mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digit51.firmware import commands, flash, monitor, signals
+from digit51.firmware import classify, commands, flash, monitor, report, signals, ui
 from digit51.quantize import cli as quantize_cli
 from digit51.trainer import cli as trainer_cli
 from digit51.trainer.errors import Digit51Error
@@ -24,6 +24,9 @@ def parser() -> argparse.ArgumentParser:
     commands.register_demo(sub)
     commands.register_fit(sub)
     flash.register(sub)
+    ui.register(sub)
+    classify.register(sub)
+    report.register(sub)
     return p
 
 

@@ -13,10 +13,12 @@ from digit51.trainer.preprocess import architecture_problem
 
 FRONTIER = Path(__file__).with_name("frontier.json")
 # The default model: the most accurate (integer test accuracy) architecture whose int8
-# weights fit 40 KB and that classifies a digit in at most 1 s on a 12-clock 8051 at 11.0592 MHz.
+# weights fit 40 KB and that classifies every digit run in at most 1 s on a 12-clock 8051 at
+# 11.0592 MHz. With the zero-skipping kernels cycles depend on the image: the rule takes the
+# maximum over the test images run, not the mean.
 MAX_WEIGHT_BYTES = 40 * 1024
 MAX_CYCLES = 921_600
-RULE = "most accurate int8 model with weights <= 40 KB and <= 921,600 cycles per digit"
+RULE = "most accurate int8 model with weights <= 40 KB and <= 921,600 cycles per digit (maximum over the images run)"
 
 
 def _number(x) -> bool:
@@ -58,9 +60,16 @@ def load(path: Path = FRONTIER) -> dict:
     return {"rows": rows, "meta": meta if isinstance(meta, dict) else {}}
 
 
+def worst_cycles(row: dict, prefix: str = "") -> int | None:
+    """The cycles a row is judged by: `cycles_max`, the maximum over the images run (rows
+    measured before it existed have only the mean `cycles`, with the dense kernels the same
+    to within a carry). prefix "stream_" reads the tiny-RAM firmware's figures."""
+    return row.get(prefix + "cycles_max") or row.get(prefix + "cycles")
+
+
 def choose_default(rows: list[dict]) -> dict | None:
-    ok = [r for r in rows if r["weight_bytes"] <= MAX_WEIGHT_BYTES and r.get("cycles") and r["cycles"] <= MAX_CYCLES]
-    return max(ok, key=lambda r: (r["int_accuracy"], -r["cycles"]), default=None)
+    ok = [r for r in rows if r["weight_bytes"] <= MAX_WEIGHT_BYTES and worst_cycles(r) and worst_cycles(r) <= MAX_CYCLES]
+    return max(ok, key=lambda r: (r["int_accuracy"], -worst_cycles(r)), default=None)
 
 
 def fits(row: dict, target: Target) -> str | None:

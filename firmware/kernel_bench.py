@@ -2,55 +2,128 @@
 
     python -m digit51.firmware.kernel_bench --data ../shared/data/mnist
 
-Builds 196-H-10 models (random int8 weights: cycles do not depend on their values beyond
-a rare carry) for two hidden sizes and prints, per kernel, the cycles per inference, the
-all-in cycles per multiply-accumulate, and the marginal cost of one more MAC in a dense
+Dense kernels (asm, c): 196-H-10 models (random int8 weights: cycles do not depend on
+their values beyond a rare carry) for two hidden sizes; prints the cycles per inference,
+the all-in cycles per multiply-accumulate, and the marginal cost of one more MAC in a dense
 layer (the slope between the two sizes, per-neuron work included).
+
+Zero-skipping kernels (sparse-asm, sparse-c): cycles depend on how many inputs are
+non-zero. 784-H-10 and 196-H-10 models whose hidden shifts of 31 make every hidden
+activation 0 (so only the first layer's input varies) run crafted images with k non-zero
+pixels. From c(H, k) = A + H*B + k*G + H*k*M:
+  per non-zero MAC      M = the slope of cycles in H*k (chunk changes included);
+  per skipped input     Z = the gather's cost of one zero input (once per layer, not per
+                        neuron), from the 784- and 196-input models on the all-zero image,
+                        less the pooling difference measured with the c kernel, whose
+                        dense_begin does nothing.
+
+With --qmodel QMODEL it also runs that model on an all-255 image (every pooled input
+non-zero: the worst case of a dense layer's input) and an all-zero image with the asm kernels.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from digit51.codegen.render import KERNELS
 from digit51.firmware import pipeline, targets
+from digit51.quantize import model_file
 from digit51.quantize.model_file import IntModel
 from digit51.trainer import mnist
 
+DENSE_KERNELS = ("asm", "c")
+SPARSE_KERNELS = ("sparse-asm", "sparse-c")
+NONZERO = (64, 192)  # non-zero first-layer inputs of the crafted images, all within the first 256
 
-def random_model(hidden: int, seed: int = 0) -> IntModel:
+
+def random_model(hidden: int, seed: int = 0, n_in: int = 196, shift: int = 10) -> IntModel:
     rng = np.random.default_rng(seed)
-    sizes = [196, hidden, 10]
+    sizes = [n_in, hidden, 10]
     weights = [rng.integers(-127, 128, (o, i)).astype(np.int8) for i, o in zip(sizes[:-1], sizes[1:])]
     biases = [rng.integers(-1000, 1000, o).astype(np.int32) for o in sizes[1:]]
-    return IntModel(weights, biases, [np.full(hidden, 10, np.uint8)], 2)
+    return IntModel(weights, biases, [np.full(hidden, shift, np.uint8)], {196: 2, 784: 1}[n_in])
+
+
+def crafted(data: mnist.Mnist) -> mnist.Mnist:
+    """Test set [all zero, NONZERO[0] pixels of 200, NONZERO[1] pixels of 200] (for pool 1)."""
+    images = np.zeros((1 + len(NONZERO), 28 * 28), np.uint8)
+    for row, k in enumerate(NONZERO, 1):
+        images[row, :k] = 200
+    return dataclasses.replace(data, test_images=images.reshape(-1, 28, 28), test_labels=np.zeros(len(images), np.uint8))
+
+
+def run(model: IntModel, data, images: list[int], kernel: str, work: Path) -> list[int]:
+    """Cycles of each image, checked bit-exact against the simulator."""
+    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, images, "selftest", "socket", work, "kernel_bench", kernel)
+    assert r.comparison.bit_exact, r.comparison.mismatches[:2]
+    cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
+    return [cycles[i] for i in images]
+
+
+def dense(data, n_images: int, work: Path) -> None:
+    target = targets.get("generic-8052")
+    sizes = (64, 128)
+    for kernel in DENSE_KERNELS:
+        cycles = {}
+        for h in sizes:
+            model = random_model(h)
+            cycles[h] = (float(np.mean(run(model, data, list(range(n_images)), kernel, work / f"{kernel}-{h}"))), model.n_macs)
+        (c0, m0), (c1, m1) = cycles[sizes[0]], cycles[sizes[1]]
+        print(f"{kernel:>10} kernel: 196-{sizes[1]}-10 {c1:,.0f} cycles/inference = {c1 / m1:.1f} cycles/MAC all-in; "
+              f"dense-layer cost {(c1 - c0) / (m1 - m0):.2f} cycles/MAC (196-{sizes[0]}-10 -> 196-{sizes[1]}-10); "
+              f"{pipeline.seconds_per_digit(c1, target):.3f} s/digit; bit-exact")
+
+
+def sparse(data, work: Path) -> None:
+    hs = (16, 48)
+    zero = crafted(data)
+    # intercept (H = 0) and slope in H of the all-zero image, per kernel and input count
+    fit = {}
+    for kernel in ("c", *SPARSE_KERNELS):
+        for n_in in (784, 196):
+            c = {h: run(random_model(h, n_in=n_in, shift=31), zero, [0] if n_in == 196 or kernel == "c" else [0, 1, 2],
+                        kernel, work / f"{kernel}-{n_in}-{h}") for h in hs}
+            slope = (c[hs[1]][0] - c[hs[0]][0]) / (hs[1] - hs[0])
+            fit[kernel, n_in] = (c[hs[0]][0] - hs[0] * slope, c)
+    pool_diff = fit["c", 784][0] - fit["c", 196][0]  # pooling 784 vs 196 inputs; the c kernel's dense_begin is empty
+    for kernel in SPARSE_KERNELS:
+        c = fit[kernel, 784][1]
+        (k1, k2), (h1, h2) = NONZERO, hs
+        per_mac = (c[h2][2] - c[h2][1] - c[h1][2] + c[h1][1]) / ((h2 - h1) * (k2 - k1))
+        per_skip = (fit[kernel, 784][0] - fit[kernel, 196][0] - pool_diff) / (784 - 196)
+        print(f"{kernel:>10} kernel: {per_mac:.2f} cycles per non-zero MAC, {per_skip:.1f} cycles per skipped input "
+              f"(once per layer, vs H MACs in a dense kernel); 784-{h2}-10 with {k1} / {k2} non-zero inputs: "
+              f"{c[h2][1]:,} / {c[h2][2]:,} cycles, all-zero image {c[h2][0]:,}; bit-exact")
+
+
+def extremes(model: IntModel, data, work: Path) -> None:
+    images = np.stack([np.full((28, 28), 255, np.uint8), np.zeros((28, 28), np.uint8)])
+    both = dataclasses.replace(data, test_images=images, test_labels=np.zeros(2, np.uint8))
+    name = "-".join(map(str, model.sizes))
+    for kernel in ("asm", "sparse-asm"):
+        full, empty = run(model, both, [0, 1], kernel, work / f"extremes-{kernel}")
+        print(f"{kernel:>10} kernel: {name} all-255 image {full:,} cycles "
+              f"({pipeline.seconds_per_digit(full, targets.get('generic-8052')):.3f} s), all-zero image {empty:,}; bit-exact")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", metavar="DIR", help="MNIST folder")
-    p.add_argument("--images", type=int, default=3, help="test images per measurement")
+    p.add_argument("--images", type=int, default=3, help="test images per dense measurement")
+    p.add_argument("--qmodel", metavar="QMODEL", help="also run this integer model on an all-255 and an all-zero image")
+    p.add_argument("--only-qmodel", action="store_true", help="skip the random-model measurements")
     a = p.parse_args(argv)
     data = mnist.load(a.data)
-    target = targets.get("generic-8052")
-    sizes = (64, 128)
     with tempfile.TemporaryDirectory(prefix="digit51-kbench-") as work:
-        for kernel in sorted(KERNELS):
-            cycles = {}
-            for h in sizes:
-                model = random_model(h)
-                r = pipeline.simulate_firmware(model, target, data, list(range(a.images)), "selftest", "socket",
-                                               Path(work) / f"{kernel}-{h}", "kernel_bench", kernel)
-                assert r.comparison.bit_exact, r.comparison.mismatches[:2]
-                cycles[h] = (r.comparison.mean_cycles, model.n_macs)
-            (c0, m0), (c1, m1) = cycles[sizes[0]], cycles[sizes[1]]
-            print(f"{kernel:>3} kernel: 196-{sizes[1]}-10 {c1:,.0f} cycles/inference = {c1 / m1:.1f} cycles/MAC all-in; "
-                  f"dense-layer cost {(c1 - c0) / (m1 - m0):.2f} cycles/MAC (196-{sizes[0]}-10 -> 196-{sizes[1]}-10); "
-                  f"{pipeline.seconds_per_digit(c1, target):.3f} s/digit; bit-exact")
+        if not a.only_qmodel:
+            dense(data, a.images, Path(work))
+            sparse(data, Path(work))
+        if a.qmodel:
+            extremes(model_file.load(a.qmodel), data, Path(work))
 
 
 if __name__ == "__main__":

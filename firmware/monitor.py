@@ -16,6 +16,7 @@ import sys
 from digit51.firmware import protocol
 from digit51.firmware.run import exchange
 from digit51.firmware.session import Session, open_port
+from digit51.firmware.textart import beside
 from digit51.trainer.errors import Digit51Error
 
 
@@ -31,6 +32,7 @@ class Tally:
 
     def _say(self, text: str) -> None:
         print(f"monitor: {text}", file=self.err, flush=True)
+        self.images = None  # test images to draw beside each answer (--show)
 
     def show(self, rec) -> None:
         if isinstance(rec, protocol.Prediction):
@@ -47,6 +49,8 @@ class Tally:
                 line += f" label={label} {'ok ' if rec.digit == label else 'BAD'} accuracy={100 * self.correct / self.scored:.2f}% ({self.correct}/{self.scored})"
             elif self.labels is not None:
                 line += f" (no test image {rec.img}: not scored)"
+            if self.images is not None and rec.img < len(self.images):  # --show
+                line = beside(self.images[rec.img], line)
             print(line, file=self.out, flush=True)
         elif isinstance(rec, protocol.BadLine):
             self.corrupt += 1
@@ -97,6 +101,8 @@ def cmd_monitor(a: argparse.Namespace) -> int:
         raise Digit51Error("--start and --images choose the images to send: use them with --send")
     a.start = 0 if a.start is None else a.start
     a.images = 10 if a.images is None else a.images
+    if a.show and not (a.send or a.data):
+        raise Digit51Error("--show draws MNIST test images: give --send or --data DIR")
     labels = data = indices = None
     if a.send or a.data:
         data = mnist.load(a.data)
@@ -104,6 +110,8 @@ def cmd_monitor(a: argparse.Namespace) -> int:
     if a.send:
         indices = _indices(a, len(data.test_images))
     tally = Tally(labels)
+    if a.show:
+        tally.images = data.test_images
     port = open_port(a.port, a.baud)
     print(f"monitor: listening on {a.port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
@@ -133,6 +141,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--send", action="store_true", help="stream test images to a board running the serve firmware")
     p.add_argument("--images", type=int, help="with --send: how many test images (default 10)")
     p.add_argument("--start", type=int, help="with --send: first test-image index (default 0)")
+    p.add_argument("--show", action="store_true", help="draw each test image as text art beside its answer (needs --send or --data)")
     p.add_argument("--timeout", type=float, help="give up after this many seconds in which no byte arrives "
                    "(default: wait for ever; with --send 30, then the frame is sent again, up to 3 times)")
     p.set_defaults(func=cmd_monitor)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from digit51.codegen.render import SelfTestSet, kernel_for
+from digit51.codegen.render import SelfTestSet
 from digit51.firmware import run
-from digit51.firmware.build import OUTPUTS, Firmware, compile_firmware, max_selftest_images, publish, staging
+from digit51.firmware.build import OUTPUTS, Firmware, compile_firmware, max_selftest_images, publish, resolve_kernel, staging
 from digit51.firmware.session import Session
 from digit51.firmware.targets import Target, board, on_generic_core
 from digit51.firmware.ucsim import Ucsim
@@ -61,7 +61,7 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
                       out: Path, source: str, kernel: str | None = None, timeout: float = 120.0) -> SimResult:
     """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
     t0 = time.perf_counter()
-    kernel = kernel_for(mode, kernel)
+    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel)
     generic = board(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
     images, labels = data.test_images[indices], data.test_labels[indices]
     outcomes, firmware, max_sp = [], [], []
@@ -102,8 +102,11 @@ def summary(result: SimResult, target: Target) -> dict:
         "mismatches": len(c.mismatches),
         "bit_exact": c.bit_exact,
         "firmware_accuracy": c.accuracy,
-        "cycles_per_inference": round(c.mean_cycles),
+        "kernel": fw.memory["kernel"],
+        "cycles_per_inference": round(c.mean_cycles),  # mean over the images run
+        "cycles_max": c.max_cycles,
         "seconds_per_digit": round(seconds_per_digit(c.mean_cycles, on_generic_core(target)), 4),  # as ucsim ran it
+        "seconds_per_digit_max": round(seconds_per_digit(c.max_cycles, on_generic_core(target)), 4),
         "bad_lines": len(result.bad_lines),
         "frame_errors": len(result.frame_errors),
         "builds": len(result.firmware),
@@ -126,7 +129,9 @@ def print_summary(s: dict, target: Target, out) -> None:
     peak = f", stack peak 0x{s['stack_peak']:02X}" if s["stack_peak"] is not None else ""
     print(f"memory     code {m['code']['used']}/{m['code']['budget']} B, internal RAM {m['iram']['used']}/{m['iram']['budget']} B{peak}, "
           f"XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=out)
-    print(f"speed      {s['cycles_per_inference']:,} machine cycles per inference = {s['seconds_per_digit']:.3f} s per digit "
-          f"on ucsim's 12-clock core at 11.0592 MHz (the chip's own time: `digit51 fit --target {target.name}`)", file=out)
+    print(f"speed      mean {s['cycles_per_inference']:,} / max {s['cycles_max']:,} machine cycles per inference over "
+          f"{s['images']} images = {s['seconds_per_digit']:.3f} / {s['seconds_per_digit_max']:.3f} s per digit "
+          f"on ucsim's 12-clock core at 11.0592 MHz, {s['kernel']} kernel "
+          f"(the chip's own time: `digit51 fit --target {target.name}`)", file=out)
     if s["bad_lines"] or s["frame_errors"]:
         print(f"serial     {s['bad_lines']} corrupt lines, {s['frame_errors']} frame errors", file=out)

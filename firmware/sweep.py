@@ -1,7 +1,9 @@
 """Sweep architectures: train, quantize, build and measure each; write the frontier
 (firmware/frontier.json), its table into README.md (between the frontier markers) and a
 PNG plot (docs/frontier.png) of integer test accuracy against code bytes and cycles per
-inference. Its result picks the default model (firmware/frontier.py states the rule).
+inference. Its result picks the default model (firmware/frontier.py states the rule) on
+the maximum cycles: measured over the first --images test images and the few the integer
+simulator shows to have the most non-zero multiply-accumulates (the sparse kernels' work).
 
     python -m digit51.firmware.sweep --data ../shared/data/mnist
 
@@ -16,6 +18,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from digit51.codegen.render import DEFAULT_KERNEL
 from digit51.firmware import frontier, pipeline, targets
@@ -39,9 +43,30 @@ def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
         raise argparse.ArgumentTypeError(f"'{text}' is not POOL:H[,H], e.g. 2:128,32") from None
 
 
+HEAVY = 5  # besides the first --images test images, run the ones with the most non-zero MACs
+
+
+def heaviest(q, images: np.ndarray, k: int = HEAVY) -> list[int]:
+    """The k images with the most non-zero multiply-accumulates (the work of the sparse
+    kernels), from the integer simulator: where the maximum cycles are found."""
+    acts = simulate.activations(q, images)
+    work = sum((a != 0).sum(axis=1).astype(np.int64) * w.shape[0] for a, w in zip(acts[:-1], q.weights))
+    return [int(i) for i in np.argsort(-work, kind="stable")[:k]]
+
+
+def firmware_cycles(r, first: int, prefix: str = "") -> dict:
+    """Mean Timer 0 cycles over the first `first` test images, maximum over every image run,
+    and the kernel of a firmware run."""
+    cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
+    return {prefix + "cycles": round(float(np.mean([c for i, c in cycles.items() if i < first]))),
+            prefix + "cycles_max": max(cycles.values()), prefix + "kernel": r.firmware[0].memory["kernel"]}
+
+
 def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path) -> dict:
     cfg = TrainConfig(hidden=hidden, pool=pool, epochs=epochs)
+    t0 = time.perf_counter()
     model = train(data, cfg)
+    train_seconds = model.meta().get("train_seconds") or time.perf_counter() - t0  # the trainer's own figure if it records one
     q = quantize(model, data.train_images[:5000])
     _, pred = simulate.run(q, data.test_images)
     row = {
@@ -53,39 +78,44 @@ def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path
         "int_accuracy": float((pred == data.test_labels).mean()),
         "weight_bytes": q.n_macs,
         "macs": q.n_macs,
+        "train_seconds": round(train_seconds, 1),
     }
     generic = targets.get("generic-8052")
+    run = sorted(set(range(images)) | set(heaviest(q, data.test_images)))
     try:
-        r = pipeline.simulate_firmware(q, generic, data, list(range(images)), "serve", "socket", work / row["arch"], "sweep")
-        row.update(code_bytes=r.firmware[0].memory["code"]["used"], cycles=round(r.comparison.mean_cycles),
-                   bit_exact=r.comparison.bit_exact)
+        r = pipeline.simulate_firmware(q, generic, data, run, "serve", "socket", work / row["arch"], "sweep")
+        row.update(code_bytes=r.firmware[0].memory["code"]["used"], bit_exact=r.comparison.bit_exact, **firmware_cycles(r, images))
     except Digit51Error as e:
-        row.update(code_bytes=None, cycles=None, bit_exact=None, note=str(e))
+        row.update(code_bytes=None, cycles=None, cycles_max=None, bit_exact=None, note=str(e))
     tiny = targets.get("at89s52")
     if frontier.fits(row, tiny) == "stream":  # measure the tiny-RAM firmware too
-        r = pipeline.simulate_firmware(q, tiny, data, list(range(images)), "stream", "socket", work / (row["arch"] + "-stream"), "sweep")
-        row.update(stream_cycles=round(r.comparison.mean_cycles), bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact))
+        r = pipeline.simulate_firmware(q, tiny, data, run, "stream", "socket", work / (row["arch"] + "-stream"), "sweep")
+        row.update(bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact), **firmware_cycles(r, images, "stream_"))
     return row
 
 
 def markdown(rows: list[dict], chosen: dict | None) -> str:
     lines = [
-        "| model | pool | float acc. | int8 acc. | weight bytes | code bytes | cycles/digit | s/digit @ 11.0592 MHz | fits |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | pool | float acc. | int8 acc. | weight bytes | code bytes | cycles/digit mean | cycles/digit max "
+        "| s/digit max @ 11.0592 MHz | training s | fits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: r["macs"]):
         modes = {t.name: frontier.fits(r, t) for t in targets.TARGETS.values()}
         fit = ", ".join(f"{name} ({mode})" for name, mode in modes.items() if mode)
+        worst = frontier.worst_cycles(r)
         cyc = f"{r['cycles']:,}" if r.get("cycles") else "—"
-        sec = f"{pipeline.seconds_per_digit(r['cycles'], targets.get('generic-8052')):.3f}" if r.get("cycles") else "—"
+        cyc_max = f"{r['cycles_max']:,}" if r.get("cycles_max") else "—"
+        sec = f"{pipeline.seconds_per_digit(worst, targets.get('generic-8052')):.3f}" if worst else "—"
+        train_s = f"{r['train_seconds']:,.0f}" if r.get("train_seconds") else "—"
         code = f"{r['code_bytes']:,}" if r.get("code_bytes") else "does not fit"
         name = f"**{r['arch']}**" if r is chosen else r["arch"]
         lines.append(f"| {name} | {r['pool']} | {100 * r['float_accuracy']:.2f} % | {100 * r['int_accuracy']:.2f} % | "
-                     f"{r['weight_bytes']:,} | {code} | {cyc} | {sec} | {fit or 'none'} |")
+                     f"{r['weight_bytes']:,} | {code} | {cyc} | {cyc_max} | {sec} | {train_s} | {fit or 'none'} |")
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[dict], chosen: dict | None, path: Path) -> bool:
+def plot(rows: list[dict], chosen: dict | None, path: Path, mark: str = "default") -> bool:
     try:
         import matplotlib
 
@@ -93,16 +123,17 @@ def plot(rows: list[dict], chosen: dict | None, path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    measured = [r for r in rows if r.get("cycles")]
+    measured = [dict(r, worst=frontier.worst_cycles(r)) for r in rows if r.get("cycles")]
+    chosen = next((m for m in measured if chosen and m["arch"] == chosen["arch"]), None)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    for ax, key, label in ((axes[0], "code_bytes", "code bytes (firmware)"), (axes[1], "cycles", "machine cycles per digit")):
+    for ax, key, label in ((axes[0], "code_bytes", "code bytes (firmware)"), (axes[1], "worst", "machine cycles per digit (max over the images run)")):
         for pool, marker in ((1, "o"), (2, "s"), (4, "^")):
             pts = [r for r in measured if r["pool"] == pool]
             ax.scatter([r[key] for r in pts], [100 * r["int_accuracy"] for r in pts], marker=marker, label=f"pool {pool}")
             for r in pts:
                 ax.annotate(r["arch"], (r[key], 100 * r["int_accuracy"]), fontsize=6, xytext=(3, 2), textcoords="offset points")
         if chosen:
-            ax.scatter([chosen[key]], [100 * chosen["int_accuracy"]], s=160, facecolors="none", edgecolors="red", label="default")
+            ax.scatter([chosen[key]], [100 * chosen["int_accuracy"]], s=160, facecolors="none", edgecolors="red", label=mark)
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("int8 test accuracy (%)")
@@ -122,7 +153,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", metavar="DIR", help="MNIST folder")
     p.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="training epochs per architecture")
-    p.add_argument("--images", type=int, default=3, help="test images run in ucsim per architecture to measure cycles")
+    p.add_argument("--images", type=int, default=20,
+                   help=f"test images run in ucsim per architecture for the mean cycles (default 20); the maximum is "
+                        f"taken over these and the {HEAVY} test images with the most non-zero multiply-accumulates")
+    p.add_argument("--frontier", default=str(frontier.FRONTIER), help="the measurements file to write (default firmware/frontier.json)")
     p.add_argument("--readme", default="README.md", help="README whose frontier table to replace (default README.md)")
     p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")
     p.add_argument("--redraw", action="store_true", help="do not measure: redraw the table and plot from firmware/frontier.json")
@@ -131,22 +165,23 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     t0 = time.perf_counter()
     if a.redraw:
-        saved = frontier.load()
+        saved = frontier.load(Path(a.frontier))
         rows, meta = saved["rows"], saved["meta"]
         chosen = frontier.choose_default(rows)
     else:
         data = mnist.load(a.data)
-        rows = frontier.load()["rows"] if a.only else []
+        rows = frontier.load(Path(a.frontier))["rows"] if a.only and Path(a.frontier).exists() else []
         with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
             for pool, hidden in a.only or ARCHS:
                 row = measure(data, pool, hidden, a.epochs, a.images, Path(work))
                 rows = [r for r in rows if r["arch"] != row["arch"]] + [row]
                 print(f"sweep: {row['arch']:>12} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
-                      f"cycles {row['cycles']}", file=sys.stderr, flush=True)
+                      f"cycles mean {row['cycles']} max {row['cycles_max']}  training {row['train_seconds']} s",
+                      file=sys.stderr, flush=True)
         chosen = frontier.choose_default(rows)
         meta = {"epochs": a.epochs, "kernel": DEFAULT_KERNEL, "seed": TrainConfig().seed,
                 "chosen": chosen["arch"] if chosen else None, "rule": frontier.RULE}
-        atomic_write(frontier.FRONTIER, (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
+        atomic_write(Path(a.frontier), (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
     table = markdown(rows, chosen)
     readme = Path(a.readme)
     text = readme.read_text()

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES, kernel_for
+from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES
+from digit51.firmware.build import resolve_kernel
 from digit51.firmware import pipeline, targets
 from digit51.quantize import model_file
 from digit51.trainer import mnist
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel ucsim processes (default: one per core)")
     p.add_argument("--chunk", type=int, default=0, help="images per simulator run (default: as many as one self-test build holds)")
     p.add_argument("--mode", choices=tuple(MODES), default="selftest", help="firmware mode (default selftest)")
-    p.add_argument("--kernel", choices=sorted(KERNELS), help=f"dense kernel (default {DEFAULT_KERNEL}, c in stream mode)")
+    p.add_argument("--kernel", choices=sorted(KERNELS), help=f"dense-layer kernel (default {DEFAULT_KERNEL} where its list fits, else asm; c in stream mode)")
     p.add_argument("--target", default=targets.DEFAULT_TARGET, help="chip profile")
     a = p.parse_args(argv)
     try:
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
             print(f"verify: {done}/{len(indices)} images, {mism} mismatches, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
     mean = float(np.mean(cycles)) if cycles else 0.0
-    print(f"model               {'-'.join(map(str, model.sizes))} ({kernel_for(a.mode, a.kernel)} kernel, {a.mode} mode, {target.name})")
+    print(f"model               {'-'.join(map(str, model.sizes))} ({resolve_kernel(model.sizes, model.pool, target, a.mode, a.kernel)} kernel, {a.mode} mode, {target.name})")
     print(f"images              {done}")
     print(f"mismatches          {mism}")
     print(f"serial errors       {bad}")

@@ -37,6 +37,31 @@ def dense(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return wrap_i32(acc)
 
 
+def gather_nonzero(x: np.ndarray) -> np.ndarray:
+    """Positions i of the non-zero inputs of one layer input, ascending: uint8 (in,) -> uint16 (k,).
+
+    Gathered once per layer input and shared by all its neurons. Zeros add nothing to a
+    dot product, so dense_sparse over these positions equals dense (see below).
+    """
+    assert x.dtype == np.uint8 and x.ndim == 1 and len(x) <= 1 << 16
+    return np.flatnonzero(x).astype(np.uint16)
+
+
+def dense_sparse(x: np.ndarray, nz: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """acc[j] = bias[j] + sum_{i in nz} w[j, i] * x[i], in int32 (wrapping like C).
+
+    x: uint8 (in,), one layer input; nz: gather_nonzero(x); w, bias as in dense. Every
+    skipped term is w[j, i] * 0 = 0 and int32 addition that never wraps does not depend on
+    order, so the result equals dense(x[None], w, bias)[0] exactly (the quantizer proves
+    the sum never wraps; with wrapping the two still agree, modulo 2^32 both).
+    """
+    assert x.dtype == np.uint8 and x.ndim == 1 and nz.dtype == np.uint16
+    assert w.dtype == np.int8 and bias.dtype == np.int32 and w.shape == (len(bias), len(x))
+    assert int(w.min(initial=0)) >= -127 and bool(np.all(x[nz] != 0))
+    acc = w[:, nz].astype(np.int64) @ x[nz].astype(np.int64) + bias.astype(np.int64)
+    return wrap_i32(acc)
+
+
 def relu_requant(acc: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """a = 0 if acc <= 0, else min(acc >> shift, 255): int32 (N, out) -> uint8.
 

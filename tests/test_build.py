@@ -43,7 +43,7 @@ def test_build_is_warning_free_deterministic_and_reports_memory(small_int_model,
     assert hex_lines[-1] == ":00000001FF" and all(l.startswith(":") for l in hex_lines)
     m = a.memory
     assert 0 < m["code"]["used"] <= m["code"]["budget"] == 65536
-    need = estimate(small_int_model.sizes, small_int_model.pool, 3, "selftest")
+    need = estimate(small_int_model.sizes, small_int_model.pool, 3, "selftest", a.memory["kernel"])
     assert m["code"]["used"] <= need.code and m["xram"]["used"] <= need.xram
     assert not list(a.folder.glob(".build"))
 

@@ -193,3 +193,33 @@ def test_api_quantize_runs_on_one_blas_thread(small_float, mnist_data, monkeypat
     monkeypatch.setattr(measure, "quantize", watching)
     digit51.quantize(small_float, mnist_data)
     assert seen and seen[0] and all(n == 1 for n in seen[0]), seen
+
+
+def test_sparse_dense_golden():
+    x = np.array([0, 3, 0, 255], u8)
+    w = np.array([[9, -2, 9, 1], [-9, 127, -9, -127]], i8)
+    b = np.array([10, -1], i32)
+    nz = ops.gather_nonzero(x)
+    assert nz.tolist() == [1, 3]
+    # 10 - 6 + 255 = 259 ; -1 + 381 - 32385 = -32005 (the 9s and -9s meet zeros)
+    assert ops.dense_sparse(x, nz, w, b).tolist() == [259, -32005]
+    assert ops.gather_nonzero(np.zeros(5, u8)).tolist() == []
+
+
+def test_sparse_path_equals_dense_on_mnist_no_zero_and_all_zero_images(mnist_data):
+    """Skipping zeros changes no sum: every intermediate of every layer is equal."""
+    from digit51.quantize.simulate import activations, activations_sparse
+
+    rng = np.random.default_rng(3)
+    model = random_model(rng, [196, 24, 12, 10], 2)
+    model.shifts = [np.full(s.shape, 9, u8) for s in model.shifts]  # hidden layers half zero, half not
+    no_zero = rng.integers(1, 256, (28, 28)).astype(u8)
+    images = np.concatenate([mnist_data.test_images[:20], no_zero[None], np.zeros((1, 28, 28), u8),
+                             np.full((1, 28, 28), 255, u8)])
+    dense = activations(model, images)
+    assert (dense[0][20] != 0).all() and (dense[0][21] == 0).all()
+    assert 0 < (dense[1] == 0).mean() < 1  # the hidden layers really have zeros to skip
+    for n, image in enumerate(images):
+        sparse = activations_sparse(model, image)
+        for layer in range(len(dense)):
+            assert np.array_equal(sparse[layer], dense[layer][n]), (n, layer)

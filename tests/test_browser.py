@@ -1,0 +1,170 @@
+"""`digit51 ui` in a real browser: Debian's Chromium driven by Selenium draws digits with
+pointer actions, drops an MNIST PNG, and checks every answer against the integer
+simulator run on the 28x28 the page displays. Skips only when Chromium cannot be
+installed (never in CI, where .ci/setup installs it)."""
+
+import base64
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+import uiserver
+from digit51.firmware.mnist_style import rgba_to_grey, to_mnist
+from digit51.quantize import model_file, simulate
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1100,880"]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    missing = [name for name, path in (("chromium", CHROMIUM), ("chromium-driver", DRIVER)) if not path]
+    try:
+        from selenium import webdriver
+    except ImportError:
+        missing.append("selenium (pip install '.[browser]')")
+    if missing:
+        why = f"browser test skipped: {', '.join(missing)} not installed (bash .ci/setup installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(why.replace("skipped", "cannot run in CI"), pytrace=False)
+        pytest.skip(why)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for f in FLAGS + [f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"]:
+        opts.add_argument(f)
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(DRIVER))
+    yield driver
+    driver.quit()
+
+
+def stroke(driver, pad, points, kind="mouse"):
+    """Press, move through `points` (offsets from the pad's centre, CSS pixels), release."""
+    from selenium.webdriver.common.actions import interaction
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+    from selenium.webdriver.common.actions.pointer_input import PointerInput
+
+    actions = ActionBuilder(driver, mouse=PointerInput(getattr(interaction, f"POINTER_{kind.upper()}"), kind))
+    p = actions.pointer_action
+    x0, y0 = points[0]
+    p.move_to(pad, x0, y0).pointer_down()
+    for x, y in points[1:]:
+        for t in np.linspace(0, 1, 8)[1:]:  # several moves per segment, as a hand makes
+            p.move_to(pad, int(x0 + t * (x - x0)), int(y0 + t * (y - y0)))
+        x0, y0 = x, y
+    p.pointer_up()
+    actions.perform()
+
+
+def classify(driver):
+    from selenium.webdriver.common.by import By
+
+    driver.execute_script("document.body.dataset.state = 'asking'")
+    driver.find_element(By.ID, "classify").click()
+    wait_answer(driver)
+
+
+def wait_answer(driver):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script("return document.body.dataset.state") == "done")
+
+
+def canvas_grey(driver, element_id):
+    js = f"""const c = document.getElementById('{element_id}');
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let s = ''; for (let i = 0; i < d.length; i++) s += String.fromCharCode(d[i]);
+             return [c.width, c.height, btoa(s)];"""
+    w, h, b64 = driver.execute_script(js)
+    return rgba_to_grey(np.frombuffer(base64.b64decode(b64), np.uint8).reshape(h, w, 4))
+
+
+def shown(driver):
+    """(digit, firmware logits, simulator logits, 28x28) as the page shows them."""
+    from selenium.webdriver.common.by import By
+
+    assert driver.find_element(By.ID, "result").is_displayed(), driver.find_element(By.ID, "message").text
+    fw = [int(td.text) for td in driver.find_elements(By.CSS_SELECTOR, "#logits td.fw-logit")]
+    sim = [int(td.text) for td in driver.find_elements(By.CSS_SELECTOR, "#logits td.sim-logit")]
+    return int(driver.find_element(By.ID, "digit").text), fw, sim, canvas_grey(driver, "mnist28")
+
+
+def check_answer(driver, model):
+    """The page's answer is what the integer simulator computes for the 28x28 it shows."""
+    from selenium.webdriver.common.by import By
+
+    digit, fw, sim, img28 = shown(driver)
+    want, pred = simulate.run(model, img28[None])
+    assert fw == sim == want[0].tolist()
+    assert digit == int(pred[0])
+    assert not driver.find_element(By.ID, "mismatch").is_displayed()
+    assert "cycles" in driver.find_element(By.ID, "speed").text
+    return digit, img28
+
+
+ONE = [[(5, -95), (0, 95)]]
+SEVEN = [[(-75, -85), (70, -85), (-5, 100)]]
+
+
+def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    qmodel = tmp_path / "small.q51"
+    model_file.save(qmodel, small_int_model)
+    proc, url = uiserver.start(qmodel)
+    try:
+        t0 = time.monotonic()
+        browser.get(url)
+        pad = browser.find_element(By.ID, "pad")
+        answers = {}
+        for name, strokes, kind in (("1", ONE, "mouse"), ("7", SEVEN, "pen")):
+            browser.find_element(By.ID, "clear").click()
+            for s in strokes:
+                stroke(browser, pad, s, kind)
+            drawn = canvas_grey(browser, "pad")
+            assert drawn.max() == 255 and (drawn > 0).mean() > 0.03, "the strokes did not draw"
+            classify(browser)
+            digit, img28 = check_answer(browser, small_int_model)
+            assert np.array_equal(img28, to_mnist(drawn)), "the page shows the host's preprocessing of the pad"
+            answers[name] = digit
+            browser.save_screenshot(str(tmp_path / f"drawn-{name}.png"))
+        assert answers == {"1": 1, "7": 7}, answers
+
+        browser.find_element(By.ID, "clear").click()
+        classify(browser)
+        assert "blank" in browser.find_element(By.ID, "message").text
+        assert not browser.find_element(By.ID, "result").is_displayed()
+        browser.save_screenshot(str(tmp_path / "blank.png"))
+
+        from PIL import Image
+
+        k = 4  # an MNIST test image, as a PNG file dropped on the pad
+        png = tmp_path / f"mnist-{k}.png"
+        Image.fromarray(mnist_data.test_images[k]).save(png)
+        browser.execute_script("document.body.dataset.state = 'asking'")
+        drop_file(browser, pad, png)
+        wait_answer(browser)
+        digit, img28 = check_answer(browser, small_int_model)
+        assert digit == int(simulate.run(small_int_model, mnist_data.test_images[k:k + 1])[1][0])
+        browser.save_screenshot(str(tmp_path / "dropped.png"))
+
+        browser.get("about:blank")  # closing the page stops the server (after a grace for reloads)
+        assert uiserver.wait_exit(proc) == 0
+        print(f"browser test: {time.monotonic() - t0:.1f} s; screenshots in {tmp_path}")
+    finally:
+        uiserver.stop(proc)
+
+
+def drop_file(driver, target, path):
+    """A real file from disk, dropped: Selenium fills a file input, a DataTransfer carries it."""
+    inp = driver.execute_script("""const i = document.createElement('input');
+        i.type = 'file'; i.id = 'dropper'; i.style.display = 'none'; document.body.appendChild(i); return i;""")
+    inp.send_keys(str(path))
+    driver.execute_script("""const dt = new DataTransfer(); dt.items.add(arguments[1].files[0]);
+        for (const t of ['dragenter', 'dragover', 'drop'])
+            arguments[0].dispatchEvent(new DragEvent(t, {dataTransfer: dt, bubbles: true, cancelable: true}));""",
+                          target, inp)

@@ -1,0 +1,76 @@
+"""`digit51 report`: per-layer figures, cycles measured in ucsim, accuracy, plots, all in
+one HTML page that needs no network."""
+
+import base64
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+
+from digit51.quantize import model_file, simulate
+
+
+def run_report(*args):
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "report", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_report_small_model(small_int_model, mnist_data, data_dir, tmp_path):
+    qmodel = tmp_path / "small.q51"
+    model_file.save(qmodel, small_int_model)
+    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", "6", "--json")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s == json.loads((tmp_path / "rep" / "report.json").read_text())
+
+    # cycles: per-layer segments from ucsim breakpoints add up to the firmware's Timer 0 count
+    c = s["cycles"]
+    assert c["images"] == 6 and c["worst_gap"] < 0.02
+    parts = sum(L["cycles_mean"] for L in s["layers"]) + sum(e["cycles_mean"] for e in s["other_segments"])
+    assert abs(parts - c["mean"]) / c["mean"] < 0.02
+    assert [e["segment"] for e in s["other_segments"]] == ["input", "argmax"]
+    layers = s["layers"]
+    assert [(L["inputs"], L["outputs"], L["macs"]) for L in layers] == [(49, 16, 784), (16, 10, 160)]
+    assert layers[0]["cycles_mean"] > layers[1]["cycles_mean"] > 0
+    assert all(L["cycles_max"] >= L["cycles_mean"] for L in layers)
+
+    # static figures from the model itself
+    w0, b0 = small_int_model.weights[0], small_int_model.biases[0]
+    bound = int((np.abs(b0.astype(np.int64)) + 255 * np.abs(w0.astype(np.int64)).sum(axis=1)).max())
+    assert layers[0]["acc_bound"] == bound and layers[0]["acc_bits"] == bound.bit_length() + 1
+    sh = small_int_model.shifts[0]
+    assert (layers[0]["shift_min"], layers[0]["shift_max"]) == (int(sh.min()), int(sh.max()))
+    assert layers[1]["shift_min"] is None
+
+    # accuracy and the confusion matrix against the integer simulator on all test images
+    _, pred = simulate.run(small_int_model, mnist_data.test_images)
+    want = np.zeros((10, 10), int)
+    for t, p in zip(mnist_data.test_labels, pred):
+        want[t, p] += 1
+    assert s["confusion"] == want.tolist()
+    assert s["accuracy"]["int"] == float((pred == mnist_data.test_labels).mean())
+    assert s["accuracy"]["firmware_bit_exact"] and s["accuracy"]["firmware_images"] == 6
+    m = s["mistakes"]
+    assert len(m) == 12 and all(pred[x["index"]] == x["predicted"] != x["label"] for x in m)
+    assert [x["margin"] for x in m] == sorted((x["margin"] for x in m), reverse=True)
+    b = s["budgets"]
+    assert 0 < b["code"]["used"] <= b["code"]["budget"]
+
+    # self-contained HTML: every image inline, no address outside the page
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert not re.search(r"(src|href)=\"(?!data:)", html)
+    assert "http://" not in html and "https://" not in html
+    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(pngs) == 3 and all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
+    for name in ("confusion.png", "mistakes.png", "frontier.png"):
+        assert (tmp_path / "rep" / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_report_bad_output_path(small_int_model, data_dir, tmp_path):
+    qmodel = tmp_path / "small.q51"
+    model_file.save(qmodel, small_int_model)
+    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "no" / "such" / "dir")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip().startswith("digit51: error: ") and "does not exist" in out.stderr

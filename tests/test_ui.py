@@ -1,0 +1,167 @@
+"""`digit51 ui` and `digit51 classify` without a browser: bad requests, a port that
+vanishes, image files. The browser test is tests/test_browser.py."""
+
+import base64
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+import uiserver
+from digit51.quantize import model_file, simulate
+
+
+@pytest.fixture(scope="module")
+def small_qmodel(small_int_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ui") / "small.q51"
+    model_file.save(path, small_int_model)
+    return path
+
+
+def post(url, body: bytes, headers=None):
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    req = urllib.request.Request(url + "api/classify", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+
+def rgba_body(grey: np.ndarray) -> bytes:
+    rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
+    return json.dumps({"width": grey.shape[1], "height": grey.shape[0],
+                       "rgba": base64.b64encode(rgba.tobytes()).decode()}).encode()
+
+
+class VanishingPort:
+    """A TCP 'serial port' that takes the image frame and then disconnects, every time."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"socket://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                got = 0
+                while got < 790:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+
+
+def test_server_answers_bad_requests_clearly_and_keeps_serving(small_qmodel, small_int_model, mnist_data):
+    port = VanishingPort()
+    proc, url = uiserver.start(small_qmodel, "--port", port.url)
+    try:
+        cases = [
+            (b"not json", 400, "not JSON"),
+            (b'{"width": 28}', 400, "needs 'width', 'height' and 'rgba'"),
+            (json.dumps({"width": 28, "height": 28, "rgba": "AAAA"}).encode(), 400, "needs 3136"),
+            (json.dumps({"width": 0, "height": 28, "rgba": ""}).encode(), 400, "whole numbers"),
+            (json.dumps({"width": 2, "height": 2, "rgba": "!!"}).encode(), 400, "base64"),
+        ]
+        for body, status, text in cases:
+            code, reply = post(url, body)
+            assert code == status and text in reply["error"], (body, reply)
+        code, reply = post(url, b"{}", {"Content-Type": "text/plain"})
+        assert code == 415 and "application/json" in reply["error"]
+        req = urllib.request.Request(url, headers={"Host": "evil.example:80"})
+        with pytest.raises(urllib.error.HTTPError, match="403"):
+            urllib.request.urlopen(req, timeout=10)
+        code, reply = post(url, b"x" * 10, {"Content-Length": "999999999"})
+        assert code == 413 and "request body must be" in reply["error"]
+        code, reply = post(url, rgba_body(np.zeros((280, 280), np.uint8)))
+        assert code == 200 and reply["blank"] and "blank" in reply["message"]
+        for _ in range(2):  # the port vanishes mid-request, twice: a clear error each time, no hang
+            code, reply = post(url, rgba_body(mnist_data.test_images[0]))
+            assert code == 503 and "closed the connection" in reply["error"], reply
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.status == 200 and b"<canvas id=\"pad\"" in r.read()
+    finally:
+        rc = uiserver.stop(proc)
+        port.sock.close()
+    assert rc == 128 + signal.SIGTERM
+
+
+def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_model, mnist_data):
+    proc, url = uiserver.start(small_qmodel)
+    try:
+        images = mnist_data.test_images[:4]
+        want = simulate.run(small_int_model, images)[0].tolist()
+        replies = [None] * 4
+
+        def ask(k):
+            replies[k] = post(url, rgba_body(images[k]))
+
+        threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]  # at once: the server queues them
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        for k, (code, reply) in enumerate(replies):
+            assert code == 200 and reply["logits"] == reply["sim_logits"] == want[k] and reply["image"] == images[k].reshape(-1).tolist()
+
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(children) == 1, "one simulator for the server's lifetime"
+        subprocess.run(["kill", "-9", children[0]], check=True)  # the simulator dies under the server
+        code, reply = post(url, rgba_body(images[0]))
+        assert code == 503 and "ucsim" in reply["error"], reply
+        code, reply = post(url, rgba_body(images[1]))  # the next request starts a new one
+        assert code == 200 and reply["logits"] == want[1]
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        proc.send_signal(signal.SIGINT)
+        assert uiserver.wait_exit(proc) == 130
+    finally:
+        uiserver.stop(proc)
+    for pid in children:
+        assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0, f"s51 {pid} outlived the server"
+
+
+def run_classify(*args):
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "classify", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_classify_image_files(small_qmodel, small_int_model, mnist_data, tmp_path):
+    from PIL import Image
+
+    files, expect = [], []
+    for k in (0, 1, 2):
+        im = mnist_data.test_images[k]
+        Image.fromarray(im).save(tmp_path / f"{k}.png")
+        files.append(tmp_path / f"{k}.png")
+        expect.append(simulate.run(small_int_model, im[None])[0][0].tolist())
+    # dark ink on white paper, three times larger, as a JPEG
+    Image.fromarray(255 - np.pad(np.kron(mnist_data.test_images[3], np.ones((3, 3), np.uint8)), 20)).save(tmp_path / "3.jpg", quality=95)
+    files.append(tmp_path / "3.jpg")
+    out = run_classify(*files, "--model", small_qmodel, "--json")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["image"] for r in rows] == [str(f) for f in files]
+    for r, want in zip(rows, expect):  # MNIST images pass through the preprocessing unchanged here
+        assert r["logits"] == r["sim_logits"] == want and r["match"]
+    assert rows[3]["digit"] == int(np.argmax(simulate.run(small_int_model, mnist_data.test_images[3:4])[0]))
+
+
+def test_classify_bad_files(small_qmodel, tmp_path):
+    (tmp_path / "junk.png").write_bytes(b"\x89PNG not really")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    for f in ("junk.png", "empty.jpg", "missing.png"):
+        out = run_classify(tmp_path / f, "--model", small_qmodel)
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert out.stderr.startswith("digit51: error: ") and f in out.stderr, out.stderr
