@@ -5,9 +5,10 @@ digit51, which stops them); leaving the `with` block, by any path, stops every g
 still running (SIGTERM, then SIGKILL) and removes the folder.
 
 SIGKILL of digit51 runs no `with` block: on Linux each child carries a parent-death signal
-(SIGKILL) so the kernel stops it when the thread that started it ends, which for a
-`with` block is never before the block has closed. The temp folder stays behind then;
-nothing can remove it."""
+(SIGKILL), so the kernel stops it when the thread that forked it ends. Children are
+therefore forked by the main thread, or by one spawner thread that lives as long as the
+process (a request thread of `digit51 ui` that reopens the simulator ends long before
+s51 should). The temp folder stays behind after a SIGKILL; nothing can remove it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from digit51.firmware import signals
@@ -39,6 +42,22 @@ def _die_with(parent: int):
     return hook
 
 
+_spawner: ThreadPoolExecutor | None = None  # its one thread never ends before the process does
+_spawner_made = threading.Lock()
+
+
+def _popen(cmd: list[str], **kw) -> subprocess.Popen:
+    """Popen from a thread that lives as long as the process (see the module's docstring)."""
+    global _spawner
+    kw.update(start_new_session=True, preexec_fn=_die_with(os.getpid()))
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(cmd, **kw)
+    with _spawner_made:
+        if _spawner is None:
+            _spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digit51-spawner")
+    return _spawner.submit(subprocess.Popen, cmd, **kw).result()
+
+
 class Children:
     def __init__(self, prefix: str):
         self.prefix = prefix
@@ -55,7 +74,7 @@ class Children:
 
     def popen(self, cmd: list[str], **kw) -> subprocess.Popen:
         with signals.held():
-            p = subprocess.Popen(cmd, start_new_session=True, preexec_fn=_die_with(os.getpid()), **kw)
+            p = _popen(cmd, **kw)
             self.procs.append(p)
         return p
 

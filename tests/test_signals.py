@@ -122,3 +122,19 @@ def test_sigkill_takes_the_simulator_with_it(small_int_model, data_dir, tmp_path
             p.kill()
         for pid, _ in ours(tmp_path):  # a failing run must not leave them spinning
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_child_started_by_a_short_lived_thread_outlives_the_thread():
+    """`digit51 ui` reopens the simulator from a request thread that ends at once: its
+    parent-death signal must not be tied to that thread."""
+    import threading
+
+    from digit51.firmware.children import Children
+
+    with Children("digit51-test-") as children:
+        t = threading.Thread(target=children.popen, args=(["sleep", "60"],))
+        t.start()
+        t.join()
+        with pytest.raises(subprocess.TimeoutExpired):  # still running a second after the thread ended
+            children.procs[0].wait(timeout=1.0)
+    assert children.procs == []
