@@ -51,6 +51,7 @@ def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path
         "hidden": list(hidden),
         "float_accuracy": model.accuracy["test"],
         "int_accuracy": float((pred == data.test_labels).mean()),
+        "train_seconds": model.train_seconds,
         "weight_bytes": q.n_macs,
         "macs": q.n_macs,
     }

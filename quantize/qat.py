@@ -4,6 +4,7 @@ gradients in the backward pass, the same scheme and scales as the quantizer."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 
@@ -36,6 +37,7 @@ def hooks(model: FloatModel, scales: list[float], per_tensor: bool):
 
 def finetune(model: FloatModel, data: Mnist, epochs: int, qcfg: QuantConfig, lr_scale: float = 0.1) -> FloatModel:
     """Fine-tune `model` for `epochs` with fake quantization; returns a new FloatModel."""
+    t0 = time.perf_counter()
     calib = data.train_images[: qcfg.calibration_images]
     scales = [layer["output_scale"] for layer in quantize(model, calib, qcfg).meta["layers"][:-1]]
     params = [p.copy() for p in model.params]
@@ -43,4 +45,5 @@ def finetune(model: FloatModel, data: Mnist, epochs: int, qcfg: QuantConfig, lr_
     best, val, epoch = fit(params, data, model.config, hooks=h, epochs=epochs, lr=model.config.lr * lr_scale)
     test = accuracy(best, data.test_images, data.test_labels, model.pool, h)
     acc = dict(model.accuracy, qat_validation=round(val, 6), qat_test=round(test, 6))
-    return dataclasses.replace(model, params=best, accuracy=acc)
+    seconds = round(model.train_seconds + time.perf_counter() - t0, 1)
+    return dataclasses.replace(model, params=best, accuracy=acc, train_seconds=seconds)

@@ -26,7 +26,16 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay on weights (not biases)
     schedule: str = "cosine"  # cosine, step or constant
     warmup_epochs: float = 0.0  # linear warmup length
-    augment: int = 1  # random shifts of up to this many pixels (0 turns augmentation off)
+    augment: int = 1  # random shifts of up to this many pixels (0 = off); unused when a distortion is on
+    rotate: float = 0.0  # random rotation, degrees in [-rotate, rotate] (trainer/augment.py)
+    scale: float = 0.0  # random zoom in [1 - scale, 1 + scale]
+    shear: float = 0.0  # random horizontal shear factor in [-shear, shear]
+    translate: float = 0.0  # random move of up to this many pixels per axis (sub-pixel, bilinear)
+    elastic_alpha: float = 0.0  # elastic distortion strength in pixels, 0 = off (Simard: 34)
+    elastic_sigma: float = 4.0  # smoothing of the elastic field in pixels
+    teacher: str = ""  # float model file to distil from ("" = plain labels)
+    distill: float = 0.5  # weight of the teacher's soft targets in the loss, when a teacher is given
+    temperature: float = 4.0  # softmax temperature of the distillation targets
     seed: int = 0  # the only source of randomness
 
     def __post_init__(self):
@@ -45,6 +54,12 @@ class TrainConfig:
             problems.append("lr must be > 0, weight decay >= 0, momentum in [0, 1)")
         if not 0 <= self.augment <= 4:
             problems.append("augment must be 0..4 pixels")
+        if not (0 <= self.rotate <= 90 and 0 <= self.scale < 1 and 0 <= self.shear <= 1 and 0 <= self.translate <= 8):
+            problems.append("distortion ranges: rotate 0..90 degrees, scale 0..<1, shear 0..1, translate 0..8 pixels")
+        if self.elastic_alpha < 0 or not self.elastic_sigma > 0:
+            problems.append("elastic alpha must be >= 0 and sigma > 0")
+        if not (0 <= self.distill <= 1 and self.temperature > 0):
+            problems.append("distill must be in [0, 1] and temperature > 0")
         if problems:
             raise ValueError("; ".join(problems))
 

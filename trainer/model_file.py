@@ -21,6 +21,7 @@ class FloatModel:
     config: TrainConfig
     accuracy: dict  # {"validation": float, "test": float}
     best_epoch: int
+    train_seconds: float = 0.0  # wall time of training (a measurement: the one field not set by the seed)
 
     @property
     def sizes(self) -> list[int]:
@@ -38,6 +39,7 @@ class FloatModel:
             "seed": self.config.seed,
             "accuracy": self.accuracy,
             "best_epoch": self.best_epoch,
+            "train_seconds": self.train_seconds,
         }
 
 
@@ -67,4 +69,4 @@ def load(path) -> FloatModel:
             raise Digit51Error(f"{path}: {'Wb'[i % 2]}{i // 2} holds NaN or Inf values; {HINT}")
     if sizes[0] != (28 // config.pool) ** 2:
         raise Digit51Error(f"{path}: input size {sizes[0]} does not match pool {config.pool}; {HINT}")
-    return FloatModel(params, config, meta.get("accuracy", {}), meta.get("best_epoch", -1))
+    return FloatModel(params, config, meta.get("accuracy", {}), meta.get("best_epoch", -1), meta.get("train_seconds", 0.0))
