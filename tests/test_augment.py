@@ -91,7 +91,8 @@ def test_training_batches_use_the_configured_distortion():
     rng = np.random.default_rng(5)
     imgs = rng.integers(0, 256, (3, 28, 28), dtype=np.uint8)
     assert np.array_equal(batch_images(imgs, TrainConfig(augment=0), rng), imgs)
-    assert not np.array_equal(batch_images(imgs, TrainConfig(augment=0, rotate=10), rng), imgs)
+    assert np.array_equal(batch_images(imgs, TrainConfig(augment=0, rotate=10), rng), imgs)  # 0: all off
+    assert not np.array_equal(batch_images(imgs, TrainConfig(augment=1, rotate=10), rng), imgs)
     with pytest.raises(ValueError, match="distortion ranges"):
         TrainConfig(rotate=100)
 

@@ -42,7 +42,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"decoupled weight decay (default {d.weight_decay})")
     p.add_argument("--schedule", choices=("cosine", "step", "constant"), default=d.schedule, help=f"learning-rate schedule (default {d.schedule})")
     p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help=f"linear warmup length in epochs (default {d.warmup_epochs})")
-    p.add_argument("--augment", type=int, default=d.augment, help=f"random shifts of up to N pixels, 0 = off (default {d.augment})")
+    p.add_argument("--augment", type=int, default=d.augment, help=f"0 = no augmentation at all; else random shifts of up to N pixels when no distortion range is set (default {d.augment})")
     p.add_argument("--rotate", type=float, default=d.rotate, help=f"random rotation in +-DEG degrees (default {d.rotate})")
     p.add_argument("--scale", type=float, default=d.scale, help=f"random zoom in 1 +- S (default {d.scale})")
     p.add_argument("--shear", type=float, default=d.shear, help=f"random shear factor in +-S (default {d.shear})")

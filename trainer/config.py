@@ -12,6 +12,9 @@ from digit51.trainer.preprocess import POOLS
 # (README, "The default model and the frontier"); tests/test_frontier.py keeps the two in step.
 DEFAULT_HIDDEN = (128, 32)
 DEFAULT_POOL = 2
+# `digit51 demo` trains this many epochs of the recipe below, so that the README's main command
+# stays within 5 minutes on a 2-core machine; `digit51 train` runs the full `epochs`.
+DEMO_EPOCHS = 15
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled weight decay on weights (not biases)
     schedule: str = "cosine"  # cosine, step or constant
     warmup_epochs: float = 0.0  # linear warmup length
-    augment: int = 1  # random shifts of up to this many pixels (0 = off); unused when a distortion is on
+    augment: int = 1  # 0 = no augmentation; else random shifts of up to this many pixels when no range below is set
     rotate: float = 0.0  # random rotation, degrees in [-rotate, rotate] (trainer/augment.py)
     scale: float = 0.0  # random zoom in [1 - scale, 1 + scale]
     shear: float = 0.0  # random horizontal shear factor in [-shear, shear]

@@ -47,11 +47,12 @@ def distortion(cfg: TrainConfig) -> Distortion:
 
 
 def batch_images(images: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
-    """The uint8 training images of one step: distorted, shifted or as they are."""
+    """The uint8 training images of one step: as they are (augment 0), distorted (a range
+    set), or shifted by whole pixels."""
     d = distortion(cfg)
-    if d.active:
-        return distort(images, d, rng)
-    return shift_images(images, cfg.augment, rng) if cfg.augment else images
+    if not cfg.augment:
+        return images
+    return distort(images, d, rng) if d.active else shift_images(images, cfg.augment, rng)
 
 
 def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None, teacher=None):
@@ -65,7 +66,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     rng = np.random.default_rng(cfg.seed + 1)  # seed + 0 is the initialisation
     (x_u8, y), (xv_u8, yv) = data.split()
     y = y.astype(np.int64)
-    fixed = None if cfg.augment or distortion(cfg).active or teacher else inputs(x_u8, cfg.pool)
+    fixed = None if cfg.augment or teacher else inputs(x_u8, cfg.pool)
     epochs = epochs or cfg.epochs
     lr = lr or cfg.lr
     steps_per_epoch = -(-len(x_u8) // cfg.batch_size)
