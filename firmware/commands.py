@@ -93,7 +93,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from digit51.quantize.cli import quantize_and_measure
     from digit51.quantize.quantizer import QuantConfig
     from digit51.trainer import model_file as float_model_file
-    from digit51.trainer.config import DEMO_EPOCHS, TrainConfig
+    from digit51.trainer.config import TrainConfig
     from digit51.trainer.train import train
 
     out = Path(a.out)
@@ -106,10 +106,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
         print(f"demo: 1/4 reusing the float model {model_path}", file=sys.stderr)
         model = float_model_file.load(model_path)
     else:
-        cfg = TrainConfig(epochs=DEMO_EPOCHS)
-        print(f"demo: 1/4 training the default model for {cfg.epochs} epochs (the demo's short schedule; "
-              f"`digit51 train` runs the full {TrainConfig().epochs}) -> {model_path}", file=sys.stderr)
-        model = train(data, cfg)
+        print(f"demo: 1/4 training the default model -> {model_path}", file=sys.stderr)
+        model = train(data, TrainConfig())
         float_model_file.save(model_path, model)
     print("demo: 2/4 quantizing", file=sys.stderr)
     qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
