@@ -29,10 +29,10 @@ class Tally:
         self.labels, self.out, self.err = labels, out, err
         self.seen = self.scored = self.correct = self.corrupt = self.frame_errors = self.inconsistent = 0
         self.done: protocol.Done | None = None
+        self.images = None  # test images to draw beside each answer (--show)
 
     def _say(self, text: str) -> None:
         print(f"monitor: {text}", file=self.err, flush=True)
-        self.images = None  # test images to draw beside each answer (--show)
 
     def show(self, rec) -> None:
         if isinstance(rec, protocol.Prediction):

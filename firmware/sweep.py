@@ -26,13 +26,16 @@ from digit51.firmware import frontier, pipeline, targets
 from digit51.quantize import simulate
 from digit51.quantize.quantizer import quantize
 from digit51.trainer import mnist
+from digit51.trainer import model_file as float_model_file
 from digit51.trainer.files import atomic_write
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.train import train
 
 MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
-ARCHS = [(p, (h,)) for p in (4, 2, 1) for h in (16, 32, 64, 96, 128)] + [(2, (64, 32)), (2, (128, 32))]
+ARCHS = ([(4, (h,)) for h in (16, 32, 64, 128)] + [(2, (h,)) for h in (13, 16, 32, 64, 128)]
+         + [(2, h) for h in ((64, 32), (96, 32), (112, 32), (128, 32), (192, 64), (160, 96, 64))]
+         + [(1, (h,)) for h in (16, 32, 64)] + [(1, (64, 32))])
 
 
 def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
@@ -62,11 +65,27 @@ def firmware_cycles(r, first: int, prefix: str = "") -> dict:
             prefix + "cycles_max": max(cycles.values()), prefix + "kernel": r.firmware[0].memory["kernel"]}
 
 
-def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path) -> dict:
-    cfg = TrainConfig(hidden=hidden, pool=pool, epochs=epochs)
+def trained(data, cfg: TrainConfig, cache: Path | None):
+    """(float model, training seconds) for `cfg`: trained now, or taken from `cache` where an
+    earlier sweep left it (training is deterministic: the same config gives the same bytes).
+    The seconds go beside the model in the cache, not into it (the model file has no clock)."""
+    name = f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}-e{cfg.epochs}-s{cfg.seed}"
+    if cache is not None and (cache / f"{name}.d51").is_file():
+        model = float_model_file.load(cache / f"{name}.d51")
+        if model.config == cfg:
+            return model, json.loads((cache / f"{name}.json").read_text())["train_seconds"]
     t0 = time.perf_counter()
     model = train(data, cfg)
-    train_seconds = model.meta().get("train_seconds") or time.perf_counter() - t0  # the trainer's own figure if it records one
+    seconds = time.perf_counter() - t0
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        float_model_file.save(cache / f"{name}.d51", model)
+        atomic_write(cache / f"{name}.json", json.dumps({"train_seconds": seconds}).encode())
+    return model, seconds
+
+
+def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path, cache: Path | None = None) -> dict:
+    model, train_seconds = trained(data, TrainConfig(hidden=hidden, pool=pool, epochs=epochs), cache)
     q = quantize(model, data.train_images[:5000])
     _, pred = simulate.run(q, data.test_images)
     row = {
@@ -160,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--readme", default="README.md", help="README whose frontier table to replace (default README.md)")
     p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")
     p.add_argument("--redraw", action="store_true", help="do not measure: redraw the table and plot from firmware/frontier.json")
+    p.add_argument("--models", metavar="DIR", help="keep the trained float models here and reuse them on the next sweep "
+                   "(to re-measure new firmware without training again)")
     p.add_argument("--only", action="append", type=arch_spec, metavar="POOL:H[,H]",
                    help="measure just this architecture (repeatable) and update its row in firmware/frontier.json")
     a = p.parse_args(argv)
@@ -173,7 +194,7 @@ def main(argv=None) -> int:
         rows = frontier.load(Path(a.frontier))["rows"] if a.only and Path(a.frontier).exists() else []
         with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
             for pool, hidden in a.only or ARCHS:
-                row = measure(data, pool, hidden, a.epochs, a.images, Path(work))
+                row = measure(data, pool, hidden, a.epochs, a.images, Path(work), Path(a.models) if a.models else None)
                 rows = [r for r in rows if r["arch"] != row["arch"]] + [row]
                 print(f"sweep: {row['arch']:>12} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
                       f"cycles mean {row['cycles']} max {row['cycles_max']}  training {row['train_seconds']} s",

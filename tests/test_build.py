@@ -108,3 +108,19 @@ def test_layers_with_more_than_32767_weights_build(tmp_path):
                      [np.zeros(64, np.int32), np.zeros(10, np.int32)], [np.full(64, 9, np.uint8)], 1)
     fw = build(model, targets.get("generic-8052"), tmp_path / "big", "serve", "m")
     assert 50176 < fw.memory["code"]["used"] <= 65536
+
+
+def test_stream_model_without_room_for_the_stack_is_refused(tmp_path):
+    """196-12-10 in stream mode leaves 29 B for the stack on at89s52, which hangs in s51
+    (the deepest call chain takes 31 B there); 196-11-10 leaves 34 B and runs
+    (tests/test_firmware.py runs stream firmware on at89s52 bit-exact)."""
+    rng = np.random.default_rng(0)
+
+    def model(h):
+        return int_model_file.IntModel([rng.integers(-9, 9, (h, 196)).astype(np.int8), rng.integers(-9, 9, (10, h)).astype(np.int8)],
+                                       [np.zeros(h, np.int32), np.zeros(10, np.int32)], [np.full(h, 8, np.uint8)], 2)
+
+    with pytest.raises(Digit51Error, match="for the stack|internal RAM"):
+        build(model(12), targets.get("at89s52"), tmp_path / "12", "stream", "m")
+    fw = build(model(11), targets.get("at89s52"), tmp_path / "11", "stream", "m")
+    assert fw.memory["iram"]["stack_free"] >= 34

@@ -16,7 +16,7 @@ def test_default_model_is_the_one_the_rule_picks_from_the_measurements():
     assert chosen is not None
     assert (chosen["pool"], tuple(chosen["hidden"])) == (DEFAULT_POOL, DEFAULT_HIDDEN)
     assert chosen["int_accuracy"] >= 0.975 and frontier.worst_cycles(chosen) <= frontier.MAX_CYCLES
-    assert chosen["weight_bytes"] <= frontier.MAX_WEIGHT_BYTES
+    assert chosen["code_bytes"] <= frontier.MAX_CODE_BYTES
 
 
 def test_every_measured_firmware_was_bit_exact():
@@ -28,17 +28,17 @@ def test_every_measured_firmware_was_bit_exact():
 
 def test_rule_is_applied_as_stated():
     rows = [
-        {"arch": "a", "weight_bytes": 100, "cycles": 5, "int_accuracy": 0.97},
-        {"arch": "b", "weight_bytes": 50_000, "cycles": 5, "int_accuracy": 0.99},  # too big
-        {"arch": "c", "weight_bytes": 100, "cycles": 1_000_000, "int_accuracy": 0.99},  # too slow
-        {"arch": "d", "weight_bytes": 100, "cycles": 900_000, "int_accuracy": 0.98},
-        {"arch": "e", "weight_bytes": 100, "cycles": None, "int_accuracy": 0.995},  # not built
-        {"arch": "f", "weight_bytes": 100, "cycles": 400_000, "cycles_max": 950_000, "int_accuracy": 0.99},  # max too slow
+        {"arch": "a", "code_bytes": 100, "cycles": 5, "int_accuracy": 0.97},
+        {"arch": "b", "code_bytes": 65_537, "cycles": 5, "int_accuracy": 0.99},  # too big
+        {"arch": "c", "code_bytes": 100, "cycles": 1_000_000, "int_accuracy": 0.99},  # too slow
+        {"arch": "d", "code_bytes": 65_536, "cycles": 900_000, "int_accuracy": 0.98},
+        {"arch": "e", "code_bytes": None, "cycles": None, "int_accuracy": 0.995},  # not built
+        {"arch": "f", "code_bytes": 100, "cycles": 400_000, "cycles_max": 950_000, "int_accuracy": 0.99},  # max too slow
     ]
     assert frontier.choose_default(rows)["arch"] == "d"
-    rows.append({"arch": "g", "weight_bytes": 100, "cycles": 300_000, "cycles_max": 921_600, "int_accuracy": 0.98})
+    rows.append({"arch": "g", "code_bytes": 100, "cycles": 300_000, "cycles_max": 921_600, "int_accuracy": 0.98})
     assert frontier.choose_default(rows)["arch"] == "d"  # same accuracy: the faster worst case wins (900,000)
-    rows.append({"arch": "h", "weight_bytes": 100, "cycles": 800_000, "cycles_max": 850_000, "int_accuracy": 0.98})
+    rows.append({"arch": "h", "code_bytes": 100, "cycles": 800_000, "cycles_max": 850_000, "int_accuracy": 0.98})
     assert frontier.choose_default(rows)["arch"] == "h"
 
 
@@ -87,8 +87,16 @@ def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
     readme.write_text(f"intro\n{sweep.MARK_START}\nold table\n{sweep.MARK_END}\nrest\n")
     out = tmp_path / "frontier.json"
     args = ["--data", str(data_dir), "--epochs", "1", "--images", "3", "--frontier", str(out),
-            "--readme", str(readme), "--plot", str(tmp_path / "f.png")]
+            "--readme", str(readme), "--plot", str(tmp_path / "f.png"), "--models", str(tmp_path / "models")]
     assert sweep.main(args + ["--only", "4:8", "--only", "4:12"]) == 0
+    kept = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert kept == ["4-12-e1-s0.d51", "4-12-e1-s0.json", "4-8-e1-s0.d51", "4-8-e1-s0.json"]
+    first = frontier.load(out)["rows"]
+    model_bytes = (tmp_path / "models" / "4-8-e1-s0.d51").read_bytes()
+    assert sweep.main(args + ["--only", "4:8"]) == 0  # measured again from the kept model, not retrained
+    again = {r["arch"]: r for r in frontier.load(out)["rows"]}
+    assert again["49-8-10"]["train_seconds"] == next(r for r in first if r["arch"] == "49-8-10")["train_seconds"]
+    assert (tmp_path / "models" / "4-8-e1-s0.d51").read_bytes() == model_bytes
     saved = frontier.load(out)
     rows = {r["arch"]: r for r in saved["rows"]}
     assert set(rows) == {"49-8-10", "49-12-10"}

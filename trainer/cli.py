@@ -44,7 +44,16 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay, help=f"decoupled weight decay (default {d.weight_decay})")
     p.add_argument("--schedule", choices=("cosine", "step", "constant"), default=d.schedule, help=f"learning-rate schedule (default {d.schedule})")
     p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help=f"linear warmup length in epochs (default {d.warmup_epochs})")
-    p.add_argument("--augment", type=int, default=d.augment, help=f"random shifts of up to N pixels, 0 = off (default {d.augment})")
+    p.add_argument("--augment", type=int, default=d.augment, help=f"0 = no augmentation at all; else random shifts of up to N pixels when no distortion range is set (default {d.augment})")
+    p.add_argument("--rotate", type=float, default=d.rotate, help=f"random rotation in +-DEG degrees (default {d.rotate})")
+    p.add_argument("--scale", type=float, default=d.scale, help=f"random zoom in 1 +- S (default {d.scale})")
+    p.add_argument("--shear", type=float, default=d.shear, help=f"random shear factor in +-S (default {d.shear})")
+    p.add_argument("--translate", type=float, default=d.translate, help=f"random sub-pixel move in +-PX per axis (default {d.translate})")
+    p.add_argument("--elastic-alpha", type=float, default=d.elastic_alpha, help=f"elastic distortion strength in pixels, 0 = off (default {d.elastic_alpha})")
+    p.add_argument("--elastic-sigma", type=float, default=d.elastic_sigma, help=f"elastic field smoothing in pixels (default {d.elastic_sigma})")
+    p.add_argument("--teacher", default=d.teacher, metavar="MODEL", help="distil from this float model (a wider one trained by `digit51 train`)")
+    p.add_argument("--distill", type=float, default=d.distill, help=f"weight of the teacher's soft targets, 0..1 (default {d.distill})")
+    p.add_argument("--temperature", type=float, default=d.temperature, help=f"distillation temperature (default {d.temperature})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed; same seed, same bytes (default {d.seed})")
 
 
@@ -53,7 +62,9 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
         return TrainConfig(
             hidden=a.hidden, pool=a.pool, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
             lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
-            warmup_epochs=a.warmup_epochs, augment=a.augment, seed=a.seed,
+            warmup_epochs=a.warmup_epochs, augment=a.augment, rotate=a.rotate, scale=a.scale, shear=a.shear,
+            translate=a.translate, elastic_alpha=a.elastic_alpha, elastic_sigma=a.elastic_sigma,
+            teacher=a.teacher, distill=a.distill, temperature=a.temperature, seed=a.seed,
         )
     except ValueError as e:
         raise Digit51Error(f"bad training option: {e}") from None

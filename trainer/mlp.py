@@ -53,6 +53,23 @@ def softmax_xent(logits, labels):
     return float(loss), p / n
 
 
+def distill_xent(logits, labels, teacher_logits, weight: float, temperature: float):
+    """(1 - weight) * cross-entropy on the labels + weight * T^2 * cross-entropy against the
+    teacher's softmax at temperature T (Hinton et al. 2015), and its logit gradient."""
+    hard, dhard = softmax_xent(logits, labels)
+    t = temperature
+    zt = teacher_logits / t
+    pt = np.exp(zt - zt.max(axis=1, keepdims=True))
+    pt /= pt.sum(axis=1, keepdims=True)
+    zs = logits / t
+    zs = zs - zs.max(axis=1, keepdims=True)
+    log_q = zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))
+    n = len(labels)
+    soft = float(-(pt * log_q).sum(axis=1).mean()) * t * t
+    dsoft = (np.exp(log_q) - pt) * (t / n)
+    return (1 - weight) * hard + weight * soft, (1 - weight) * dhard + weight * dsoft
+
+
 def backward(cache, dlogits):
     """Gradients [dW0, db0, ...] given dLoss/dlogits; ReLU masks come from the cache."""
     grads = [None] * (2 * len(cache))
@@ -68,9 +85,10 @@ def backward(cache, dlogits):
     return grads
 
 
-def loss_and_grads(params, x, labels, weight_hook=None, act_hook=None):
+def loss_and_grads(params, x, labels, weight_hook=None, act_hook=None, loss_fn=softmax_xent):
+    """loss_fn(logits, labels) -> (loss, dloss/dlogits); softmax cross-entropy by default."""
     logits, cache = forward(params, x, weight_hook, act_hook)
-    loss, dlogits = softmax_xent(logits, labels)
+    loss, dlogits = loss_fn(logits, labels)
     return loss, backward(cache, dlogits), logits
 
 

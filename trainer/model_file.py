@@ -71,4 +71,6 @@ def load(path) -> FloatModel:
     for i, p in enumerate(params):
         if not np.all(np.isfinite(p)):
             raise Digit51Error(f"{path}: {'Wb'[i % 2]}{i // 2} holds NaN or Inf values; {HINT}")
+    if sizes[0] != (28 // config.pool) ** 2:
+        raise Digit51Error(f"{path}: input size {sizes[0]} does not match pool {config.pool}; {HINT}")
     return FloatModel(params, config, meta.get("accuracy", {}), meta.get("best_epoch", -1))

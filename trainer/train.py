@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import numpy as np
 
-from digit51.trainer import blas, mlp
+from digit51.trainer import blas, mlp, model_file
+from digit51.trainer.augment import Distortion, distort
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.mnist import Mnist
@@ -41,18 +43,32 @@ def accuracy(params, images: np.ndarray, labels: np.ndarray, k: int, hooks=(None
     return correct / len(images)
 
 
+def distortion(cfg: TrainConfig) -> Distortion:
+    return Distortion(cfg.rotate, cfg.scale, cfg.shear, cfg.translate, cfg.elastic_alpha, cfg.elastic_sigma)
+
+
+def batch_images(images: np.ndarray, cfg: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """The uint8 training images of one step: as they are (augment 0), distorted (a range
+    set), or shifted by whole pixels."""
+    d = distortion(cfg)
+    if not cfg.augment:
+        return images
+    return distort(images, d, rng) if d.active else shift_images(images, cfg.augment, rng)
+
+
 @blas.one_thread
-def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None):
+def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None, teacher=None):
     """Train `params` in place; returns (best params, best validation accuracy, best epoch).
 
     `hooks` are mlp.forward's (weight_hook, act_hook), used for quantization-aware
-    fine-tuning; `on_epoch(epoch, params, seconds)` is called after each epoch (benchmarks).
+    fine-tuning; `on_epoch(epoch, params, seconds)` is called after each epoch (benchmarks);
+    `teacher` (a FloatModel) adds cfg.distill-weighted soft targets to the loss.
     All randomness comes from cfg.seed.
     """
     rng = np.random.default_rng(cfg.seed + 1)  # seed + 0 is the initialisation
     (x_u8, y), (xv_u8, yv) = data.split()
     y = y.astype(np.int64)
-    fixed = None if cfg.augment else inputs(x_u8, cfg.pool)
+    fixed = None if cfg.augment or teacher else inputs(x_u8, cfg.pool)
     epochs = epochs or cfg.epochs
     lr = lr or cfg.lr
     steps_per_epoch = -(-len(x_u8) // cfg.batch_size)
@@ -68,11 +84,16 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
         loss_sum = correct = 0
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            loss_fn = mlp.softmax_xent
             if fixed is None:
-                xb = inputs(shift_images(x_u8[idx], cfg.augment, rng), cfg.pool)
+                xb_u8 = batch_images(x_u8[idx], cfg, rng)
+                xb = inputs(xb_u8, cfg.pool)
+                if teacher is not None:
+                    t_logits = mlp.forward(teacher.params, inputs(xb_u8, teacher.pool))[0]
+                    loss_fn = partial(mlp.distill_xent, teacher_logits=t_logits, weight=cfg.distill, temperature=cfg.temperature)
             else:
                 xb = fixed[idx]
-            loss, grads, logits = mlp.loss_and_grads(params, xb, y[idx], *hooks)
+            loss, grads, logits = mlp.loss_and_grads(params, xb, y[idx], *hooks, loss_fn=loss_fn)
             if not np.isfinite(loss):
                 raise Digit51Error(f"training diverged in epoch {epoch} (loss {loss}): use a smaller --lr (now {lr:g})")
             opt.step(params, grads, learning_rate(lr, cfg.schedule, step, total, warmup))
@@ -96,9 +117,10 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
 @blas.one_thread
 def train(data: Mnist, cfg: TrainConfig, on_epoch=None) -> FloatModel:
     """Train a new float model from scratch, evaluate it, and return it."""
+    teacher = model_file.load(cfg.teacher) if cfg.teacher else None
     side = 28 // cfg.pool
     sizes = [side * side, *cfg.hidden, data.classes]
     params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
-    best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch)
+    best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch, teacher=teacher)
     test = accuracy(best, data.test_images, data.test_labels, cfg.pool)
     return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch)
