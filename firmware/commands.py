@@ -123,7 +123,7 @@ def register(sub) -> None:
 
 def cmd_demo(a: argparse.Namespace) -> int:
     from digit51.quantize.cli import print_summary as print_quant_summary
-    from digit51.quantize.cli import quantize_and_measure
+    from digit51.quantize.measure import quantize_and_measure
     from digit51.quantize.quantizer import QuantConfig
     from digit51.trainer import model_file as float_model_file
 

@@ -7,36 +7,13 @@ import json
 import sys
 
 from digit51.quantize import model_file as int_model_file
-from digit51.quantize.quantizer import QuantConfig, quantize
-from digit51.quantize.simulate import run
-from digit51.trainer import blas, mnist
+from digit51.quantize.measure import summary
+from digit51.quantize.quantizer import QuantConfig
+from digit51.trainer import mnist
 from digit51.trainer import model_file as float_model_file
 from digit51.trainer.cli import add_data_option
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output
-from digit51.trainer.train import accuracy
-
-
-@blas.one_thread
-def quantize_and_measure(model, data, qcfg: QuantConfig, qat_epochs: int = 0):
-    """(IntModel, summary dict): quantize, optionally after QAT, and measure both accuracies."""
-    if qat_epochs:
-        from digit51.quantize.qat import finetune
-
-        model = finetune(model, data, qat_epochs, qcfg)
-    qmodel = quantize(model, data.train_images[: qcfg.calibration_images], qcfg)
-    qmodel.meta["qat_epochs"] = qat_epochs
-    _, pred = run(qmodel, data.test_images)
-    summary = {
-        "sizes": qmodel.sizes,
-        "pool": qmodel.pool,
-        "float_test_accuracy": accuracy(model.params, data.test_images, data.test_labels, model.pool),
-        "int_test_accuracy": float((pred == data.test_labels).mean()),
-        "weight_bytes": int(sum(w.size for w in qmodel.weights)),
-        "layers": qmodel.meta["layers"],
-    }
-    qmodel.meta["accuracy"] = {"float_test": summary["float_test_accuracy"], "int_test": summary["int_test_accuracy"]}
-    return qmodel, summary
 
 
 def print_summary(s: dict, out=sys.stdout) -> None:
@@ -54,6 +31,8 @@ def print_summary(s: dict, out=sys.stdout) -> None:
 
 
 def cmd_quantize(a: argparse.Namespace) -> int:
+    import digit51  # the public API; imported here, as it loads every stage
+
     try:
         qcfg = QuantConfig(calibration_images=a.calibration, percentile=a.percentile, per_tensor=a.per_tensor)
     except ValueError as e:
@@ -63,12 +42,12 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     check_output(a.output, inputs=[a.model])
     model = float_model_file.load(a.model)
     data = mnist.load(a.data)
-    qmodel, summary = quantize_and_measure(model, data, qcfg, a.qat_epochs)
+    qmodel = digit51.quantize(model, data, qcfg, a.qat_epochs)
     int_model_file.save(a.output, qmodel, inputs=[a.model])
     if a.json:
-        print(json.dumps(summary, sort_keys=True))
+        print(json.dumps(summary(qmodel), sort_keys=True))
     else:
-        print_summary(summary)
+        print_summary(summary(qmodel))
     return 0
 
 

@@ -35,7 +35,8 @@ def test_build_refuses_a_folder_holding_other_files(tmp_path, qmodel):
     assert os.listdir(tmp_path / "fw") == ["notes.txt"]
 
 
-def test_interrupted_build_leaves_the_old_output_whole(tmp_path, qmodel, small_int_model, data_dir, mnist_data):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, qmodel, small_int_model, data_dir, mnist_data):
     fw = tmp_path / "fw"
     build(small_int_model, targets.get("generic-8052"), fw, "serve", "m.q51")
     before = snapshot(fw)
@@ -46,9 +47,9 @@ def test_interrupted_build_leaves_the_old_output_whole(tmp_path, qmodel, small_i
     while not any(tmp_path.glob(".fw.tmp-*/.build/*.c")) and not any(fw.glob(".build/*.c")):  # SDCC about to run
         assert p.poll() is None and time.monotonic() < deadline, "the build never started compiling"
         time.sleep(0.02)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err
+    assert p.returncode == 128 + sig, err
     assert snapshot(fw) == before  # the old serve build, not a mix of old and new
     assert sorted(os.listdir(tmp_path)) == ["fw"]  # no temp folder left
     build(small_int_model, targets.get("generic-8052"), fw, "selftest", "m.q51", sel(mnist_data, [0, 1, 2]))

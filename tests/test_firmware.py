@@ -18,21 +18,32 @@ from digit51.firmware.session import Session
 from digit51.quantize import simulate
 
 GENERIC = targets.get("generic-8052")
+# Cycle figures below are what SDCC 4.2's code took in ucsim when written (default kernel:
+# sparse-asm); a test accepts 25 % either way. Dropping a Timer 0 overflow takes 65,536
+# cycles off (80 % of the smallest figure, 82,176), and counting the UART waits of serve
+# mode adds ~960 cycles a byte (9600 baud, 11.0592 MHz), so both land outside. A kernel
+# change that moves the figures more than that updates them here.
+CYCLES_MARGIN = 0.25
 
 
-def check(result, n):
+def near(cycles: float, expected: int) -> bool:
+    return abs(cycles / expected - 1) < CYCLES_MARGIN
+
+
+def check(result, n, cycles: int):
+    """`n` images bit-exact with no protocol errors, `cycles` per image (mean) within the margin."""
     c = result.comparison
     assert c.images == n
     assert c.mismatches == [], c.mismatches[:3]
     assert not result.bad_lines and not result.frame_errors
-    assert c.mean_cycles > 0
+    assert near(c.mean_cycles, cycles), c.mean_cycles
 
 
-@pytest.mark.parametrize("kernel", ["asm", "c"])
-def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path, kernel):
+@pytest.mark.parametrize("kernel, cycles", [("asm", 772_155), ("c", 2_621_225)])
+def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path, kernel, cycles):
     idx = list(range(100, 150))
     result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path, "m", kernel)
-    check(result, 50)
+    check(result, 50, cycles)
     assert len(result.firmware) >= 2  # 50 images do not fit next to the weights in one build
     # the firmware's own count, from embedded labels, agrees with the host's
     assert sum(o.done.correct for o in result.outcomes) == result.comparison.correct
@@ -51,12 +62,12 @@ def test_serve_10_images_bit_exact_over_socket(default_int_model, mnist_data, di
 def test_serve_over_a_pty_opened_as_a_serial_device(small_int_model, mnist_data, tmp_path):
     idx = [7, 8, 9, 10]
     result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, idx, "serve", "pty", tmp_path, "m")
-    check(result, 4)
+    check(result, 4, 82_176)
 
 
 def test_selftest_over_a_pty(small_int_model, mnist_data, tmp_path):
     result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, [0, 1, 2], "selftest", "pty", tmp_path, "m")
-    check(result, 3)
+    check(result, 3, 116_506)
 
 
 def test_firmware_rejects_a_corrupted_frame_and_recovers(small_int_model, mnist_data, digit51_build, digit51_boot):
@@ -76,10 +87,12 @@ def test_firmware_rejects_a_corrupted_frame_and_recovers(small_int_model, mnist_
 
 
 def test_timer0_cycle_count_is_stable_and_plausible(small_int_model, mnist_data, tmp_path):
-    """Cycles come from Timer 0 on the chip: same image, same count; more MACs, more cycles."""
+    """Cycles come from Timer 0 on the chip (they overflow it once here): two images, counts
+    within 5 % of each other and near the figure measured (test_cycles.py checks them
+    against ucsim's own clock)."""
     result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, [0, 0 + 1], "selftest", "socket", tmp_path, "m")
     cycles = [p.cycles for p in result.outcomes[0].predictions]
-    assert all(c > small_int_model.n_macs * 10 for c in cycles)  # at least 10 cycles per MAC
+    assert all(near(c, 117_632) for c in cycles), cycles
     assert max(cycles) - min(cycles) < 0.05 * max(cycles)
 
 
@@ -99,7 +112,7 @@ def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s["bit_exact"] is True and s["images"] == 4 and s["mismatches"] == 0
-    assert s["model"] == "49-16-10" and s["cycles_per_inference"] > 0
+    assert s["model"] == "49-16-10" and near(s["cycles_per_inference"], 117_924)
     assert (tmp_path / "out" / "model.q51").is_file()
 
 
@@ -108,7 +121,7 @@ def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model
     target = targets.get("at89s52")
     idx = list(range(30, 42))
     result = pipeline.simulate_firmware(small_int_model, target, mnist_data, idx, "stream", "socket", tmp_path, "m")
-    check(result, 12)
+    check(result, 12, 143_344)
     m = result.firmware[0].memory
     assert m["xram"]["used"] == 0 and m["iram"]["used"] <= 256 and m["code"]["used"] <= 8192
     assert result.max_sp is not None and result.max_sp < 0xFF  # the stack never wrapped
@@ -149,7 +162,8 @@ def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnis
 
 def test_asm_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_data, tmp_path):
     """784 inputs cross 256-byte XRAM pages (segments up to 256 long); 7 hidden gives an
-    odd-length layer; weights at +-127 and saturated activations stress the carries."""
+    odd-length layer; weights at +-127 and saturated activations. (The accumulator's
+    carries into its upper bytes are driven in test_kernel_extremes.py.)"""
     from digit51.quantize.model_file import IntModel
 
     rng = np.random.default_rng(11)
@@ -160,6 +174,6 @@ def test_asm_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_data
     model = IntModel([w0, w1], [rng.integers(-5000, 5000, 7).astype(np.int32), np.zeros(10, np.int32)],
                      [np.array([0, 14, 9, 10, 11, 12, 13], np.uint8)], 1)
     idx = [3, 4, 5]
-    for kernel in ("asm", "c"):
+    for kernel, cycles in (("asm", 209_933), ("c", 526_870)):
         result = pipeline.simulate_firmware(model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path / kernel, "m", kernel)
-        check(result, 3)
+        check(result, 3, cycles)

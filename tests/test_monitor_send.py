@@ -8,13 +8,10 @@ import sys
 import threading
 
 from digit51.firmware import protocol
+from helpers import line
 
 IMAGE_FRAME = 1 + 3 + protocol.IMAGE_BYTES + 2
 QUIT_FRAME = 1 + 3 + 2
-
-
-def line(body: str) -> bytes:
-    return f"{body} *{protocol.crc16(body.encode()):04X}\r\n".encode()
 
 
 def recv_exactly(conn, n: int) -> bytes:

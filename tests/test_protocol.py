@@ -14,17 +14,10 @@ import serial
 from digit51.firmware import protocol
 from digit51.firmware.monitor import Tally
 from digit51.firmware.session import Session
-
-
-def line(body: str) -> bytes:
-    return f"{body} *{protocol.crc16(body.encode()):04X}\r\n".encode()
+from helpers import line
 
 
 PRED = "pred img=12 digit=5 logits=-5,0,7,99,-2147483648,2147483647,1,2,3,4 cycles=712345"
-
-
-def test_crc16_ccitt_false_check_value():
-    assert protocol.crc16(b"123456789") == 0x29B1
 
 
 def test_parses_each_record_kind():

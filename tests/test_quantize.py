@@ -6,7 +6,7 @@ import pytest
 
 from digit51.quantize import model_file as int_model_file
 from digit51.quantize import ops
-from digit51.quantize.cli import quantize_and_measure
+from digit51.quantize.measure import quantize_and_measure
 from digit51.quantize.model_file import IntModel
 from digit51.quantize.quantizer import QuantConfig, accumulator_bound, quantize
 from digit51.quantize.simulate import run
@@ -174,6 +174,25 @@ def test_flipped_byte_in_an_int_model_is_refused(small_int_model, tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(Digit51Error, match="checksum mismatch"):
         int_model_file.load(path)
+
+
+def test_api_quantize_runs_on_one_blas_thread(small_float, mnist_data, monkeypatch):
+    """Calibration is float math whose results are saved: pinned to one BLAS thread like
+    training (trainer/blas.py), so the bytes do not depend on the thread count."""
+    from threadpoolctl import threadpool_info
+
+    import digit51
+    from digit51.quantize import measure
+
+    seen, real = [], measure.quantize
+
+    def watching(*args, **kwargs):
+        seen.append([pool["num_threads"] for pool in threadpool_info()])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "quantize", watching)
+    digit51.quantize(small_float, mnist_data)
+    assert seen and seen[0] and all(n == 1 for n in seen[0]), seen
 
 
 def test_sparse_dense_golden():

@@ -89,3 +89,52 @@ def test_signal_stops_monitor_with_one_line(sig, tmp_path):
             out, err = p.communicate(timeout=60)
     assert p.returncode == 128 + sig
     assert err.splitlines() == [f"digit51: stopped by {signal.Signals(sig).name}"] and out == ""
+
+
+def test_sigkill_takes_the_simulator_with_it(small_int_model, data_dir, tmp_path):
+    """SIGKILL cannot be caught: the kernel itself must stop s51 and socat (their parent-death
+    signal). Their temp folder stays behind; nothing can remove it."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    q = tmp_path / "m.q51"
+    int_model_file.save(q, small_int_model)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "digit51.firmware.cli", "sim", str(q), "--link", "pty", "--data", str(data_dir),
+         "--mode", "serve", "--images", "2000", "--out", str(tmp_path / "out")],
+        cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    running = []
+    try:
+        deadline = time.monotonic() + 300
+        while not simulating(tmp):
+            assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "timeout"
+            time.sleep(0.05)
+        running = ours(tmp_path)
+        assert sorted(name for _, name in running) == ["s51", "socat"]
+        p.kill()
+        p.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while ours(tmp_path) and time.monotonic() < deadline:  # the kernel signals them at once; allow for load
+            time.sleep(0.05)
+        assert ours(tmp_path) == []
+    finally:
+        if p.poll() is None:
+            p.kill()
+        for pid, _ in ours(tmp_path):  # a failing run must not leave them spinning
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_child_started_by_a_short_lived_thread_outlives_the_thread():
+    """`digit51 ui` reopens the simulator from a request thread that ends at once: its
+    parent-death signal must not be tied to that thread."""
+    import threading
+
+    from digit51.firmware.children import Children
+
+    with Children("digit51-test-") as children:
+        t = threading.Thread(target=children.popen, args=(["sleep", "60"],))
+        t.start()
+        t.join()
+        with pytest.raises(subprocess.TimeoutExpired):  # still running a second after the thread ended
+            children.procs[0].wait(timeout=1.0)
+    assert children.procs == []

@@ -2,10 +2,10 @@
 
     python -m digit51.trainer.bench --data ../shared/data/mnist
 
-Runs the default 8051 model and 784-128-10. Times are training time only (the test
-evaluation after each epoch is not counted). Where PyTorch is importable, it also
-trains the same MLP (same batch size, Adam, CPU, no augmentation on either side) for 3
-epochs and prints the per-epoch time ratio.
+Runs the default 8051 model and 784-128-N (N classes, taken from the data's labels).
+Times are training time only (the test evaluation after each epoch is not counted).
+Where PyTorch is importable, it also trains the same MLP (same batch size, Adam, CPU,
+no augmentation on either side) for 3 epochs and prints the per-epoch time ratio.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def run_torch(data, cfg: TrainConfig, epochs: int = 3):
     (x, y), _ = data.split()
     x = torch.from_numpy(inputs(x, cfg.pool))
     y = torch.from_numpy(y.astype(np.int64))
-    sizes = [x.shape[1], *cfg.hidden, 10]
+    sizes = [x.shape[1], *cfg.hidden, data.classes]
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
@@ -72,10 +72,10 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     data = mnist.load(a.data)
     default = TrainConfig(epochs=a.epochs)
-    arch = "-".join(map(str, [(28 // default.pool) ** 2, *default.hidden, 10]))
+    arch = "-".join(map(str, [(28 // default.pool) ** 2, *default.hidden, data.classes]))
     models = {
         f"default ({arch}, pool {default.pool})": default,
-        "784-128-10 (pool 1)": TrainConfig(hidden=(128,), pool=1, epochs=a.epochs),
+        f"784-128-{data.classes} (pool 1)": TrainConfig(hidden=(128,), pool=1, epochs=a.epochs),
     }
     try:
         import torch  # noqa: F401

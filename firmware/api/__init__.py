@@ -31,7 +31,7 @@ from digit51.firmware.protocol import image_frame as _image_frame
 from digit51.firmware.targets import Target
 from digit51.quantize import model_file as _int_model_file
 from digit51.quantize import simulate as _simulate
-from digit51.quantize.cli import quantize_and_measure as _quantize_and_measure
+from digit51.quantize.measure import quantize_and_measure as _quantize_and_measure
 from digit51.quantize.model_file import IntModel
 from digit51.quantize.quantizer import QuantConfig
 from digit51.trainer import mnist as _mnist
