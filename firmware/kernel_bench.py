@@ -19,6 +19,10 @@ pixels. From c(H, k) = A + H*B + k*G + H*k*M:
 
 With --qmodel QMODEL it also runs that model on an all-255 image (every pooled input
 non-zero: the worst case of a dense layer's input) and an all-zero image with the asm kernels.
+The all-zero image does no multiply-accumulate with the sparse kernel: its cycles are the
+fixed per-digit overhead (pooling, gathers, per-neuron work, requantization, argmax),
+reported in self-test and serve mode, and with --profile split by function
+(firmware/profile.py) over the first test images.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.firmware import pipeline, targets
+from digit51.firmware import pipeline, profile, targets
 from digit51.quantize import model_file
 from digit51.quantize.model_file import IntModel
 from digit51.trainer import mnist
@@ -56,9 +60,9 @@ def crafted(data: mnist.Mnist) -> mnist.Mnist:
     return dataclasses.replace(data, test_images=images.reshape(-1, 28, 28), test_labels=np.zeros(len(images), np.uint8))
 
 
-def run(model: IntModel, data, images: list[int], kernel: str, work: Path) -> list[int]:
+def run(model: IntModel, data, images: list[int], kernel: str, work: Path, mode: str = "selftest") -> list[int]:
     """Cycles of each image, checked bit-exact against the simulator."""
-    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, images, "selftest", "socket", work, "kernel_bench", kernel)
+    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, images, mode, "socket", work, "kernel_bench", kernel)
     assert r.comparison.bit_exact, r.comparison.mismatches[:2]
     cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
     return [cycles[i] for i in images]
@@ -108,6 +112,16 @@ def extremes(model: IntModel, data, work: Path) -> None:
         full, empty = run(model, both, [0, 1], kernel, work / f"extremes-{kernel}")
         print(f"{kernel:>10} kernel: {name} all-255 image {full:,} cycles "
               f"({pipeline.seconds_per_digit(full, targets.get('generic-8052')):.3f} s), all-zero image {empty:,}; bit-exact")
+    (served,) = run(model, both, [1], "sparse-asm", work / "overhead-serve", "serve")
+    print(f"fixed overhead per digit (sparse-asm, all-zero image: no MAC): {empty:,} cycles in self-test mode, "
+          f"{served:,} in serve mode; bit-exact")
+
+
+def functions(model: IntModel, data, work: Path, n: int = 20) -> None:
+    cycles, kernel = profile.profile(model, targets.get("generic-8052"), data, list(range(n)), None, work / "profile")
+    print(f"cycles per digit by function ({kernel} kernel, self-test, mean of test images 0..{n - 1}):")
+    for f, c in sorted(cycles.items(), key=lambda kv: -kv[1]):
+        print(f"{f:>24} {c:>10,.0f}")
 
 
 def main(argv=None) -> None:
@@ -116,6 +130,7 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=int, default=3, help="test images per dense measurement")
     p.add_argument("--qmodel", metavar="QMODEL", help="also run this integer model on an all-255 and an all-zero image")
     p.add_argument("--only-qmodel", action="store_true", help="skip the random-model measurements")
+    p.add_argument("--profile", action="store_true", help="with --qmodel: also the cycles per digit of each function")
     a = p.parse_args(argv)
     data = mnist.load(a.data)
     with tempfile.TemporaryDirectory(prefix="digit51-kbench-") as work:
@@ -124,6 +139,8 @@ def main(argv=None) -> None:
             sparse(data, Path(work))
         if a.qmodel:
             extremes(model_file.load(a.qmodel), data, Path(work))
+            if a.profile:
+                functions(model_file.load(a.qmodel), data, Path(work))
 
 
 if __name__ == "__main__":
