@@ -8,14 +8,13 @@ the all-in cycles per multiply-accumulate, and the marginal cost of one more MAC
 layer (the slope between the two sizes, per-neuron work included).
 
 Zero-skipping kernels (sparse-asm, sparse-c): cycles depend on how many inputs are
-non-zero. 784-H-10 and 196-H-10 models whose hidden shifts of 31 make every hidden
+non-zero. 784-H-10 models whose hidden shifts of 31 make every hidden
 activation 0 (so only the first layer's input varies) run crafted images with k non-zero
 pixels. From c(H, k) = A + H*B + k*G + H*k*M:
   per non-zero MAC      M = the slope of cycles in H*k (chunk changes included);
-  per skipped input     Z = the gather's cost of one zero input (once per layer, not per
-                        neuron), from the 784- and 196-input models on the all-zero image,
-                        less the pooling difference measured with the c kernel, whose
-                        dense_begin does nothing.
+  per skipped input     Z = the gather's cycles per input on the all-zero image (every input
+                        of both layers is 0), from firmware/profile.py (once per layer,
+                        not per neuron).
 
 With --qmodel QMODEL it also runs that model on an all-255 image (every pooled input
 non-zero: the worst case of a dense layer's input) and an all-zero image with the asm kernels.
@@ -41,7 +40,8 @@ from digit51.trainer import mnist
 
 DENSE_KERNELS = ("asm", "c")
 SPARSE_KERNELS = ("sparse-asm", "sparse-c")
-NONZERO = (64, 192)  # non-zero first-layer inputs of the crafted images, all within the first 256
+NONZERO = (64, 192)
+GATHER = ("dense_begin", "nz_gather")  # the functions of the sparse kernels' gather  # non-zero first-layer inputs of the crafted images, all within the first 256
 
 
 def random_model(hidden: int, seed: int = 0, n_in: int = 196, shift: int = 10) -> IntModel:
@@ -85,20 +85,13 @@ def dense(data, n_images: int, work: Path) -> None:
 def sparse(data, work: Path) -> None:
     hs = (16, 48)
     zero = crafted(data)
-    # intercept (H = 0) and slope in H of the all-zero image, per kernel and input count
-    fit = {}
-    for kernel in ("c", *SPARSE_KERNELS):
-        for n_in in (784, 196):
-            c = {h: run(random_model(h, n_in=n_in, shift=31), zero, [0] if n_in == 196 or kernel == "c" else [0, 1, 2],
-                        kernel, work / f"{kernel}-{n_in}-{h}") for h in hs}
-            slope = (c[hs[1]][0] - c[hs[0]][0]) / (hs[1] - hs[0])
-            fit[kernel, n_in] = (c[hs[0]][0] - hs[0] * slope, c)
-    pool_diff = fit["c", 784][0] - fit["c", 196][0]  # pooling 784 vs 196 inputs; the c kernel's dense_begin is empty
+    (k1, k2), (h1, h2) = NONZERO, hs
     for kernel in SPARSE_KERNELS:
-        c = fit[kernel, 784][1]
-        (k1, k2), (h1, h2) = NONZERO, hs
+        c = {h: run(random_model(h, n_in=784, shift=31), zero, [0, 1, 2], kernel, work / f"{kernel}-{h}") for h in hs}
         per_mac = (c[h2][2] - c[h2][1] - c[h1][2] + c[h1][1]) / ((h2 - h1) * (k2 - k1))
-        per_skip = (fit[kernel, 784][0] - fit[kernel, 196][0] - pool_diff) / (784 - 196)
+        f, _ = profile.profile(random_model(h2, n_in=784, shift=31), targets.get("generic-8052"), zero, [0], kernel,
+                               work / f"{kernel}-profile")
+        per_skip = sum(f.get(name, 0) for name in GATHER) / (784 + h2)  # every input of both layers is 0
         print(f"{kernel:>10} kernel: {per_mac:.2f} cycles per non-zero MAC, {per_skip:.1f} cycles per skipped input "
               f"(once per layer, vs H MACs in a dense kernel); 784-{h2}-10 with {k1} / {k2} non-zero inputs: "
               f"{c[h2][1]:,} / {c[h2][2]:,} cycles, all-zero image {c[h2][0]:,}; bit-exact")
