@@ -18,10 +18,11 @@ pixels. From c(H, k) = A + H*B + k*G + H*k*M:
 
 With --qmodel QMODEL it also runs that model on an all-255 image (every pooled input
 non-zero: the worst case of a dense layer's input) and an all-zero image with the asm kernels.
-The all-zero image does no multiply-accumulate with the sparse kernel: its cycles are the
-fixed per-digit overhead (pooling, gathers, per-neuron work, requantization, argmax),
-reported in self-test and serve mode, and with --profile split by function
-(firmware/profile.py) over the first test images.
+Its all-zero image does no multiply-accumulate in the first layer with the sparse kernel
+(later layers still see the biases' activations), reported in self-test and serve mode.
+With --profile the cycles per digit over the first test images are split by function
+(firmware/profile.py), and the per-digit overhead outside the kernel's dot-product
+routine (pooling, gathers, layer loops, requantization, argmax) is printed.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def extremes(model: IntModel, data, work: Path) -> None:
         print(f"{kernel:>10} kernel: {name} all-255 image {full:,} cycles "
               f"({pipeline.seconds_per_digit(full, targets.get('generic-8052')):.3f} s), all-zero image {empty:,}; bit-exact")
     (served,) = run(model, both, [1], "sparse-asm", work / "overhead-serve", "serve")
-    print(f"fixed overhead per digit (sparse-asm, all-zero image: no MAC): {empty:,} cycles in self-test mode, "
+    print(f"sparse-asm kernel: {name} all-zero image (no MAC in the first layer) {empty:,} cycles in self-test mode, "
           f"{served:,} in serve mode; bit-exact")
 
 
@@ -115,6 +116,8 @@ def functions(model: IntModel, data, work: Path, n: int = 20) -> None:
     print(f"cycles per digit by function ({kernel} kernel, self-test, mean of test images 0..{n - 1}):")
     for f, c in sorted(cycles.items(), key=lambda kv: -kv[1]):
         print(f"{f:>24} {c:>10,.0f}")
+    print(f"{'total':>24} {sum(cycles.values()):>10,.0f}; outside the dot-product routine `dense`: "
+          f"{sum(cycles.values()) - cycles.get('dense', 0):,.0f} per digit")
 
 
 def main(argv=None) -> None:
