@@ -30,6 +30,7 @@ KERNELS = {
     "sparse-c": ("kernel_sparse_c.inc.j2", "int8_t", 0),  # skips zero inputs (ops.dense_sparse)
     "sparse-asm": ("kernel_sparse_asm.inc.j2", "uint8_t", 128),
 }
+ASM_KERNELS = ("asm", "sparse-asm")  # these also take the asm helpers of the other ops (pooling); c ones the C reference
 DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/kernel_bench.py)
 FALLBACK_KERNEL = "asm"  # the default where the sparse kernel's list does not fit the chip's RAM
 # How the asm kernels reach XRAM, by the target's `xaddr` (firmware/targets.py): MOVX A,@R0
@@ -145,6 +146,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "mode": mode,
         "kernel": kernel,
         "kernel_template": template,
+        "asm_helpers": kernel in ASM_KERNELS,
         "act_fragment": ACT_FRAGMENTS[board.target.xaddr],
         "nz": sparse_sizes(model.sizes),
         "act_mem": act_mem,

@@ -8,17 +8,21 @@ the all-in cycles per multiply-accumulate, and the marginal cost of one more MAC
 layer (the slope between the two sizes, per-neuron work included).
 
 Zero-skipping kernels (sparse-asm, sparse-c): cycles depend on how many inputs are
-non-zero. 784-H-10 and 196-H-10 models whose hidden shifts of 31 make every hidden
+non-zero. 784-H-10 models whose hidden shifts of 31 make every hidden
 activation 0 (so only the first layer's input varies) run crafted images with k non-zero
 pixels. From c(H, k) = A + H*B + k*G + H*k*M:
   per non-zero MAC      M = the slope of cycles in H*k (chunk changes included);
-  per skipped input     Z = the gather's cost of one zero input (once per layer, not per
-                        neuron), from the 784- and 196-input models on the all-zero image,
-                        less the pooling difference measured with the c kernel, whose
-                        dense_begin does nothing.
+  per skipped input     Z = the gather's cycles per input on the all-zero image (every input
+                        of both layers is 0), from firmware/profile.py (once per layer,
+                        not per neuron).
 
 With --qmodel QMODEL it also runs that model on an all-255 image (every pooled input
 non-zero: the worst case of a dense layer's input) and an all-zero image with the asm kernels.
+Its all-zero image does no multiply-accumulate in the first layer with the sparse kernel
+(later layers still see the biases' activations), reported in self-test and serve mode.
+With --profile the cycles per digit over the first test images are split by function
+(firmware/profile.py), and the per-digit overhead outside the kernel's dot-product
+routine (pooling, gathers, layer loops, requantization, argmax) is printed.
 """
 
 from __future__ import annotations
@@ -30,14 +34,15 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.firmware import pipeline, targets
+from digit51.firmware import pipeline, profile, targets
 from digit51.quantize import model_file
 from digit51.quantize.model_file import IntModel
 from digit51.trainer import mnist
 
 DENSE_KERNELS = ("asm", "c")
 SPARSE_KERNELS = ("sparse-asm", "sparse-c")
-NONZERO = (64, 192)  # non-zero first-layer inputs of the crafted images, all within the first 256
+NONZERO = (64, 192)
+GATHER = ("dense_begin", "nz_gather")  # the functions of the sparse kernels' gather  # non-zero first-layer inputs of the crafted images, all within the first 256
 
 
 def random_model(hidden: int, seed: int = 0, n_in: int = 196, shift: int = 10) -> IntModel:
@@ -56,9 +61,9 @@ def crafted(data: mnist.Mnist) -> mnist.Mnist:
     return dataclasses.replace(data, test_images=images.reshape(-1, 28, 28), test_labels=np.zeros(len(images), np.uint8))
 
 
-def run(model: IntModel, data, images: list[int], kernel: str, work: Path) -> list[int]:
+def run(model: IntModel, data, images: list[int], kernel: str, work: Path, mode: str = "selftest") -> list[int]:
     """Cycles of each image, checked bit-exact against the simulator."""
-    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, images, "selftest", "socket", work, "kernel_bench", kernel)
+    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, images, mode, "socket", work, "kernel_bench", kernel)
     assert r.comparison.bit_exact, r.comparison.mismatches[:2]
     cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
     return [cycles[i] for i in images]
@@ -81,20 +86,13 @@ def dense(data, n_images: int, work: Path) -> None:
 def sparse(data, work: Path) -> None:
     hs = (16, 48)
     zero = crafted(data)
-    # intercept (H = 0) and slope in H of the all-zero image, per kernel and input count
-    fit = {}
-    for kernel in ("c", *SPARSE_KERNELS):
-        for n_in in (784, 196):
-            c = {h: run(random_model(h, n_in=n_in, shift=31), zero, [0] if n_in == 196 or kernel == "c" else [0, 1, 2],
-                        kernel, work / f"{kernel}-{n_in}-{h}") for h in hs}
-            slope = (c[hs[1]][0] - c[hs[0]][0]) / (hs[1] - hs[0])
-            fit[kernel, n_in] = (c[hs[0]][0] - hs[0] * slope, c)
-    pool_diff = fit["c", 784][0] - fit["c", 196][0]  # pooling 784 vs 196 inputs; the c kernel's dense_begin is empty
+    (k1, k2), (h1, h2) = NONZERO, hs
     for kernel in SPARSE_KERNELS:
-        c = fit[kernel, 784][1]
-        (k1, k2), (h1, h2) = NONZERO, hs
+        c = {h: run(random_model(h, n_in=784, shift=31), zero, [0, 1, 2], kernel, work / f"{kernel}-{h}") for h in hs}
         per_mac = (c[h2][2] - c[h2][1] - c[h1][2] + c[h1][1]) / ((h2 - h1) * (k2 - k1))
-        per_skip = (fit[kernel, 784][0] - fit[kernel, 196][0] - pool_diff) / (784 - 196)
+        f, _ = profile.profile(random_model(h2, n_in=784, shift=31), targets.get("generic-8052"), zero, [0], kernel,
+                               work / f"{kernel}-profile")
+        per_skip = sum(f.get(name, 0) for name in GATHER) / (784 + h2)  # every input of both layers is 0
         print(f"{kernel:>10} kernel: {per_mac:.2f} cycles per non-zero MAC, {per_skip:.1f} cycles per skipped input "
               f"(once per layer, vs H MACs in a dense kernel); 784-{h2}-10 with {k1} / {k2} non-zero inputs: "
               f"{c[h2][1]:,} / {c[h2][2]:,} cycles, all-zero image {c[h2][0]:,}; bit-exact")
@@ -108,6 +106,18 @@ def extremes(model: IntModel, data, work: Path) -> None:
         full, empty = run(model, both, [0, 1], kernel, work / f"extremes-{kernel}")
         print(f"{kernel:>10} kernel: {name} all-255 image {full:,} cycles "
               f"({pipeline.seconds_per_digit(full, targets.get('generic-8052')):.3f} s), all-zero image {empty:,}; bit-exact")
+    (served,) = run(model, both, [1], "sparse-asm", work / "overhead-serve", "serve")
+    print(f"sparse-asm kernel: {name} all-zero image (no MAC in the first layer) {empty:,} cycles in self-test mode, "
+          f"{served:,} in serve mode; bit-exact")
+
+
+def functions(model: IntModel, data, work: Path, n: int = 20) -> None:
+    cycles, kernel = profile.profile(model, targets.get("generic-8052"), data, list(range(n)), None, work / "profile")
+    print(f"cycles per digit by function ({kernel} kernel, self-test, mean of test images 0..{n - 1}):")
+    for f, c in sorted(cycles.items(), key=lambda kv: -kv[1]):
+        print(f"{f:>24} {c:>10,.0f}")
+    print(f"{'total':>24} {sum(cycles.values()):>10,.0f}; outside the dot-product routine `dense`: "
+          f"{sum(cycles.values()) - cycles.get('dense', 0):,.0f} per digit")
 
 
 def main(argv=None) -> None:
@@ -116,6 +126,7 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=int, default=3, help="test images per dense measurement")
     p.add_argument("--qmodel", metavar="QMODEL", help="also run this integer model on an all-255 and an all-zero image")
     p.add_argument("--only-qmodel", action="store_true", help="skip the random-model measurements")
+    p.add_argument("--profile", action="store_true", help="with --qmodel: also the cycles per digit of each function")
     a = p.parse_args(argv)
     data = mnist.load(a.data)
     with tempfile.TemporaryDirectory(prefix="digit51-kbench-") as work:
@@ -124,6 +135,8 @@ def main(argv=None) -> None:
             sparse(data, Path(work))
         if a.qmodel:
             extremes(model_file.load(a.qmodel), data, Path(work))
+            if a.profile:
+                functions(model_file.load(a.qmodel), data, Path(work))
 
 
 if __name__ == "__main__":

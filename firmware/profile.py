@@ -1,108 +1,117 @@
-"""Cycles per layer, measured in ucsim with breakpoints on the self-test firmware.
+"""Where the cycles of one digit go: machine cycles per function of the inference code,
+from ucsim's per-address execution counts (firmware/timing.py run_counts) over a
+self-test build of the model.
 
-Method: s51 stops at cycles_start() (the firmware's Timer 0 starts), at classify(), after
-each layer's call returns, and at cycles_pause() (Timer 0 stops); `state` after each stop
-gives the simulated clock count. The segments between stops are: reading and pooling the
-784 pixels, one per layer (its argument set-up, call and return included), and argmax.
-Their sum is checked against the firmware's own Timer 0 count on its `pred` line: two
-independent measurements of the same digit. Breakpoints cost no simulated time.
+    python -m digit51.firmware.profile QMODEL --data ../shared/data/mnist [--images 20] [--kernel K] [--target CHIP]
 
-The call sites come from disassembling classify() in ucsim (`dc`): each LCALL in it,
-in order, is one layer; what follows the last layer (a tail LJMP or LCALL) is argmax.
+Static functions of infer.c are not in the linker map: infer.c is compiled once more
+with the flags of the build to read their offsets in its INFER area from the listing
+(checked against the map's global symbols of infer.c). Every executed instruction is
+charged to the function whose label precedes it; `main` is the self-test loop that
+feeds the pixels to pool_push (its per-image printing lives in other functions).
 """
 
 from __future__ import annotations
 
+import argparse
 import re
+import shutil
 import subprocess
+import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from digit51.firmware import protocol
-from digit51.firmware.targets import Target
-from digit51.firmware.ucsim import _need
+from digit51.codegen.render import KERNELS, SelfTestSet
+from digit51.firmware import targets, timing
+from digit51.firmware.build import SDCC_FLAGS, build, sdcc_path
+from digit51.firmware.opcodes import OPS
+from digit51.quantize import model_file
+from digit51.trainer import mnist
 from digit51.trainer.errors import Digit51Error
 
-_SYMBOL = re.compile(r"^C:\s+([0-9A-Fa-f]{8})\s+(_\w+)\s", re.M)
-_INSN = re.compile(r"^0x([0-9a-f]{4})\s+\S*\s+(?:[0-9a-f]{2} ?)+\s+(\w+)\s*(\S*)", re.M)
-_STOP = re.compile(r"Stop at 0x([0-9a-fA-F]+): \(\d+\) Breakpoint")
-_CLKS = re.compile(r"Total time since last reset= \S+ sec \((\d+) clks\)")
+INFER_FUNCTIONS_SHOWN = "inference code (infer.c) and the self-test loop (main)"
 
 
-@dataclass(frozen=True)
-class Profile:
-    segments: list[str]  # "input", "layer 0", ..., "argmax"
-    cycles: np.ndarray  # (images, segments) machine cycles from ucsim's clock
-    timer0: np.ndarray  # (images,) the firmware's own count (pred line)
-    predictions: list  # protocol.Prediction per image
-
-    @property
-    def totals(self) -> np.ndarray:
-        return self.cycles.sum(axis=1)
-
-    @property
-    def worst_gap(self) -> float:
-        """Largest |sum of segments - Timer 0| / Timer 0 over the images."""
-        return float(np.max(np.abs(self.totals - self.timer0) / self.timer0))
+def map_labels(map_text: str) -> dict[int, str]:
+    """Address -> global code symbol of the linker map."""
+    return {int(a, 16): name for a, name in re.findall(r"^C:\s+([0-9A-F]{8})\s+(_\w+)\s+\w", map_text, re.M)}
 
 
-def symbols(map_text: str) -> dict[str, int]:
-    return {name: int(addr, 16) for addr, name in _SYMBOL.findall(map_text)}
-
-
-def _s51(ihx: Path, target: Target, commands: str, uart_out: Path, timeout: float) -> str:
-    s51 = _need("s51", "sdcc-ucsim")
-    cmd = [s51, "-t", target.s51_type, "-I", "if=xram[0xffff]", "-S", f"in=/dev/null,out={uart_out}", str(ihx)]
-    try:
-        p = subprocess.run(cmd, input=commands, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Digit51Error(f"ucsim did not finish profiling within {timeout:.0f} s; use fewer --images") from None
-    return p.stdout + p.stderr
-
-
-def call_sites(ihx: Path, target: Target, classify: int, n_layers: int) -> list[int]:
-    """Return addresses of the layer calls in classify()."""
+def infer_labels(src: Path, map_text: str) -> dict[int, str]:
+    """Address -> label of every function of infer.c, statics included (see the module doc)."""
+    base = int(re.search(r"^INFER\s+([0-9A-F]{8})", map_text, re.M)[1], 16)
     with tempfile.TemporaryDirectory(prefix="digit51-profile-") as tmp:
-        out = _s51(ihx, target, f"dc 0x{classify:x} 0x{classify + 0x400:x}\nkill\n", Path(tmp) / "uart", 30)
-    calls, ends = [], 0
-    for addr, op, arg in _INSN.findall(out):
-        if op == "LCALL":
-            calls.append(int(addr, 16) + 3)
-        if op in ("RET", "LJMP"):
-            ends = op
-            break
-    if len(calls) < n_layers or len(calls) + (ends == "LJMP") != n_layers + 1:
-        raise Digit51Error(f"classify() makes {len(calls)} calls, not one per layer ({n_layers}) and argmax: "
-                           "per-layer profiling knows the buffered firmware of codegen/templates/infer.c.j2")
-    return calls[:n_layers]
+        for f in src.iterdir():
+            shutil.copy(f, tmp)
+        subprocess.run([sdcc_path(), *SDCC_FLAGS, "-DDIGIT51_SIM_EXIT", "--codeseg", "INFER", "-c", "infer.c"],
+                       cwd=tmp, check=True, capture_output=True)
+        lst = (Path(tmp) / "infer.lst").read_text()
+    out, area = {}, None
+    for line in lst.splitlines():
+        m = re.search(r"\.area\s+(\w+)", line)
+        if m:
+            area = m[1]
+        m = re.match(r"^\s+([0-9A-F]{6})\s+\d+\s+(_\w+?):{1,2}\s*$", line)
+        if m and area == "INFER":
+            out[base + int(m[1], 16)] = m[2]
+    known = map_labels(map_text)
+    for a, name in out.items():
+        if a in known and known[a] != name:
+            raise Digit51Error(f"profile: infer.c recompiled differently from the build ({name} at 0x{a:04X}): rebuild")
+    return out
 
 
-def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: int, timeout: float = 600) -> Profile:
-    syms = symbols(Path(map_file).read_text())
+def per_function(run: timing.Run, labels: dict[int, str]) -> dict[str, int]:
+    """Machine cycles of each function over the whole run."""
+    marks = sorted(labels)
+    out: dict[str, int] = {}
+    k = 0
+    for a in timing.starts(run.code, timing.code_ranges(run.map_text)):
+        n = run.counts.get(a, 0)
+        while k + 1 < len(marks) and marks[k + 1] <= a:
+            k += 1
+        if n and marks and marks[k] <= a:
+            out[labels[marks[k]]] = out.get(labels[marks[k]], 0) + n * OPS[run.code[a]].cycles12
+    return out
+
+
+def profile(model, target, data, indices: list[int], kernel: str | None, work: Path) -> tuple[dict[str, float], str]:
+    """Mean machine cycles per digit of each function of infer.c and of main; the kernel used."""
+    sel = SelfTestSet(indices, data.test_images[indices], data.test_labels[indices])
+    fw = build(model, target, work / "fw", "selftest", "profile", sel, kernel)
+    run = timing.run_counts(fw.ihx, fw.folder / "firmware.map")
+    infer = infer_labels(fw.folder / "src", run.map_text)
+    labels = {**map_labels(run.map_text), **infer}
+    cycles = per_function(run, labels)
+    shown = set(infer.values()) | {"_main"}
+    return {f[1:]: c / len(indices) for f, c in cycles.items() if f in shown}, fw.memory["kernel"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("qmodel", help="integer model from `digit51 quantize`")
+    p.add_argument("--data", metavar="DIR", help="MNIST folder")
+    p.add_argument("--images", type=int, default=20, help="test images, from index 0 (default 20)")
+    p.add_argument("--kernel", choices=sorted(KERNELS), help="dense-layer kernel (default: the build's)")
+    p.add_argument("--target", default=targets.DEFAULT_TARGET, help="chip profile (default generic-8052)")
+    a = p.parse_args(argv)
     try:
-        start, classify, pause = syms["_cycles_start"], syms["_classify"], syms["_cycles_pause"]
-    except KeyError as e:
-        raise Digit51Error(f"{map_file}: no symbol {e} in the firmware map; is it a digit51 self-test build?") from None
-    returns = call_sites(ihx, target, classify, n_layers)
-    stops = [start, classify, *returns, pause]
-    commands = "".join(f"break 0x{a:x}\n" for a in stops) + "run\nstate\n" * (len(stops) * n_images + 1) + "kill\n"
-    with tempfile.TemporaryDirectory(prefix="digit51-profile-") as tmp:
-        uart = Path(tmp) / "uart.txt"
-        out = _s51(ihx, target, commands, uart, timeout)
-        reader = protocol.LineReader()
-        records = reader.feed(uart.read_bytes()) + reader.close()
-    hits = [(int(a, 16), int(c)) for a, c in re.findall(_STOP.pattern + r"[\s\S]*?" + _CLKS.pattern, out)]
-    preds = [r for r in records if isinstance(r, protocol.Prediction)]
-    if len(hits) != len(stops) * n_images or len(preds) != n_images:
-        raise Digit51Error(f"profiling stopped early: {len(hits)} of {len(stops) * n_images} breakpoints, "
-                           f"{len(preds)} of {n_images} answers")
-    addrs = np.array([a for a, _ in hits]).reshape(n_images, len(stops))
-    if not (addrs == np.array(stops)).all():
-        raise Digit51Error("ucsim stopped at the breakpoints out of order; the firmware's control flow is not the one profiled")
-    clks = np.array([c for _, c in hits], dtype=np.int64).reshape(n_images, len(stops))
-    cycles = np.diff(clks, axis=1) // target.clocks_per_cycle
-    names = ["input"] + [f"layer {i}" for i in range(n_layers)] + ["argmax"]
-    return Profile(names, cycles, np.array([p.cycles for p in preds], dtype=np.int64), preds)
+        model = model_file.load(a.qmodel)
+        target = targets.get(a.target)
+        data = mnist.load(a.data)
+        with tempfile.TemporaryDirectory(prefix="digit51-profile-") as tmp:
+            cycles, kernel = profile(model, target, data, list(range(a.images)), a.kernel, Path(tmp))
+    except Digit51Error as e:
+        print(f"digit51: {e}", file=sys.stderr)
+        return 1
+    name = "-".join(map(str, model.sizes))
+    print(f"{name}, {kernel} kernel, {target.name}, mean over {a.images} test images: machine cycles per digit, "
+          f"{INFER_FUNCTIONS_SHOWN}")
+    for f, c in sorted(cycles.items(), key=lambda kv: -kv[1]):
+        print(f"{f:>24} {c:>10,.0f}")
+    print(f"{'total':>24} {sum(cycles.values()):>10,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

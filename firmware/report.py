@@ -1,7 +1,7 @@
 """`digit51 report QMODEL --data DIR -o DIR`: one self-contained HTML page (images
 embedded, nothing fetched) and report.json about a model on a chip: per layer sizes,
 MACs, memory, accumulator bounds, shifts, clipping and cycles measured in ucsim
-(firmware/profile.py states the method); totals against the target's budgets; float vs
+(firmware/layer_cycles.py states the method); totals against the target's budgets; float vs
 integer vs firmware accuracy; confusion matrix, most confident mistakes and the
 frontier plot as PNG files (matplotlib: pip install 'digit51[sweep]')."""
 
@@ -20,7 +20,7 @@ import jinja2
 import numpy as np
 
 from digit51.codegen.render import SelfTestSet
-from digit51.firmware import frontier, pipeline, profile, run, stopping, targets
+from digit51.firmware import frontier, layer_cycles, pipeline, run, stopping, targets
 from digit51.firmware.build import build, check_fit
 from digit51.firmware.chip import serve_mode
 from digit51.quantize import model_file as int_model_file
@@ -134,7 +134,7 @@ def measure_firmware(model, target, data, n_images: int, source: str, work: Path
     idx = list(range(n))
     sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
     st = build(model, target, work / "selftest", "selftest", source, sel)
-    prof = profile.measure(st.ihx, st.folder / "firmware.map", target, len(model.weights), n)
+    prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, len(model.weights), n)
     outcome = run.Outcome()
     for p in prof.predictions:
         outcome.add(p)
@@ -195,7 +195,7 @@ def make(a: argparse.Namespace) -> dict:
         "model": name, "target": target.name, "target_description": target.description,
         "kernel": serve.memory.get("kernel"), "mode": serve.memory.get("mode"),
         "layers": layers, "other_segments": extra,
-        "cycles": {"method": profile.__doc__.split("\n\n")[1].replace("\n", " "),
+        "cycles": {"method": layer_cycles.__doc__.split("\n\n")[1].replace("\n", " "),
                    "images": int(len(per_image)), "mean": cycles_mean, "max": int(prof.timer0.max()),
                    "segments_sum_mean": float(per_image.mean()), "worst_gap": prof.worst_gap},
         "seconds_per_digit": pipeline.seconds_per_digit(cycles_mean, target),

@@ -1,7 +1,7 @@
 """The firmware's Timer 0 cycle count against independent counts: ucsim's own clock read at
 breakpoints on cycles_start and cycles_pause (the measured region), and the serve firmware
 against the self-test firmware on the same images (serve mode must not count the UART
-waits). The model needs ~260k cycles per image, so Timer 0 overflows several times."""
+waits). The model needs 327k-421k cycles per image, so Timer 0 overflows several times."""
 
 import re
 import subprocess
@@ -16,13 +16,14 @@ from digit51.quantize.model_file import IntModel
 
 GENERIC = targets.get("generic-8052")
 IMAGES = [0, 1]
+HIDDEN = 224  # enough multiply-accumulates over the fixed per-digit work for 3 Timer 0 overflows
 
 
 @pytest.fixture(scope="module")
 def model() -> IntModel:
     rng = np.random.default_rng(1)
-    return IntModel([rng.integers(-127, 128, (32, 196)).astype(np.int8), rng.integers(-127, 128, (10, 32)).astype(np.int8)],
-                    [rng.integers(-5000, 5000, 32).astype(np.int32), np.zeros(10, np.int32)], [np.full(32, 12, np.uint8)], 2)
+    return IntModel([rng.integers(-127, 128, (HIDDEN, 196)).astype(np.int8), rng.integers(-127, 128, (10, HIDDEN)).astype(np.int8)],
+                    [rng.integers(-5000, 5000, HIDDEN).astype(np.int32), np.zeros(10, np.int32)], [np.full(HIDDEN, 12, np.uint8)], 2)
 
 
 def symbol(map_text: str, name: str) -> int:
@@ -62,11 +63,12 @@ def test_timer0_count_equals_ucsims_clock_over_the_same_region(model, mnist_data
 
 
 def test_serve_counts_the_same_work_as_selftest(model, mnist_data, tmp_path):
-    """Same images, same inference work. The self-test region also holds its loop that
-    reads each pixel from code memory, which serve does in uart_get, outside the count:
-    measured 45.5 cycles per pixel (selftest 261,405 / serve 225,697 on image 0); the bound
-    allows 50. Counting serve's UART waits (784 bytes at 9600 baud, ~480 cycles each in
-    ucsim -t 52) would make serve the larger by > 300,000."""
+    """Same images, same layers. Only the pooling differs: the self-test pools each image
+    from code memory block by block (pool_image), serve pixel by pixel as the bytes arrive
+    (pool_push, between cycles_resume and cycles_pause), measured 23 cycles per pixel more
+    (serve - selftest 18,012 on image 0 of this 196-224-10); the bound allows 40 either way.
+    Counting serve's UART waits (784 bytes at 9600 baud, ~480 cycles each in ucsim -t 52)
+    would make serve the larger by > 300,000."""
     selftest = pipeline.simulate_firmware(model, GENERIC, mnist_data, IMAGES, "selftest", "socket", tmp_path, "m")
     serve = pipeline.simulate_firmware(model, GENERIC, mnist_data, IMAGES, "serve", "socket", tmp_path, "m")
     for r in (selftest, serve):
@@ -74,4 +76,4 @@ def test_serve_counts_the_same_work_as_selftest(model, mnist_data, tmp_path):
     a = [p.cycles for o in selftest.outcomes for p in o.predictions]
     b = [p.cycles for o in serve.outcomes for p in o.predictions]
     for x, y in zip(a, b):
-        assert 0 < x - y <= 50 * 784, (x, y)
+        assert abs(x - y) <= 40 * 784, (x, y)

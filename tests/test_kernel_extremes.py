@@ -1,4 +1,4 @@
-"""The dense kernels (asm and C) in SDCC + s51 on crafted inputs that no MNIST image
+"""The kernels (dense and zero-skipping, asm and C) in SDCC + s51 on crafted inputs that no MNIST image
 reaches: the asm kernel's unsigned 32-bit sum carried into its top byte (past 2^24), the
 offset subtraction wrapping that sum past 2^31, int32 logits that wrap like C, saturated
 activations, and logits tied by construction (C argmax must keep the first maximum).
@@ -60,7 +60,7 @@ def test_the_crafted_inputs_reach_the_extremes(mnist_data):
     assert logits[0, 3] == logits[0, 7] == logits[0].max() and simulate.run(model, images[:1])[1][0] == 3
 
 
-@pytest.mark.parametrize("kernel", ["asm", "c"])
+@pytest.mark.parametrize("kernel", ["asm", "c", "sparse-asm", "sparse-c"])
 def test_kernels_on_extreme_sums_wraps_and_ties_are_bit_exact(mnist_data, tmp_path, kernel):
     model, images = extreme_model(), extreme_images(mnist_data)
     target = targets.get("generic-8052")
