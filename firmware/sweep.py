@@ -200,7 +200,7 @@ def main(argv=None) -> int:
                       f"cycles mean {row['cycles']} max {row['cycles_max']}  training {row['train_seconds']} s",
                       file=sys.stderr, flush=True)
         chosen = frontier.choose_default(rows)
-        meta = {"epochs": a.epochs, "kernel": DEFAULT_KERNEL, "seed": TrainConfig().seed,
+        meta = {"epochs": a.epochs, "images": a.images, "kernel": DEFAULT_KERNEL, "seed": TrainConfig().seed,
                 "chosen": chosen["arch"] if chosen else None, "rule": frontier.RULE}
         atomic_write(Path(a.frontier), (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
     table = markdown(rows, chosen)

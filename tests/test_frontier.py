@@ -63,19 +63,21 @@ def test_fit_cli():
 
 def test_committed_figures_match_the_current_firmware(small_int_model, mnist_data, tmp_path):
     """frontier.json is a measurement, not a source of truth: rebuild the 49-16-10 serve
-    firmware (weights from the shared 3-epoch fixture, not the sweep's 20-epoch model)
-    and check its code bytes and cycles against the committed row. Weights change neither
-    the code size nor the asm kernel's loop: measured code 5,435 B (equal) and 90,694
-    cycles against 90,522 (0.2 %). Bounds: 1 % of code, 2 % of cycles; a firmware change
-    beyond them means re-running `python -m digit51.firmware.sweep`."""
+    firmware (weights from the shared 3-epoch fixture, not the sweep's 40-epoch model) with
+    the row's kernel on the same first test images as the sweep's mean, and check its code
+    bytes and cycles against the committed row. Weights do not change the code size; with
+    the zero-skipping kernel they move the cycles a little through the hidden layer's zeros.
+    Bounds: 1 % of code, 5 % of cycles; a firmware change beyond them means re-running
+    `python -m digit51.firmware.sweep`."""
     from digit51.firmware import pipeline
 
     (row,) = [r for r in frontier.load()["rows"] if r["arch"] == "49-16-10"]
-    r = pipeline.simulate_firmware(small_int_model, targets.get("generic-8052"), mnist_data, [0, 1, 2], "serve", "socket", tmp_path, "m",
+    first = list(range(frontier.load()["meta"].get("images", 20)))
+    r = pipeline.simulate_firmware(small_int_model, targets.get("generic-8052"), mnist_data, first, "serve", "socket", tmp_path, "m",
                                     kernel=row.get("kernel", "asm"))
     assert r.comparison.mismatches == []
     assert abs(r.firmware[0].memory["code"]["used"] - row["code_bytes"]) <= 0.01 * row["code_bytes"]
-    assert abs(r.comparison.mean_cycles - row["cycles"]) <= 0.02 * row["cycles"]
+    assert abs(r.comparison.mean_cycles - row["cycles"]) <= 0.05 * row["cycles"], (r.comparison.mean_cycles, row["cycles"])
 
 
 def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):

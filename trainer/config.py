@@ -11,7 +11,7 @@ from digit51.trainer.preprocess import POOLS
 
 # The default 8051 model: what firmware/frontier.py's rule picks from the measured frontier
 # (README, "The default model and the frontier"); tests/test_frontier.py keeps the two in step.
-DEFAULT_HIDDEN = (128, 32)
+DEFAULT_HIDDEN = (192, 64)
 DEFAULT_POOL = 2
 
 
