@@ -39,7 +39,7 @@ def check(result, n, cycles: int):
     assert near(c.mean_cycles, cycles), c.mean_cycles
 
 
-@pytest.mark.parametrize("kernel, cycles", [("asm", 772_155), ("c", 2_621_225)])
+@pytest.mark.parametrize("kernel, cycles", [("asm", 1_119_237), ("c", 4_330_192)])
 def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path, kernel, cycles):
     idx = list(range(100, 150))
     result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path, "m", kernel)
