@@ -58,7 +58,7 @@ def add_options(p) -> None:
     from digit51.firmware import targets
 
     p.add_argument("--port", metavar="PORT", help="serial port of a board running the serve firmware (default: ucsim)")
-    p.add_argument("--baud", type=int, default=9600, help="baud rate with --port (default 9600)")
+    p.add_argument("--baud", type=int, default=9600, help="baud rate with --port (default 9600; the 1-clock chips default to 115200, n76e003 to 9600: the build prints it)")
     p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS),
                    help=f"chip profile: memory budgets, and the clock for time per digit (default {targets.DEFAULT_TARGET})")
 

@@ -136,7 +136,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     from digit51.trainer.cli import add_data_option
 
     p.add_argument("port", metavar="PORT", help="serial port or pyserial URL: /dev/ttyUSB0, COM3, socket://HOST:PORT, loop://")
-    p.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600, what the firmware uses)")
+    p.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600, what the classic targets use; the 1-clock chips default to 115200, n76e003 to 9600: the build prints it)")
     add_data_option(p)
     p.add_argument("--send", action="store_true", help="stream test images to a board running the serve firmware")
     p.add_argument("--images", type=int, help="with --send: how many test images (default 10)")
