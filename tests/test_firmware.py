@@ -140,7 +140,9 @@ def test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step
     model = IntModel([w0, rng.integers(-127, 128, (10, 7)).astype(np.int8)],
                      [rng.integers(-3000, 3000, 7).astype(np.int32), np.zeros(10, np.int32)], [np.full(7, 10, np.uint8)], 4)
     assert (simulate.activations(model, mnist_data.test_images[[7, 8, 9]])[1][:, 4:] > 0).all()
-    result = pipeline.simulate_firmware(model, targets.get("at89s52"), mnist_data, [7, 8, 9], "stream", "socket", tmp_path, "m")
+    # timeout 30 s (the run takes ~2 s): a fold that never ends hangs the firmware, not the test for long
+    result = pipeline.simulate_firmware(model, targets.get("at89s52"), mnist_data, [7, 8, 9], "stream", "socket", tmp_path, "m",
+                                        timeout=30)
     c = result.comparison
     assert c.images == 3 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
 
