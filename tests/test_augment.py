@@ -158,6 +158,16 @@ def test_training_batches_use_the_configured_distortion():
         TrainConfig(rotate=100)
 
 
+def test_training_batches_are_the_configured_distortion_not_a_shift():
+    """A distortion range set (rotate 10) gives exactly augment.distort's images for the same
+    random stream; the whole-pixel shift of plain --augment is something else."""
+    imgs = np.random.default_rng(6).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    cfg = TrainConfig(augment=1, rotate=10)
+    got = batch_images(imgs, cfg, np.random.default_rng(8))
+    assert np.array_equal(got, distort(imgs, Distortion(rotate=10), np.random.default_rng(8)))
+    assert not np.array_equal(got, shift_images(imgs, 1, np.random.default_rng(8)))
+
+
 def test_distillation_gradient_matches_finite_differences():
     rng = np.random.default_rng(6)
     logits, teacher = rng.standard_normal((4, 10)), rng.standard_normal((4, 10))

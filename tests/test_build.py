@@ -124,3 +124,18 @@ def test_stream_model_without_room_for_the_stack_is_refused(tmp_path):
         build(model(12), targets.get("at89s52"), tmp_path / "12", "stream", "m")
     fw = build(model(11), targets.get("at89s52"), tmp_path / "11", "stream", "m")
     assert fw.memory["iram"]["stack_free"] >= 34
+
+
+def test_stack_check_after_linking_refuses_what_the_estimate_let_through(tmp_path, monkeypatch):
+    """The estimate is checked before compiling; the linker's own figure after it is the safety
+    net for an estimate that is too low. Lowering the estimate's SDCC share (IRAM_BASE) lets
+    196-12-10 past the first check; the linked firmware leaves 29 B of stack, fewer than
+    STACK_MIN, and must still be refused, by the post-link check (its own message)."""
+    from digit51.firmware import build as build_module
+
+    rng = np.random.default_rng(0)
+    model = int_model_file.IntModel([rng.integers(-9, 9, (12, 196)).astype(np.int8), rng.integers(-9, 9, (10, 12)).astype(np.int8)],
+                                    [np.zeros(12, np.int32), np.zeros(10, np.int32)], [np.full(12, 8, np.uint8)], 2)
+    monkeypatch.setattr(build_module, "IRAM_BASE", build_module.IRAM_BASE - 10)
+    with pytest.raises(Digit51Error, match=r"only \d+ B of internal RAM are left for the stack on at89s52 \(need 34\)"):
+        build(model, targets.get("at89s52"), tmp_path / "12", "stream", "m")

@@ -129,6 +129,24 @@ def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model
     assert "__xdata" not in src and "IMAGE_BYTES]" not in src
 
 
+def test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step(mnist_data, tmp_path):
+    """Stream mode folds each pooled value into FOLD_STEP (4) layer-0 neurons per step; with 7
+    neurons the last step of every input is cut to 3. Random weights, bit-exact on 3 images."""
+    from digit51.quantize.model_file import IntModel
+
+    rng = np.random.default_rng(21)
+    w0 = rng.integers(-127, 128, (7, 49)).astype(np.int8)
+    w0[4:] = np.abs(w0[4:]) // 4  # the neurons of the cut step: positive, so that they show in the logits
+    model = IntModel([w0, rng.integers(-127, 128, (10, 7)).astype(np.int8)],
+                     [rng.integers(-3000, 3000, 7).astype(np.int32), np.zeros(10, np.int32)], [np.full(7, 10, np.uint8)], 4)
+    assert (simulate.activations(model, mnist_data.test_images[[7, 8, 9]])[1][:, 4:] > 0).all()
+    # timeout 30 s (the run takes ~2 s): a fold that never ends hangs the firmware, not the test for long
+    result = pipeline.simulate_firmware(model, targets.get("at89s52"), mnist_data, [7, 8, 9], "stream", "socket", tmp_path, "m",
+                                        timeout=30)
+    c = result.comparison
+    assert c.images == 3 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
+
+
 def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_int_model, small_int_model, tmp_path):
     from digit51.trainer.errors import Digit51Error
 

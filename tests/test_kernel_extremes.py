@@ -1,8 +1,10 @@
-"""The kernels (dense and zero-skipping, asm and C) in SDCC + s51 on crafted inputs that no MNIST image
+"""The kernels (dense and zero-skipping, asm and C; the asm ones in both XRAM addressing variants) in SDCC + s51 on crafted inputs that no MNIST image
 reaches: the asm kernel's unsigned 32-bit sum carried into its top byte (past 2^24), the
 offset subtraction wrapping that sum past 2^31, int32 logits that wrap like C, saturated
 activations, and logits tied by construction (C argmax must keep the first maximum).
 Every logit is compared with the integer simulator (the spec), bit for bit."""
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -60,11 +62,17 @@ def test_the_crafted_inputs_reach_the_extremes(mnist_data):
     assert logits[0, 3] == logits[0, 7] == logits[0].max() and simulate.run(model, images[:1])[1][0] == 3
 
 
-@pytest.mark.parametrize("kernel", ["asm", "c", "sparse-asm", "sparse-c"])
-def test_kernels_on_extreme_sums_wraps_and_ties_are_bit_exact(mnist_data, tmp_path, kernel):
+GENERIC = targets.get("generic-8052")
+DPTR = dataclasses.replace(GENERIC, xaddr="dptr", xpage_sfr="")  # the N76E003 / EFM8 addressing, run on an 8052 in s51
+
+
+@pytest.mark.parametrize("kernel, target", [("asm", GENERIC), ("c", GENERIC), ("sparse-asm", GENERIC), ("sparse-c", GENERIC),
+                                            ("asm", DPTR), ("sparse-asm", DPTR)],
+                         ids=["asm", "c", "sparse-asm", "sparse-c", "asm-dptr", "sparse-asm-dptr"])
+def test_kernels_on_extreme_sums_wraps_and_ties_are_bit_exact(mnist_data, tmp_path, kernel, target):
     model, images = extreme_model(), extreme_images(mnist_data)
-    target = targets.get("generic-8052")
     fw = build(model, target, tmp_path / kernel, "serve", "extreme", kernel=kernel)
+    assert fw.memory["xaddr"] == target.xaddr
     indices = list(range(len(images)))
     with Ucsim(fw.ihx, target, "socket") as sim:
         outcome = run.serve(Session(sim.port), indices, images, 60)

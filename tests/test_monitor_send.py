@@ -48,7 +48,8 @@ def test_monitor_send_reports_a_rejected_frame_and_fails(data_dir, mnist_data):
                     conn.sendall(line(f"error img={img} reason=crc"))
                     continue
                 label = int(mnist_data.test_labels[img])
-                conn.sendall(line(f"pred img={img} digit={label} logits=0,1,2,3,4,5,6,7,8,9 cycles=1234"))
+                logits = ",".join("50" if k == label else "0" for k in range(10))  # consistent: the digit is their argmax
+                conn.sendall(line(f"pred img={img} digit={label} logits={logits} cycles=1234"))
 
     t = threading.Thread(target=board, daemon=True)
     t.start()
@@ -68,3 +69,4 @@ def test_monitor_send_reports_a_rejected_frame_and_fails(data_dir, mnist_data):
     assert [ln.split()[0] for ln in out.stdout.splitlines()] == ["img=0", "img=1"]
     assert "firmware rejected a frame (reason=crc; img=0 as it read it)" in out.stderr and "1 rejected frames" in out.stderr
     assert "0 corrupt lines" in out.stderr and "Traceback" not in out.stderr
+    assert "INCONSISTENT" not in out.stdout  # the rejected frame alone makes the exit status 1
