@@ -66,7 +66,7 @@ def _s51(ihx: Path, target: Target, commands: str, uart_out: Path, timeout: floa
 def call_sites(ihx: Path, target: Target, classify: int, n_layers: int) -> list[int]:
     """Return addresses of the layer calls in classify()."""
     with tempfile.TemporaryDirectory(prefix="digit51-profile-") as tmp:
-        out = _s51(ihx, target, f"dc 0x{classify:x} 0x{classify + 0x400:x}\nkill\n", Path(tmp) / "uart", 30)
+        out = _s51(ihx, target, f"dc 0x{classify:x} 0x{min(classify + 0x400, 0xFFFF):x}\nkill\n", Path(tmp) / "uart", 30)  # dc stops at the top of code memory
     calls, ends = [], 0
     for addr, op, arg in _INSN.findall(out):
         if op == "LCALL":

@@ -74,3 +74,21 @@ def test_report_bad_output_path(small_int_model, data_dir, tmp_path):
     out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "no" / "such" / "dir")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().startswith("digit51: error: ") and "does not exist" in out.stderr
+
+
+def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(default_int_model, mnist_data, tmp_path):
+    """The default architecture's self-test firmware fills code memory almost to 64 KB, so
+    classify() sits within 1 KB of its top: the disassembly that finds the layer calls must
+    stop at 0xFFFF (it found no call at all when asked to run past it)."""
+    from digit51.codegen.render import SelfTestSet
+    from digit51.firmware import layer_cycles, pipeline, targets
+    from digit51.firmware.build import build
+
+    generic = targets.get("generic-8052")
+    idx = list(range(pipeline.per_build(default_int_model, generic)))  # as many images as fit, as the report builds
+    fw = build(default_int_model, generic, tmp_path / "fw", "selftest", "m", SelfTestSet(idx, mnist_data.test_images[idx], mnist_data.test_labels[idx]))
+    classify = layer_cycles.symbols((fw.folder / "firmware.map").read_text())["_classify"]
+    assert classify + 0x400 > 0xFFFF  # the case this test is about
+    prof = layer_cycles.measure(fw.ihx, fw.folder / "firmware.map", generic, len(default_int_model.weights), len(idx))
+    assert prof.segments == ["input", "layer 0", "layer 1", "layer 2", "argmax"]
+    assert prof.worst_gap < 0.02
