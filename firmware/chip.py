@@ -15,7 +15,7 @@ import numpy as np
 
 from digit51.firmware import frontier, pipeline, protocol
 from digit51.firmware.build import build
-from digit51.firmware.session import Session
+from digit51.firmware.session import Session, open_port
 from digit51.firmware.targets import Target
 from digit51.firmware.ucsim import Ucsim
 from digit51.quantize import ops, simulate
@@ -106,8 +106,6 @@ class Chip:
         if self.session is not None:
             return
         if self.port_name:
-            from digit51.firmware.monitor import open_port
-
             self.serial = open_port(self.port_name, self.baud)
             self.session = Session(self.serial)
             return

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.firmware import mnist_style, stopping, targets
+from digit51.firmware import mnist_style, targets
 from digit51.firmware import chip
 from digit51.quantize import model_file as int_model_file
 from digit51.trainer.errors import Digit51Error
@@ -43,7 +43,7 @@ def cmd_classify(a: argparse.Namespace) -> int:
         grey = read_grey(Path(name))
         images.append((name, mnist_style.to_mnist(grey)))
     status = 0
-    with stopping.on_signals("classify"), chip.Chip(model, target, Path(a.model).name, a.port, a.baud) as fw:
+    with chip.Chip(model, target, Path(a.model).name, a.port, a.baud) as fw:
         for name, image in images:
             if image is None:
                 row = {"image": name, "error": "blank: no digit found in the picture"}

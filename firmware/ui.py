@@ -27,7 +27,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from digit51.firmware import mnist_style, stopping, targets
+from digit51.firmware import mnist_style, targets
 from digit51.firmware.chip import Chip, ChipError
 from digit51.firmware.chip import add_options as add_chip_options
 from digit51.quantize import model_file as int_model_file
@@ -219,7 +219,7 @@ def cmd_ui(a: argparse.Namespace) -> int:
     try:
         if not a.port:
             print(f"digit51 ui: building the serve firmware for {target.name} and starting ucsim", file=sys.stderr, flush=True)
-        with stopping.on_signals("ui"), Chip(model, target, Path(a.qmodel).name, a.port, a.baud) as chip:
+        with Chip(model, target, Path(a.qmodel).name, a.port, a.baud) as chip:
             app = App(chip, name)
             server.RequestHandlerClass = handler(app)
             url = f"http://127.0.0.1:{server.server_address[1]}/"
