@@ -77,95 +77,87 @@ def _check(name: str, clock: int, baud: int, actual: float, fix: str) -> float:
     return error
 
 
-def _reload(divisor: float, bits: int, name: str, clock: int, baud: int) -> int:
-    """Timer reload counts for `divisor` timer ticks per bit, refused when out of range."""
-    ticks = round(divisor)
-    if not 1 <= ticks <= 2**bits:
-        raise Digit51Error(f"{baud} baud cannot be made from a {clock / 1e6:g} MHz clock on {name}: choose another --baud or --clock")
-    return ticks
+def _divider(t: Target, clock: int, baud: int, per_bit: int, bits: int, fix: str) -> tuple[int, float, float]:
+    """Timer counts per UART bit (clock / per_bit / baud, rounded), the baud rate they give
+    and its error; refused outside the `bits`-bit timer's range or more than 2 % off."""
+    n = round(clock / per_bit / baud)
+    if not 1 <= n <= 2**bits:
+        raise Digit51Error(f"{baud} baud cannot be made from a {clock / 1e6:g} MHz clock on {t.name}: choose another --baud or --clock")
+    actual = clock / per_bit / n
+    return n, actual, _check(t.name, clock, baud, actual, fix)
+
+
+def _cited(src: str, *writes: tuple[str, str]) -> tuple[Reg, ...]:
+    """Register writes (statement, meaning), each citing `src`."""
+    return tuple(Reg(stmt, f"{note} ({src})") for stmt, note in writes)
+
+
+def _uart(src: str, actual: float, error: float, *writes: tuple[str, str]) -> Uart:
+    return Uart(_cited(src, *writes), actual, error)
 
 
 def uart_t1_mode2_12t(t: Target, clock: int, baud: int) -> Uart:
     """Classic 8051: Timer 1 mode 2 at Fosc/12, SMOD = 0: baud = Fosc / 384 / (256 - TH1)."""
-    n = _reload(clock / 384 / baud, 8, t.name, clock, baud)
-    actual = clock / 384 / n
-    err = _check(t.name, clock, baud, actual, "use an 11.0592 MHz crystal or a lower --baud")
+    n, actual, err = _divider(t, clock, baud, 384, 8, "use an 11.0592 MHz crystal or a lower --baud")
     th1 = f"0x{256 - n:02X}"
-    return Uart((
-        Reg("SCON = 0x50;", "mode 1, 8 data bits, receiver on (Intel MCS-51 SCON)"),
-        Reg("TMOD = 0x21;", "Timer 1 mode 2 (baud rate), Timer 0 mode 1 (16-bit cycle counter)"),
-        Reg(f"TH1 = {th1};", f"256 - Fosc / 384 / baud: {actual:.0f} baud"),
-        Reg(f"TL1 = {th1};", "first period as the reload"),
-        Reg("TR1 = 1;", "start Timer 1"),
-    ), actual, err)
+    return _uart("Intel MCS-51 user's manual: SCON, TMOD, Timer 1 baud rates", actual, err,
+                 ("SCON = 0x50;", "mode 1, 8 data bits, receiver on"),
+                 ("TMOD = 0x21;", "Timer 1 mode 2 (baud rate), Timer 0 mode 1 (16-bit cycle counter)"),
+                 (f"TH1 = {th1};", f"256 - Fosc / 384 / baud: {actual:.0f} baud"),
+                 (f"TL1 = {th1};", "first period as the reload"),
+                 ("TR1 = 1;", "start Timer 1"))
 
 
 def uart_stc8_t1_1t(t: Target, clock: int, baud: int) -> Uart:
     """STC8H: Timer 1 mode 0 (16-bit auto-reload), 1T: baud = Fsys / 4 / (65536 - [TH1:TL1])."""
-    n = _reload(clock / 4 / baud, 16, t.name, clock, baud)
-    actual = clock / 4 / n
-    err = _check(t.name, clock, baud, actual, "pick a --clock the baud rate divides (e.g. 11059200 or 22118400)")
-    reload = 65536 - n
-    src = "IOsetting/FwLib_STC8 src/fw_uart.c, include/fw_reg_base.h"
-    return Uart((
-        Reg("SCON = 0x50;", "UART1 mode 1, receiver on"),
-        Reg("AUXR |= 0x40;", f"AUXR.6 T1x12: Timer 1 counts Fsys (1T) ({src})"),
-        Reg("AUXR &= 0xFE;", "AUXR.0 S1ST2 = 0: UART1 takes its baud from Timer 1 (reset value unconfirmed, so cleared)"),
-        Reg("TMOD = 0x01;", "Timer 1 mode 0 = 16-bit auto-reload on STC8; Timer 0 mode 1"),
-        Reg(f"TL1 = 0x{reload & 0xFF:02X};", f"65536 - Fsys / 4 / baud = 0x{reload:04X}: {actual:.0f} baud"),
-        Reg(f"TH1 = 0x{reload >> 8:02X};", "reload high byte"),
-        Reg("TR1 = 1;", "start Timer 1"),
-    ), actual, err)
+    n, actual, err = _divider(t, clock, baud, 4, 16, "pick a --clock the baud rate divides (e.g. 11059200 or 22118400)")
+    t1 = 65536 - n
+    return _uart("IOsetting/FwLib_STC8 src/fw_uart.c, include/fw_reg_base.h", actual, err,
+                 ("SCON = 0x50;", "UART1 mode 1, receiver on"),
+                 ("AUXR |= 0x40;", "AUXR.6 T1x12: Timer 1 counts Fsys (1T)"),
+                 ("AUXR &= 0xFE;", "AUXR.0 S1ST2 = 0: UART1 takes its baud from Timer 1 (reset value unconfirmed, so cleared)"),
+                 ("TMOD = 0x01;", "Timer 1 mode 0 = 16-bit auto-reload on STC8; Timer 0 mode 1"),
+                 (f"TL1 = 0x{t1 & 0xFF:02X};", f"65536 - Fsys / 4 / baud = 0x{t1:04X}: {actual:.0f} baud"),
+                 (f"TH1 = 0x{t1 >> 8:02X};", "reload high byte"),
+                 ("TR1 = 1;", "start Timer 1"))
 
 
 def uart_ch55x_t1(t: Target, clock: int, baud: int) -> Uart:
     """CH55x: Timer 1 mode 2 at Fsys (bTMR_CLK | bT1_CLK), SMOD = 1: baud = Fsys / 16 / (256 - TH1)."""
-    n = _reload(clock / 16 / baud, 8, t.name, clock, baud)
-    actual = clock / 16 / n
-    err = _check(t.name, clock, baud, actual, "choose another --baud or --clock")
-    src = "Blinkinlabs/ch554_sdcc include/debug.h mInitSTDIO, include/ch554.h"
-    return Uart((
-        Reg("SCON = 0x50;", "UART0 mode 1, receiver on"),
-        Reg("PCON |= 0x80;", f"SMOD: Timer 1 overflow / 16 ({src})"),
-        Reg("TMOD = 0x21;", "Timer 1 mode 2 (8-bit auto-reload), Timer 0 mode 1"),
-        Reg("T2MOD |= 0xA0;", "bTMR_CLK 0x80 | bT1_CLK 0x20: Timer 1 counts Fsys"),
-        Reg(f"TH1 = 0x{256 - n:02X};", f"256 - Fsys / 16 / baud: {actual:.0f} baud"),
-        Reg("TR1 = 1;", "start Timer 1"),
-    ), actual, err)
+    n, actual, err = _divider(t, clock, baud, 16, 8, "choose another --baud or --clock")
+    return _uart("Blinkinlabs/ch554_sdcc include/debug.h mInitSTDIO, include/ch554.h", actual, err,
+                 ("SCON = 0x50;", "UART0 mode 1, receiver on"),
+                 ("PCON |= 0x80;", "SMOD: Timer 1 overflow / 16"),
+                 ("TMOD = 0x21;", "Timer 1 mode 2 (8-bit auto-reload), Timer 0 mode 1"),
+                 ("T2MOD |= 0xA0;", "bTMR_CLK 0x80 | bT1_CLK 0x20: Timer 1 counts Fsys"),
+                 (f"TH1 = 0x{256 - n:02X};", f"256 - Fsys / 16 / baud: {actual:.0f} baud"),
+                 ("TR1 = 1;", "start Timer 1"))
 
 
 def uart_n76_t3(t: Target, clock: int, baud: int) -> Uart:
     """N76E003: UART0 from Timer 3 (BRCK), SMOD = 1: baud = Fsys / 16 / (65536 - [RH3:RL3])."""
-    n = _reload(clock / 16 / baud, 16, t.name, clock, baud)
-    actual = clock / 16 / n
-    err = _check(t.name, clock, baud, actual, "at 16 MHz use 9600 to 38400 baud (115200 needs the oscillator trimmed to 16.6 MHz)")
-    reload = 65536 - n
-    src = "achilikin/N76E003-SDCC-BSP bsp/uart.c, bsp/N76E003.h"
-    return Uart((
-        Reg("SCON = 0x50;", "UART0 mode 1, receiver on"),
-        Reg("PCON |= 0x80;", f"SMOD: Timer 3 overflow / 16 ({src})"),
-        Reg("TMOD = 0x01;", "Timer 0 mode 1 (Timer 1 unused)"),
-        Reg("T3CON &= 0xF8;", "Timer 3 prescale 1/1"),
-        Reg("T3CON |= 0x20;", "BRCK (bit 5): UART0 baud from Timer 3"),
-        Reg(f"RL3 = 0x{reload & 0xFF:02X};", f"65536 - Fsys / 16 / baud = 0x{reload:04X}: {actual:.0f} baud"),
-        Reg(f"RH3 = 0x{reload >> 8:02X};", "reload high byte"),
-        Reg("T3CON |= 0x08;", "TR3 (bit 3): start Timer 3"),
-    ), actual, err)
+    n, actual, err = _divider(t, clock, baud, 16, 16, "at 16 MHz use 9600 to 38400 baud (115200 needs the oscillator trimmed to 16.6 MHz)")
+    t3 = 65536 - n
+    return _uart("achilikin/N76E003-SDCC-BSP bsp/uart.c, bsp/N76E003.h", actual, err,
+                 ("SCON = 0x50;", "UART0 mode 1, receiver on"),
+                 ("PCON |= 0x80;", "SMOD: Timer 3 overflow / 16"),
+                 ("TMOD = 0x01;", "Timer 0 mode 1 (Timer 1 unused)"),
+                 ("T3CON &= 0xF8;", "Timer 3 prescale 1/1"),
+                 ("T3CON |= 0x20;", "BRCK (bit 5): UART0 baud from Timer 3"),
+                 (f"RL3 = 0x{t3 & 0xFF:02X};", f"65536 - Fsys / 16 / baud = 0x{t3:04X}: {actual:.0f} baud"),
+                 (f"RH3 = 0x{t3 >> 8:02X};", "reload high byte"),
+                 ("T3CON |= 0x08;", "TR3 (bit 3): start Timer 3"))
 
 
 def uart_efm8_t1(t: Target, clock: int, baud: int) -> Uart:
     """EFM8: Timer 1 mode 2 at SYSCLK (CKCON0.T1M): baud = SYSCLK / 2 / (256 - TH1)."""
-    n = _reload(clock / 2 / baud, 8, t.name, clock, baud)
-    actual = clock / 2 / n
-    err = _check(t.name, clock, baud, actual, "at 24.5 MHz use 57600 baud or more, or lower the clock with --clock")
-    src = "SDCC include/mcs51/EFM8BB1.h SCON0 / CKCON0 enums; addresses as ahtn/keyplus SI_EFM8UB3_Defs.h"
-    return Uart((
-        Reg("SCON = 0x10;", f"SCON0: 8-bit mode, REN 0x10 ({src})"),
-        Reg("TMOD = 0x21;", "Timer 1 mode 2 (8-bit auto-reload), Timer 0 mode 1"),
-        Reg("CKCON0 |= 0x08;", "T1M 0x08: Timer 1 counts SYSCLK"),
-        Reg(f"TH1 = 0x{256 - n:02X};", f"256 - SYSCLK / 2 / baud: {actual:.0f} baud"),
-        Reg("TR1 = 1;", "start Timer 1"),
-    ), actual, err)
+    n, actual, err = _divider(t, clock, baud, 2, 8, "at 24.5 MHz use 57600 baud or more, or lower the clock with --clock")
+    return _uart("SDCC include/mcs51/EFM8BB1.h SCON0 / CKCON0 enums; addresses as ahtn/keyplus SI_EFM8UB3_Defs.h", actual, err,
+                 ("SCON = 0x10;", "SCON0: 8-bit mode, REN 0x10"),
+                 ("TMOD = 0x21;", "Timer 1 mode 2 (8-bit auto-reload), Timer 0 mode 1"),
+                 ("CKCON0 |= 0x08;", "T1M 0x08: Timer 1 counts SYSCLK"),
+                 (f"TH1 = 0x{256 - n:02X};", f"256 - SYSCLK / 2 / baud: {actual:.0f} baud"),
+                 ("TR1 = 1;", "start Timer 1"))
 
 
 UART_SCHEMES = {
@@ -187,13 +179,12 @@ def clock_ch552(t: Target, clock: int) -> tuple[Reg, ...]:
     """CH552: CLOCK_CFG[2:0] picks Fsys (6 MHz at reset); written in safe mode."""
     if clock not in CH552_CLOCKS:
         raise Digit51Error(f"{t.name} runs at {', '.join(f'{c:,}' for c in sorted(CH552_CLOCKS))} Hz only: choose one with --clock")
-    src = "Blinkinlabs/ch554_sdcc include/debug.c CfgFsys"
-    return (
-        Reg("SAFE_MOD = 0x55;", f"enter safe mode ({src})"),
-        Reg("SAFE_MOD = 0xAA;", "second key"),
-        Reg(f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{CH552_CLOCKS[clock]:02X};", f"MASK_SYS_CK_SEL = {CH552_CLOCKS[clock]}: Fsys {clock / 1e6:g} MHz (24 MHz needs VCC >= 4.4 V)"),
-        Reg("SAFE_MOD = 0x00;", "leave safe mode"),
-    )
+    return _cited("Blinkinlabs/ch554_sdcc include/debug.c CfgFsys",
+                  ("SAFE_MOD = 0x55;", "enter safe mode"),
+                  ("SAFE_MOD = 0xAA;", "second key"),
+                  (f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{CH552_CLOCKS[clock]:02X};",
+                   f"MASK_SYS_CK_SEL = {CH552_CLOCKS[clock]}: Fsys {clock / 1e6:g} MHz (24 MHz needs VCC >= 4.4 V)"),
+                  ("SAFE_MOD = 0x00;", "leave safe mode"))
 
 
 CH559_PLL = 288_000_000  # 12 MHz x 24 (PLL_CFG low bits), HIDman System.c / CH559.H comment
@@ -204,14 +195,12 @@ def clock_ch559(t: Target, clock: int) -> tuple[Reg, ...]:
     k = CH559_PLL // clock
     if CH559_PLL % clock or not 6 <= k <= 31:
         raise Digit51Error(f"{t.name} runs at 288 MHz / k for k = 6..31 (48 MHz, 36 MHz, 24 MHz, 12 MHz, ...): choose such a --clock")
-    src = "crowdwave/ch559_sdcc CH559.H; rasteri/HIDman System.c CfgFsys"
-    return (
-        Reg("SAFE_MOD = 0x55;", f"enter safe mode ({src})"),
-        Reg("SAFE_MOD = 0xAA;", "second key"),
-        Reg("PLL_CFG = 0xD8;", "24 | 6 << 5: Fpll = 12 MHz x 24 = 288 MHz, USB 4x clock 48 MHz"),
-        Reg(f"CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x{k:02X};", f"MASK_SYS_CK_DIV = {k}: Fsys = 288 MHz / {k} = {clock / 1e6:g} MHz"),
-        Reg("SAFE_MOD = 0xFF;", "leave safe mode"),
-    )
+    return _cited("crowdwave/ch559_sdcc CH559.H; rasteri/HIDman System.c CfgFsys",
+                  ("SAFE_MOD = 0x55;", "enter safe mode"),
+                  ("SAFE_MOD = 0xAA;", "second key"),
+                  ("PLL_CFG = 0xD8;", "24 | 6 << 5: Fpll = 12 MHz x 24 = 288 MHz, USB 4x clock 48 MHz"),
+                  (f"CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x{k:02X};", f"MASK_SYS_CK_DIV = {k}: Fsys = 288 MHz / {k} = {clock / 1e6:g} MHz"),
+                  ("SAFE_MOD = 0xFF;", "leave safe mode"))
 
 
 def clock_efm8(t: Target, clock: int) -> tuple[Reg, ...]:
@@ -219,7 +208,8 @@ def clock_efm8(t: Target, clock: int) -> tuple[Reg, ...]:
     divs = {24_500_000 >> k: k for k in range(8)}
     if clock not in divs:
         raise Digit51Error(f"{t.name} runs at 24.5 MHz / 2^k: choose --clock {', '.join(str(c) for c in divs)}")
-    return (Reg(f"CLKSEL = 0x{divs[clock] << 4:02X};", f"CLKSL = HFOSC 0x00, CLKDIV /{1 << divs[clock]} (SDCC EFM8BB1.h CLKSEL enums): {clock / 1e6:g} MHz"),)
+    return _cited("SDCC include/mcs51/EFM8BB1.h CLKSEL enums",
+                  (f"CLKSEL = 0x{divs[clock] << 4:02X};", f"CLKSL = HFOSC 0x00, CLKDIV /{1 << divs[clock]}: {clock / 1e6:g} MHz"))
 
 
 CLOCK_SCHEMES = {"none": clock_none, "ch552": clock_ch552, "ch559": clock_ch559, "efm8": clock_efm8}
