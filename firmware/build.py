@@ -129,6 +129,11 @@ def _run(cmd: list[str], cwd: Path) -> None:
         raise Digit51Error(f"SDCC failed on {' '.join(cmd[-1:])}: {first.strip()}")
 
 
+def code_symbols(map_text: str) -> dict[str, int]:
+    """Global code symbols of SDCC's linker map (`firmware.map`): name -> address."""
+    return {name: int(addr, 16) for addr, name in re.findall(r"^C:\s+([0-9A-Fa-f]{8})\s+(_\w+)\s", map_text, re.M)}
+
+
 def parse_mem(text: str) -> dict:
     """Code, external RAM and internal RAM use from SDCC's .mem report."""
     rom = re.search(r"ROM/EPROM/FLASH\s+\S+\s+\S+\s+(\d+)", text)

@@ -14,19 +14,17 @@ in order, is one layer; what follows the last layer (a tail LJMP or LCALL) is ar
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from digit51.firmware import protocol
+from digit51.firmware.build import code_symbols
 from digit51.firmware.targets import Target
-from digit51.firmware.ucsim import _need
+from digit51.firmware.ucsim import batch
 from digit51.trainer.errors import Digit51Error
 
-_SYMBOL = re.compile(r"^C:\s+([0-9A-Fa-f]{8})\s+(_\w+)\s", re.M)
 _INSN = re.compile(r"^0x([0-9a-f]{4})\s+\S*\s+(?:[0-9a-f]{2} ?)+\s+(\w+)\s*(\S*)", re.M)
 _STOP = re.compile(r"Stop at 0x([0-9a-fA-F]+): \(\d+\) Breakpoint")
 _CLKS = re.compile(r"Total time since last reset= \S+ sec \((\d+) clks\)")
@@ -49,24 +47,10 @@ class Profile:
         return float(np.max(np.abs(self.totals - self.timer0) / self.timer0))
 
 
-def symbols(map_text: str) -> dict[str, int]:
-    return {name: int(addr, 16) for addr, name in _SYMBOL.findall(map_text)}
-
-
-def _s51(ihx: Path, target: Target, commands: str, uart_out: Path, timeout: float) -> str:
-    s51 = _need("s51", "sdcc-ucsim")
-    cmd = [s51, "-t", target.s51_type, "-I", "if=xram[0xffff]", "-S", f"in=/dev/null,out={uart_out}", str(ihx)]
-    try:
-        p = subprocess.run(cmd, input=commands, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise Digit51Error(f"ucsim did not finish profiling within {timeout:.0f} s; use fewer --images") from None
-    return p.stdout + p.stderr
-
-
 def call_sites(ihx: Path, target: Target, classify: int, n_layers: int) -> list[int]:
     """Return addresses of the layer calls in classify()."""
-    with tempfile.TemporaryDirectory(prefix="digit51-profile-") as tmp:
-        out = _s51(ihx, target, f"dc 0x{classify:x} 0x{min(classify + 0x400, 0xFFFF):x}\nkill\n", Path(tmp) / "uart", 30)  # dc stops at the top of code memory
+    # dc stops at the top of code memory
+    out, _ = batch(ihx, target.s51_type, f"dc 0x{classify:x} 0x{min(classify + 0x400, 0xFFFF):x}\nkill\n", 30, "disassembling classify()")
     calls, ends = [], 0
     for addr, op, arg in _INSN.findall(out):
         if op == "LCALL":
@@ -81,7 +65,7 @@ def call_sites(ihx: Path, target: Target, classify: int, n_layers: int) -> list[
 
 
 def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: int, timeout: float = 600) -> Profile:
-    syms = symbols(Path(map_file).read_text())
+    syms = code_symbols(Path(map_file).read_text())
     try:
         start, classify, pause = syms["_cycles_start"], syms["_classify"], syms["_cycles_pause"]
     except KeyError as e:
@@ -89,11 +73,9 @@ def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: 
     returns = call_sites(ihx, target, classify, n_layers)
     stops = [start, classify, *returns, pause]
     commands = "".join(f"break 0x{a:x}\n" for a in stops) + "run\nstate\n" * (len(stops) * n_images + 1) + "kill\n"
-    with tempfile.TemporaryDirectory(prefix="digit51-profile-") as tmp:
-        uart = Path(tmp) / "uart.txt"
-        out = _s51(ihx, target, commands, uart, timeout)
-        reader = protocol.LineReader()
-        records = reader.feed(uart.read_bytes()) + reader.close()
+    out, uart = batch(ihx, target.s51_type, commands, timeout, "profiling (use fewer --images)")
+    reader = protocol.LineReader()
+    records = reader.feed(uart) + reader.close()
     hits = [(int(a, 16), int(c)) for a, c in re.findall(_STOP.pattern + r"[\s\S]*?" + _CLKS.pattern, out)]
     preds = [r for r in records if isinstance(r, protocol.Prediction)]
     if len(hits) != len(stops) * n_images or len(preds) != n_images:

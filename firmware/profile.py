@@ -23,7 +23,7 @@ from pathlib import Path
 
 from digit51.codegen.render import KERNELS, SelfTestSet
 from digit51.firmware import targets, timing
-from digit51.firmware.build import SDCC_FLAGS, build, sdcc_path
+from digit51.firmware.build import SDCC_FLAGS, build, code_symbols, sdcc_path
 from digit51.firmware.opcodes import OPS
 from digit51.quantize import model_file
 from digit51.trainer import mnist
@@ -34,7 +34,7 @@ INFER_FUNCTIONS_SHOWN = "inference code (infer.c) and the self-test loop (main)"
 
 def map_labels(map_text: str) -> dict[int, str]:
     """Address -> global code symbol of the linker map."""
-    return {int(a, 16): name for a, name in re.findall(r"^C:\s+([0-9A-F]{8})\s+(_\w+)\s+\w", map_text, re.M)}
+    return {a: name for name, a in code_symbols(map_text).items()}
 
 
 def infer_labels(src: Path, map_text: str) -> dict[int, str]:

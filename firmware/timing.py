@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from digit51.firmware.opcodes import OPS, Op
+from digit51.firmware.ucsim import batch
 from digit51.trainer.errors import Digit51Error
 
 # Clocks per opcode form for each timing table: (not taken or only, taken low, taken high).
@@ -173,19 +172,13 @@ class Run:
 
 def run_counts(ihx: Path, map_path: Path, timeout: float = 300) -> Run:
     """Run a self-stopping firmware to its end in s51 and read its per-address counts."""
-    s51 = shutil.which("s51")
-    if s51 is None:
-        raise Digit51Error("'s51' not found: install it with `apt-get install sdcc-ucsim` (or run `bash .ci/setup`)")
     map_text = Path(map_path).read_text()
     top = max(b for _, b in code_ranges(map_text))
-    with tempfile.TemporaryDirectory(prefix="digit51-timing-") as tmp:
-        cmds = f"run\nstate\nstatistic rom 0 0x{top:x}\nkill\n"
-        p = subprocess.run([s51, "-t", "52", "-I", "if=xram[0xffff]", "-S", f"in=/dev/null,out={tmp}/uart.txt", str(ihx)],
-                           input=cmds, capture_output=True, text=True, timeout=timeout)
-    total = re.findall(r"Total time since last reset=.*\((\d+) clks\)", p.stdout)
-    counts = {int(a, 16): int(n) for a, n in re.findall(r"rom\[0x([0-9a-f]+)\] writes=\s*\d+ \([^)]*\) reads=\s*(\d+)", p.stdout)}
+    out, _ = batch(ihx, "52", f"run\nstate\nstatistic rom 0 0x{top:x}\nkill\n", timeout, "counting executions")
+    total = re.findall(r"Total time since last reset=.*\((\d+) clks\)", out)
+    counts = {int(a, 16): int(n) for a, n in re.findall(r"rom\[0x([0-9a-f]+)\] writes=\s*\d+ \([^)]*\) reads=\s*(\d+)", out)}
     if not total or not counts:
-        raise Digit51Error(f"s51 gave no execution counts (is it ucsim 0.6.4? `statistic` left ucsim in 0.8.11): {(p.stdout + p.stderr)[-200:]}")
+        raise Digit51Error(f"s51 gave no execution counts (is it ucsim 0.6.4? `statistic` left ucsim in 0.8.11): {out[-200:]}")
     return Run(counts, int(total[-1]), read_ihx(ihx), map_text)
 
 

@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,6 +57,21 @@ def _need(tool: str, package: str) -> str:
     if path is None:
         raise Digit51Error(f"'{tool}' not found: install it with `apt-get install {package}` (or run `bash .ci/setup`)")
     return path
+
+
+def batch(ihx: Path, s51_type: str, commands: str, timeout: float, what: str) -> tuple[str, bytes]:
+    """Run s51 on `ihx` with `commands` on stdin and the UART into a file, no socket, for
+    measurements (breakpoints, disassembly, execution counts): (console text, UART bytes).
+    The firmware's stop hook (`xram[0xffff]`) is on; `what` names the job if it times out."""
+    s51 = _need("s51", "sdcc-ucsim")
+    with tempfile.TemporaryDirectory(prefix="digit51-s51-") as tmp:
+        uart = Path(tmp) / "uart.txt"
+        try:
+            p = subprocess.run([s51, "-t", s51_type, "-I", "if=xram[0xffff]", "-S", f"in=/dev/null,out={uart}", str(ihx)],
+                               input=commands, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Digit51Error(f"ucsim did not finish {what} within {timeout:.0f} s") from None
+        return p.stdout + p.stderr, uart.read_bytes() if uart.exists() else b""
 
 
 class Ucsim:

@@ -82,12 +82,12 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
     stop at 0xFFFF (it found no call at all when asked to run past it)."""
     from digit51.codegen.render import SelfTestSet
     from digit51.firmware import layer_cycles, pipeline, targets
-    from digit51.firmware.build import build
+    from digit51.firmware.build import build, code_symbols
 
     generic = targets.get("generic-8052")
     idx = list(range(pipeline.per_build(default_int_model, generic)))  # as many images as fit, as the report builds
     fw = build(default_int_model, generic, tmp_path / "fw", "selftest", "m", SelfTestSet(idx, mnist_data.test_images[idx], mnist_data.test_labels[idx]))
-    classify = layer_cycles.symbols((fw.folder / "firmware.map").read_text())["_classify"]
+    classify = code_symbols((fw.folder / "firmware.map").read_text())["_classify"]
     assert classify + 0x400 > 0xFFFF  # the case this test is about
     prof = layer_cycles.measure(fw.ihx, fw.folder / "firmware.map", generic, len(default_int_model.weights), len(idx))
     assert prof.segments == ["input", "layer 0", "layer 1", "layer 2", "argmax"]
