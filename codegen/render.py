@@ -31,6 +31,7 @@ KERNELS = {
     "sparse-asm": ("kernel_sparse_asm.inc.j2", "uint8_t", 128),
 }
 ASM_KERNELS = ("asm", "sparse-asm")  # these also take the asm helpers of the other ops (pooling); c ones the C reference
+LAYER_KERNELS = ("sparse-asm",)  # these run a whole layer (loop, requantization) themselves, not ops.inc.j2's dense_relu
 DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/kernel_bench.py)
 FALLBACK_KERNEL = "asm"  # the default where the sparse kernel's list does not fit the chip's RAM
 # How the asm kernels reach XRAM, by the target's `xaddr` (firmware/targets.py): MOVX A,@R0
@@ -60,7 +61,7 @@ def kernel_memory(kernel: str, sizes: list[int]) -> tuple[int, int]:
     """(XRAM, internal RAM) bytes a kernel's own buffers need, besides the activations."""
     z = sparse_sizes(sizes)
     if kernel == "sparse-asm":
-        return z["list_bytes"], 4 * z["chunks"] + 16  # chunk table, counters, sums, the fragment's bytes
+        return z["list_bytes"], 4 * z["chunks"] + 24  # chunk table and its end mark, layer state, counters, sums, the fragment's bytes
     if kernel == "sparse-c":
         return 2 * z["max_in"], 2
     return 0, 0
@@ -147,6 +148,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "kernel": kernel,
         "kernel_template": template,
         "asm_helpers": kernel in ASM_KERNELS,
+        "kernel_layers": kernel in LAYER_KERNELS,
         "act_fragment": ACT_FRAGMENTS[board.target.xaddr],
         "nz": sparse_sizes(model.sizes),
         "act_mem": act_mem,
