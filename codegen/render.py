@@ -61,7 +61,7 @@ def kernel_memory(kernel: str, sizes: list[int]) -> tuple[int, int]:
     """(XRAM, internal RAM) bytes a kernel's own buffers need, besides the activations."""
     z = sparse_sizes(sizes)
     if kernel == "sparse-asm":
-        return z["list_bytes"], 4 * z["chunks"] + 24  # chunk table and its end mark, layer state, counters, sums, the fragment's bytes
+        return z["list_bytes"], 4 * z["chunks"] + 26  # chunk table and its end mark, layer state, counters, sums, the fragment's bytes, pool_acc
     if kernel == "sparse-c":
         return 2 * z["max_in"], 2
     return 0, 0
