@@ -14,7 +14,9 @@ pixels. From c(H, k) = A + H*B + k*G + H*k*M:
   per non-zero MAC      M = the slope of cycles in H*k (chunk changes included);
   per skipped input     Z = the gather's cycles per input on the all-zero image (every input
                         of both layers is 0), from firmware/profile.py (once per layer,
-                        not per neuron).
+                        not per neuron);
+  per neuron            B = the slope of the all-zero image's cycles in H, less Z (no MAC:
+                        bias, requantization by a shift of 31, i.e. 7 one-bit shifts, the loop).
 
 With --qmodel QMODEL it also runs that model on an all-255 image (every pooled input
 non-zero: the worst case of a dense layer's input) and an all-zero image with the asm kernels.
@@ -94,8 +96,10 @@ def sparse(data, work: Path) -> None:
         f, _ = profile.profile(random_model(h2, n_in=784, shift=31), targets.get("generic-8052"), zero, [0], kernel,
                                work / f"{kernel}-profile")
         per_skip = sum(f.get(name, 0) for name in GATHER) / (784 + h2)  # every input of both layers is 0
+        per_neuron = (c[h2][0] - c[h1][0]) / (h2 - h1) - per_skip  # all-zero image: no MAC, one more input to layer 2
         print(f"{kernel:>10} kernel: {per_mac:.2f} cycles per non-zero MAC, {per_skip:.1f} cycles per skipped input "
-              f"(once per layer, vs H MACs in a dense kernel); 784-{h2}-10 with {k1} / {k2} non-zero inputs: "
+              f"(once per layer, vs H MACs in a dense kernel), {per_neuron:.0f} cycles per neuron without MACs (bias, "
+              f"requantization by a shift of 31, loop); 784-{h2}-10 with {k1} / {k2} non-zero inputs: "
               f"{c[h2][1]:,} / {c[h2][2]:,} cycles, all-zero image {c[h2][0]:,}; bit-exact")
 
 
