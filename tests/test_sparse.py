@@ -87,3 +87,17 @@ def test_default_kernel_per_chip_and_mode():
     assert resolve_kernel(default, 2, no_page, "serve") == FALLBACK_KERNEL
     with pytest.raises(Digit51Error, match="no XRAM addressing fragment"):
         resolve_kernel(default, 2, no_page, "serve", "sparse-asm")
+
+
+def test_sparse_asm_layer_of_more_than_256_neurons(mnist_data, tmp_path):
+    """nz_layer counts neurons in two bytes (low byte, then 256-blocks): a 300-neuron layer
+    (44 + 256) runs every neuron, in both XRAM addressing variants."""
+    rng = np.random.default_rng(1)
+    h = 300
+    model = IntModel([rng.integers(-127, 128, (h, 49)).astype(np.int8), rng.integers(-127, 128, (10, h)).astype(np.int8)],
+                     [rng.integers(-5000, 5000, h).astype(np.int32), rng.integers(-5000, 5000, 10).astype(np.int32)],
+                     [np.full(h, 13, np.uint8)], 4)
+    dptr = dataclasses.replace(GENERIC, xaddr="dptr", xpage_sfr="")
+    for target in (GENERIC, dptr):
+        r = pipeline.simulate_firmware(model, target, mnist_data, [0, 1], "serve", "socket", tmp_path / target.xaddr, "m", "sparse-asm")
+        assert r.comparison.images == 2 and r.comparison.mismatches == [], r.comparison.mismatches[:1]
