@@ -23,7 +23,7 @@ class TrainConfig:
     hidden: tuple[int, ...] = DEFAULT_HIDDEN  # hidden layer widths, e.g. (128,) or (128, 64)
     pool: int = DEFAULT_POOL  # input downsampling: 1 (28x28), 2 (14x14) or 4 (7x7)
     deskew: bool = True  # straighten each image's slant before pooling (trainer/preprocess.py)
-    epochs: int = 40  # passes over the 55,000 training images
+    epochs: int = 60  # passes over the 55,000 training images
     batch_size: int = 128  # images per gradient step
     optimizer: str = "adam"  # adam or sgd (with momentum)
     lr: float = 2e-3  # peak learning rate
