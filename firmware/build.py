@@ -15,8 +15,9 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from digit51.codegen.render import (ACT_FRAGMENTS, DEFAULT_KERNEL, FALLBACK_KERNEL, SelfTestSet, kernel_for,
+from digit51.codegen.render import (ACT_FRAGMENTS, DEFAULT_KERNEL, FALLBACK_KERNEL, STREAM_DESKEW, SelfTestSet, kernel_for,
                                     kernel_memory, render)
+from digit51.firmware.protocol import IMAGE_BYTES
 from digit51.firmware.targets import Board, Target, board as make_board
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
@@ -32,6 +33,7 @@ SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]
 # measured from the .mem files of builds of the default model, rounded up.
 RUNTIME_CODE = 4600
 IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
+DESKEW_CODE = 1100  # the deskew functions (codegen/templates/deskew.inc.j2), measured with SDCC 4.2
 # Internal RAM bytes the deepest call chain needs, from ucsim's stack peak: 34 B in serve
 # mode (default model, printf), 31 B in stream mode (196-11-10 on at89s52, peak 0xFC over a
 # stack from 0xDE). A build with less free is refused: 196-12-10 in stream mode had 29 B
@@ -54,30 +56,34 @@ class Need:
     iram: int  # internal RAM, buffers and SDCC's own use
 
 
-def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve", kernel: str = FALLBACK_KERNEL) -> Need:
+def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve", kernel: str = FALLBACK_KERNEL,
+             deskew: bool = False) -> Need:
     """Memory the firmware of an architecture needs (checked before compiling); by default
-    with the dense kernel, which needs the least."""
+    with the dense kernel, which needs the least. Deskew buffers the whole image in XRAM."""
     k_xram, k_iram = kernel_memory(kernel, sizes)
     hidden = sizes[1:-1]
     side = 28 // pool
     n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + RUNTIME_CODE + n_images * IMAGE_CODE
+    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + RUNTIME_CODE + n_images * IMAGE_CODE + deskew * DESKEW_CODE
     pool_sums = 2 * side if pool > 1 else 0
     ping, pong = max(hidden[0::2]), max(hidden[1::2] or [1])
     if mode == "stream":  # no input buffer: layer-0 accumulators (shared with the logits), pending pooled values
         buffers = 4 * max(hidden[0], 10) + ping + pong + pool_sums + side
         return Need(code, 0, IRAM_BASE + buffers)
-    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram, IRAM_BASE + k_iram)
+    image = IMAGE_BYTES if deskew else 0
+    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram + image, IRAM_BASE + k_iram)
 
 
 def max_selftest_images(model: IntModel, target: Target) -> int:
-    return max(0, (target.code - estimate(model.sizes, model.pool, 0, "selftest").code) // IMAGE_CODE)
+    return max(0, (target.code - estimate(model.sizes, model.pool, 0, "selftest", deskew=model.deskew).code) // IMAGE_CODE)
 
 
 def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: int = 0,
-              kernel: str = FALLBACK_KERNEL) -> Need:
+              kernel: str = FALLBACK_KERNEL, deskew: bool = False) -> Need:
     """Need of the architecture in `mode`, or an error naming the budget, the need and the fix."""
-    need = estimate(sizes, pool, n_images, mode, kernel)
+    if deskew and mode == "stream":
+        raise Digit51Error(STREAM_DESKEW)
+    need = estimate(sizes, pool, n_images, mode, kernel, deskew)
     name = "-".join(map(str, sizes))
     if need.code > target.code:
         images = f" + {n_images} self-test images" if n_images else ""
@@ -101,7 +107,8 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
     return need
 
 
-def resolve_kernel(sizes: list[int], pool: int, target: Target, mode: str, kernel: str | None = None) -> str:
+def resolve_kernel(sizes: list[int], pool: int, target: Target, mode: str, kernel: str | None = None,
+                   deskew: bool = False) -> str:
     """The kernel to build: the one asked for, else the default (the sparse asm kernel) where
     the chip addresses XRAM the way it needs and its list fits the chip's RAM, else the dense asm one."""
     if kernel or mode == "stream":
@@ -113,7 +120,7 @@ def resolve_kernel(sizes: list[int], pool: int, target: Target, mode: str, kerne
     if target.xaddr not in ACT_FRAGMENTS:
         return FALLBACK_KERNEL
     try:
-        check_fit(sizes, pool, target, mode, 0, DEFAULT_KERNEL)
+        check_fit(sizes, pool, target, mode, 0, DEFAULT_KERNEL, deskew)
         return DEFAULT_KERNEL
     except Digit51Error:
         return FALLBACK_KERNEL
@@ -184,13 +191,13 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
                      selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
                      board: Board | None = None) -> Firmware:
     """Render and compile into the empty private folder `folder`."""
-    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel)
+    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
     board = board or make_board(target)
     sdcc = sdcc_path()
     if model.sizes[-1] != N_CLASSES:
         raise Digit51Error(f"the firmware classifies {N_CLASSES} digits but this model has {model.sizes[-1]} classes: "
                            "train on a set with labels 0..9")
-    check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0, kernel)
+    check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0, kernel, model.deskew)
     files = render(model, mode, source, selftest, kernel, board)
     src, work = folder / "src", folder / ".build"
     src.mkdir()

@@ -18,7 +18,7 @@ from digit51.firmware.build import build
 from digit51.firmware.session import Session, open_port
 from digit51.firmware.targets import Target
 from digit51.firmware.ucsim import Ucsim
-from digit51.quantize import ops, simulate
+from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 
@@ -135,8 +135,8 @@ class Chip:
         if image.shape != (28, 28) or image.dtype != np.uint8:
             raise Digit51Error("an image for the firmware must be 28x28 uint8")
         sim_logits, _ = simulate.run(self.model, image[None])
-        side = 28 // self.model.pool
-        pooled = ops.pool(image[None], self.model.pool).reshape(side, side)
+        side = self.model.preprocess.side
+        pooled = self.model.preprocess(image[None]).reshape(side, side)
         with self.lock:
             try:
                 self._open()

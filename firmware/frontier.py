@@ -77,7 +77,7 @@ def fits(row: dict, target: Target) -> str | None:
     """The first firmware mode in which the row's architecture fits `target`, or None."""
     for mode in ("serve", "stream"):
         try:
-            check_fit(row["sizes"], row["pool"], target, mode)
+            check_fit(row["sizes"], row["pool"], target, mode, deskew=row.get("deskew", False))
             return mode
         except Digit51Error:
             continue

@@ -61,7 +61,7 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
                       out: Path, source: str, kernel: str | None = None, timeout: float = 120.0) -> SimResult:
     """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
     t0 = time.perf_counter()
-    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel)
+    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
     generic = board(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
     images, labels = data.test_images[indices], data.test_labels[indices]
     outcomes, firmware, max_sp = [], [], []

@@ -155,7 +155,7 @@ def make(a: argparse.Namespace) -> dict:
     target = targets.get(a.target)
     data = mnist.load(a.data)
     try:
-        check_fit(model.sizes, model.pool, target, "selftest", 1)
+        check_fit(model.sizes, model.pool, target, "selftest", 1, deskew=model.deskew)
     except Digit51Error as e:
         raise Digit51Error(f"cycles per layer are measured on the buffered self-test firmware, which does not fit "
                            f"{target.name} ({e}); report on --target generic-8052 (same 8051 core, same cycles)") from None

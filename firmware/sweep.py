@@ -69,7 +69,7 @@ def trained(data, cfg: TrainConfig, cache: Path | None):
     """(float model, training seconds) for `cfg`: trained now, or taken from `cache` where an
     earlier sweep left it (training is deterministic: the same config gives the same bytes).
     The seconds go beside the model in the cache, not into it (the model file has no clock)."""
-    name = f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}-e{cfg.epochs}-s{cfg.seed}"
+    name = f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}-e{cfg.epochs}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
     if cache is not None and (cache / f"{name}.d51").is_file():
         model = float_model_file.load(cache / f"{name}.d51")
         if model.config == cfg:
@@ -84,14 +84,23 @@ def trained(data, cfg: TrainConfig, cache: Path | None):
     return model, seconds
 
 
+def deskews(pool: int, hidden: tuple, data) -> bool:
+    """Deskew (the default recipe) unless the architecture fits the smallest chip, whose
+    stream firmware folds pixels into layer 0 as they arrive and so cannot deskew."""
+    sizes = [(28 // pool) ** 2, *hidden, data.classes]
+    return frontier.fits({"sizes": sizes, "pool": pool}, targets.get("at89s52")) != "stream"
+
+
 def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path, cache: Path | None = None) -> dict:
-    model, train_seconds = trained(data, TrainConfig(hidden=hidden, pool=pool, epochs=epochs), cache)
+    cfg = TrainConfig(hidden=hidden, pool=pool, epochs=epochs, deskew=deskews(pool, hidden, data))
+    model, train_seconds = trained(data, cfg, cache)
     q = quantize(model, data.train_images[:5000])
     _, pred = simulate.run(q, data.test_images)
     row = {
         "arch": "-".join(map(str, q.sizes)),
         "sizes": q.sizes,
         "pool": pool,
+        "deskew": cfg.deskew,
         "hidden": list(hidden),
         "float_accuracy": model.accuracy["test"],
         "int_accuracy": float((pred == data.test_labels).mean()),
@@ -115,9 +124,9 @@ def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path
 
 def markdown(rows: list[dict], chosen: dict | None) -> str:
     lines = [
-        "| model | pool | float acc. | int8 acc. | weight bytes | code bytes | cycles/digit mean | cycles/digit max "
+        "| model | pool | deskew | float acc. | int8 acc. | weight bytes | code bytes | cycles/digit mean | cycles/digit max "
         "| s/digit max @ 11.0592 MHz | training s | fits |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: r["macs"]):
         modes = {t.name: frontier.fits(r, t) for t in targets.TARGETS.values()}
@@ -129,7 +138,7 @@ def markdown(rows: list[dict], chosen: dict | None) -> str:
         train_s = f"{r['train_seconds']:,.0f}" if r.get("train_seconds") else "—"
         code = f"{r['code_bytes']:,}" if r.get("code_bytes") else "does not fit"
         name = f"**{r['arch']}**" if r is chosen else r["arch"]
-        lines.append(f"| {name} | {r['pool']} | {100 * r['float_accuracy']:.2f} % | {100 * r['int_accuracy']:.2f} % | "
+        lines.append(f"| {name} | {r['pool']} | {'yes' if r.get('deskew') else 'no'} | {100 * r['float_accuracy']:.2f} % | {100 * r['int_accuracy']:.2f} % | "
                      f"{r['weight_bytes']:,} | {code} | {cyc} | {cyc_max} | {sec} | {train_s} | {fit or 'none'} |")
     return "\n".join(lines) + "\n"
 

@@ -82,7 +82,7 @@ def main(argv=None) -> int:
             print(f"verify: {done}/{len(indices)} images, {mism} mismatches, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
     mean = float(np.mean(cycles)) if cycles else 0.0
-    print(f"model               {'-'.join(map(str, model.sizes))} ({resolve_kernel(model.sizes, model.pool, target, a.mode, a.kernel)} kernel, {a.mode} mode, {target.name})")
+    print(f"model               {'-'.join(map(str, model.sizes))} ({resolve_kernel(model.sizes, model.pool, target, a.mode, a.kernel, model.deskew)} kernel, {a.mode} mode, {target.name})")
     print(f"images              {done}")
     print(f"mismatches          {mism}")
     print(f"serial errors       {bad}")

@@ -21,7 +21,7 @@ def quantize_and_measure(model, data, qcfg: QuantConfig, qat_epochs: int = 0) ->
     qmodel = quantize(model, data.train_images[: qcfg.calibration_images], qcfg)
     qmodel.meta["qat_epochs"] = qat_epochs
     _, pred = run(qmodel, data.test_images)
-    qmodel.meta["accuracy"] = {"float_test": accuracy(model.params, data.test_images, data.test_labels, model.pool),
+    qmodel.meta["accuracy"] = {"float_test": accuracy(model.params, data.test_images, data.test_labels, model.preprocess),
                                "int_test": float((pred == data.test_labels).mean())}
     return qmodel, summary(qmodel)
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from digit51.trainer import artifact
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.preprocess import architecture_problem
+from digit51.trainer.preprocess import Preprocess, architecture_problem
 
 KIND = "int-model"
 VERSION = 2  # 2: the container carries a checksum
@@ -22,10 +22,15 @@ class IntModel:
     shifts: list[np.ndarray]  # uint8 (out,) per hidden layer (the output layer has none)
     pool: int
     meta: dict = field(default_factory=dict)  # scheme, per-layer report, provenance
+    deskew: bool = False  # deskew the image before pooling (trainer/preprocess.py)
 
     @property
     def sizes(self) -> list[int]:
         return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
+
+    @property
+    def preprocess(self) -> Preprocess:
+        return Preprocess(self.pool, self.deskew)
 
     @property
     def n_macs(self) -> int:
@@ -38,14 +43,15 @@ def save(path, model: IntModel, inputs=()) -> None:
         arrays[f"W{i}"], arrays[f"B{i}"] = w, b
     for i, s in enumerate(model.shifts):
         arrays[f"S{i}"] = s
-    meta = dict(model.meta, sizes=model.sizes, pool=model.pool)
+    meta = dict(model.meta, sizes=model.sizes, pool=model.pool, deskew=model.deskew)
     artifact.save(path, KIND, VERSION, meta, arrays, inputs)
 
 
 def load(path) -> IntModel:
     meta, arrays = artifact.load(path, KIND, VERSION, HINT)
     sizes, pool = meta.get("sizes"), meta.get("pool")
-    problem = architecture_problem(sizes, pool)
+    deskew = meta.get("deskew", False)  # files from before deskew existed do not say: they have none
+    problem = architecture_problem(sizes, pool) or (None if isinstance(deskew, bool) else f"deskew {deskew!r} is not true or false")
     if problem:
         raise Digit51Error(f"{path}: {problem}; {HINT}")
     n = len(sizes) - 1
@@ -64,4 +70,4 @@ def load(path) -> IntModel:
             ok = ok and s.dtype == np.uint8 and s.shape == (sizes[i + 1],) and int(s.max()) <= 31
         if not ok:
             raise Digit51Error(f"{path}: layer {i} has the wrong types, shapes or ranges; {HINT}")
-    return IntModel(weights, biases, shifts, pool, meta)
+    return IntModel(weights, biases, shifts, pool, meta, deskew)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digit51.trainer.preprocess import pool  # noqa: F401  (the first op; integer, defined there)
+from digit51.trainer.preprocess import deskew, pool  # noqa: F401  (the first ops; integer, defined there)
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 

@@ -41,6 +41,6 @@ def finetune(model: FloatModel, data: Mnist, epochs: int, qcfg: QuantConfig, lr_
     params = [p.copy() for p in model.params]
     h = hooks(model, scales, qcfg.per_tensor)
     best, val, epoch = fit(params, data, model.config, hooks=h, epochs=epochs, lr=model.config.lr * lr_scale)
-    test = accuracy(best, data.test_images, data.test_labels, model.pool, h)
+    test = accuracy(best, data.test_images, data.test_labels, model.preprocess, h)
     acc = dict(model.accuracy, qat_validation=round(val, 6), qat_test=round(test, 6))
     return dataclasses.replace(model, params=best, accuracy=acc)

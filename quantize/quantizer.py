@@ -17,7 +17,6 @@ from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.model_file import FloatModel
-from digit51.trainer.preprocess import pool
 
 MAX_SHIFT = 31
 
@@ -54,7 +53,7 @@ def accumulator_bound(w: np.ndarray, bias: np.ndarray, x_max: int = 255) -> np.n
 
 
 def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = QuantConfig()) -> IntModel:
-    x = pool(calib_images, model.pool)  # uint8, what the firmware sees
+    x = model.preprocess(calib_images)  # uint8, what the firmware sees
     s_in = 1.0 / 255.0
     n_layers = len(model.params) // 2
     weights, biases, shifts, report = [], [], [], []
@@ -112,7 +111,7 @@ def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = Qua
         s_in = s_out if hidden else s_in
     meta = {
         "scheme": {
-            "input": "uint8 pixels pooled (pool) as the trainer defines",
+            "input": "uint8 pixels deskewed (if deskew) and pooled (pool) as trainer/preprocess.py defines",
             "weights": "int8 symmetric in [-127,127]; per neuron (power-of-two ratio) in hidden layers"
             + (" [per tensor]" if cfg.per_tensor else "") + ", per tensor in the output layer",
             "accumulator": "int32, bias first, then sum of int8*uint8 products",
@@ -123,4 +122,4 @@ def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = Qua
         "layers": report,
         "float_model": model.meta(),
     }
-    return IntModel(weights, biases, shifts, model.pool, meta)
+    return IntModel(weights, biases, shifts, model.pool, meta, model.config.deskew)

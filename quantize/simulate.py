@@ -18,7 +18,7 @@ from digit51.quantize.model_file import IntModel
 def activations(model: IntModel, images: np.ndarray) -> list[np.ndarray]:
     """Every intermediate of the firmware for uint8 (N, 28, 28) images:
     [pooled input, hidden activations..., logits (int32)]."""
-    x = ops.pool(images, model.pool)
+    x = model.preprocess(images)  # ops.deskew (if the model has it), then ops.pool
     out = [x]
     last = len(model.weights) - 1
     for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
@@ -31,7 +31,7 @@ def activations(model: IntModel, images: np.ndarray) -> list[np.ndarray]:
 def activations_sparse(model: IntModel, image: np.ndarray) -> list[np.ndarray]:
     """`activations` for one uint8 (28, 28) image through the sparse ops, as the sparse
     kernels run it: [pooled input, hidden activations..., logits], each 1-D."""
-    x = ops.pool(image[None], model.pool)[0]
+    x = model.preprocess(image[None])[0]
     out = [x]
     last = len(model.weights) - 1
     for layer, (w, b) in enumerate(zip(model.weights, model.biases)):

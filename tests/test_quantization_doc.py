@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from digit51.quantize import ops
+from digit51.trainer import preprocess
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "quantization.md"
 
@@ -38,6 +39,15 @@ def compute(op, a):
         return [int(ops.dense(x, w, np.array(a["B"], np.int32))[0, 0])]
     if op == "requant":
         return [int(ops.relu_requant(np.array([a["acc"]], np.int32), np.array(a["sh"], np.uint8))[0, 0])]
+    if op == "slant":
+        return [int(v[0]) for v in preprocess.slant(*(np.array(a[k]) for k in ("S", "Sy", "Syy", "Sx", "Syx")))]
+    if op == "shear":
+        (col, value), y = a["px"], a["y"][0]
+        img = np.zeros((1, 28, 28), np.uint8)
+        img[0, y, col] = value
+        out = preprocess.shear(img, np.array(a["my"]), np.array(a["alpha"]))[0]
+        assert not np.delete(out, y, axis=0).any()
+        return [int(v) for i in np.flatnonzero(out[y]) for v in (i, out[y, i])]
     if op == "argmax":
         return [int(ops.argmax(np.array([a["logits"]], np.int32))[0])]
     raise AssertionError(f"unknown example op {op}")
@@ -48,7 +58,7 @@ def test_worked_examples_match_the_simulator():
     for op, args, result in examples():
         assert compute(op, args) == result, (op, args, result)
         seen.add(op)
-    assert seen == {"pool", "order", "bias", "dense", "requant", "argmax"}
+    assert seen == {"pool", "order", "bias", "dense", "requant", "argmax", "slant", "shear"}
 
 
 def test_bias_example_is_what_the_quantizer_stores():

@@ -30,7 +30,7 @@ def run_digit51(data, cfg: TrainConfig):
         nonlocal elapsed
         elapsed += seconds
         per_epoch.append(seconds)
-        acc = accuracy(params, data.test_images, data.test_labels, cfg.pool)
+        acc = accuracy(params, data.test_images, data.test_labels, cfg.preprocess)
         for t in TARGETS:
             if acc >= t and t not in reached:
                 reached[t] = elapsed
@@ -44,7 +44,7 @@ def run_torch(data, cfg: TrainConfig, epochs: int = 3):
 
     torch.manual_seed(cfg.seed)
     (x, y), _ = data.split()
-    x = torch.from_numpy(inputs(x, cfg.pool))
+    x = torch.from_numpy(inputs(x, cfg.preprocess))
     y = torch.from_numpy(y.astype(np.int64))
     sizes = [x.shape[1], *cfg.hidden, data.classes]
     layers = []

@@ -36,6 +36,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     p.add_argument("--hidden", type=hidden_sizes, default=d.hidden, help=f"hidden layer widths, comma-separated (default {','.join(map(str, d.hidden))})")
     p.add_argument("--pool", type=int, choices=(1, 2, 4), default=d.pool, help=f"input downsampling: 1=28x28, 2=14x14, 4=7x7 (default {d.pool})")
+    p.add_argument("--deskew", action=argparse.BooleanOptionalAction, default=d.deskew, help=f"straighten each image's slant before pooling; the firmware does the same (default {'on' if d.deskew else 'off'})")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"minibatch size (default {d.batch_size})")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default=d.optimizer, help=f"optimizer (default {d.optimizer})")
@@ -60,7 +61,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
     try:
         return TrainConfig(
-            hidden=a.hidden, pool=a.pool, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
+            hidden=a.hidden, pool=a.pool, deskew=a.deskew, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
             lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
             warmup_epochs=a.warmup_epochs, augment=a.augment, rotate=a.rotate, scale=a.scale, shear=a.shear,
             translate=a.translate, elastic_alpha=a.elastic_alpha, elastic_sigma=a.elastic_sigma,
@@ -93,14 +94,15 @@ def cmd_eval(a: argparse.Namespace) -> int:
         "model": a.model,
         "sizes": model.sizes,
         "pool": model.pool,
-        "validation_accuracy": accuracy(model.params, xv, yv, model.pool),
-        "test_accuracy": accuracy(model.params, data.test_images, data.test_labels, model.pool),
+        "deskew": model.config.deskew,
+        "validation_accuracy": accuracy(model.params, xv, yv, model.preprocess),
+        "test_accuracy": accuracy(model.params, data.test_images, data.test_labels, model.preprocess),
         "config": model.config.to_dict(),
     }
     if a.json:
         print(json.dumps(summary, sort_keys=True))
     else:
-        print(f"model       {'-'.join(map(str, model.sizes))}, pool {model.pool}")
+        print(f"model       {'-'.join(map(str, model.sizes))}, pool {model.pool}{', deskew' if model.config.deskew else ''}")
         print(f"validation  {100 * summary['validation_accuracy']:.2f}%")
         print(f"test        {100 * summary['test_accuracy']:.2f}%")
     return 0

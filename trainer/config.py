@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from digit51.trainer.optim import SCHEDULES
-from digit51.trainer.preprocess import POOLS
+from digit51.trainer.preprocess import POOLS, Preprocess
 
 # The default 8051 model: what firmware/frontier.py's rule picks from the measured frontier
 # (README, "The default model and the frontier"); tests/test_frontier.py keeps the two in step.
@@ -22,7 +22,8 @@ class TrainConfig:
 
     hidden: tuple[int, ...] = DEFAULT_HIDDEN  # hidden layer widths, e.g. (128,) or (128, 64)
     pool: int = DEFAULT_POOL  # input downsampling: 1 (28x28), 2 (14x14) or 4 (7x7)
-    epochs: int = 40  # passes over the 55,000 training images
+    deskew: bool = True  # straighten each image's slant before pooling (trainer/preprocess.py)
+    epochs: int = 60  # passes over the 55,000 training images
     batch_size: int = 128  # images per gradient step
     optimizer: str = "adam"  # adam or sgd (with momentum)
     lr: float = 2e-3  # peak learning rate
@@ -71,6 +72,10 @@ class TrainConfig:
         if problems:
             raise ValueError("; ".join(problems))
 
+    @property
+    def preprocess(self) -> Preprocess:
+        return Preprocess(self.pool, self.deskew)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
@@ -83,6 +88,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}")
         d = dict(d)
+        d.setdefault("deskew", False)  # files from before deskew existed were trained without it
         if "hidden" in d:
             d["hidden"] = tuple(d["hidden"])
         return cls(**d)

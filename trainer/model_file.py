@@ -9,7 +9,7 @@ import numpy as np
 from digit51.trainer import artifact
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.preprocess import architecture_problem
+from digit51.trainer.preprocess import Preprocess, architecture_problem
 
 KIND = "float-model"
 VERSION = 2  # 2: the container carries a checksum
@@ -31,10 +31,14 @@ class FloatModel:
     def pool(self) -> int:
         return self.config.pool
 
+    @property
+    def preprocess(self) -> Preprocess:
+        return self.config.preprocess
+
     def meta(self) -> dict:
         return {
             "sizes": self.sizes,
-            "preprocess": {"pool": self.pool, "input": "float = pooled_uint8 / 255"},
+            "preprocess": {"deskew": self.config.deskew, "pool": self.pool, "input": "float = pooled_uint8 / 255"},
             "config": self.config.to_dict(),
             "seed": self.config.seed,
             "accuracy": self.accuracy,

@@ -1,4 +1,10 @@
-"""Input preprocessing, defined on uint8 pixels in integer terms (the firmware repeats it).
+"""Input preprocessing, defined on uint8 pixels in integer terms (the firmware repeats it
+op for op: codegen/templates/deskew.inc.j2 and pool.inc.j2).
+
+deskew (optional, a model's choice): straighten the slant of the handwriting. From the
+ink's moments (ink_moments) the slope of the stroke against the vertical (slant), then
+each row moved sideways by slope x (row - centroid row), with linear interpolation
+between the two nearest pixels (shear). A horizontal shear, so rows stay rows.
 
 pool(k): each output pixel is the mean of a k x k block, rounded half up:
     out = (sum_of_block + k*k/2) >> log2(k*k)
@@ -6,6 +12,8 @@ Block sums fit 16 bits (16 * 255 = 4080), results stay in 0..255.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +37,79 @@ def pool(images: np.ndarray, k: int) -> np.ndarray:
         return images.reshape(n, SIDE * SIDE).astype(np.uint8)
     sums = images.reshape(n, side, k, side, k).astype(np.uint16).sum(axis=(2, 4), dtype=np.uint16)
     return ((sums + (1 << (shift - 1))) >> shift).astype(np.uint8).reshape(n, side * side)
+
+
+SLANT_ONE = 256  # slant is in 1/256 pixel of sideways move per row (Q8)
+
+
+def ink_moments(images: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Ink moments of uint8 (N, 28, 28) images, per image, from each row's ink
+    r[y] = sum_x p (uint16) and first moment c[y] = sum_x x * p (<= 96390):
+    S = sum r, Sy = sum y * r, Syy = sum y * y * r, Sx = sum c, Syx = sum y * c.
+    Each is below 2^28, so int32 holds it."""
+    p = images.astype(np.int64)
+    y = np.arange(SIDE)
+    r, c = p.sum(axis=2), (p * y).sum(axis=2)
+    return r.sum(axis=1), (y * r).sum(axis=1), (y * y * r).sum(axis=1), c.sum(axis=1), (y * c).sum(axis=1)
+
+
+def slant(s, sy, syy, sx, syx) -> tuple[np.ndarray, np.ndarray]:
+    """(centroid row my, slant alpha) per image from ink_moments, in int32; alpha is in Q8
+    (1/256 pixel of sideways move per row):
+
+        my = (Sy + S/2) / S;  mx = (Sx + S/2) / S                    (both 0 if S = 0)
+        var = Syy - 2 * my * Sy + my * my * S   = sum (y - my)^2 * p
+        cov = Syx - mx * Sy - my * Sx + my * mx * S   = sum (y - my) * (x - mx) * p
+        alpha = clamp(cov / (var >> 8), -256, 256), C division (toward zero); 0 if var >> 8 = 0
+
+    Moments about the rounded centroid keep every term and partial sum below 2^31."""
+    safe = np.maximum(s, 1)
+    my = np.where(s > 0, (sy + s // 2) // safe, 0)
+    mx = np.where(s > 0, (sx + s // 2) // safe, 0)
+    var8 = (syy - 2 * my * sy + my * my * s) >> 8
+    cov = syx - mx * sy - my * sx + my * mx * s
+    quotient = np.abs(cov) // np.maximum(var8, 1)  # C's division truncates toward zero
+    alpha = np.where(var8 > 0, np.sign(cov) * np.minimum(quotient, SLANT_ONE), 0)
+    return my, alpha
+
+
+def shear(images: np.ndarray, my: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Row y moved by s = alpha * (y - my) / 256 pixels (|alpha * (y - my)| <= 6912, int16):
+    k = floor(s), f = s mod 256 (Q8 fraction);
+    out[y][x] = (p[y][x+k] * (256 - f) + p[y][x+k+1] * f + 128) >> 8, outside pixels 0.
+    Both products fit 16 bits together (<= 255 * 256 + 128), results stay 0..255."""
+    p = images.astype(np.int64)
+    s = alpha[:, None] * (np.arange(SIDE) - my[:, None])  # (N, rows)
+    k, f = s >> 8, (s & 255)[:, :, None]
+    x = np.arange(SIDE)[None, None, :] + k[:, :, None]
+
+    def pixel(xs):
+        inside = (xs >= 0) & (xs < SIDE)
+        return np.where(inside, np.take_along_axis(p, np.clip(xs, 0, SIDE - 1), axis=2), 0)
+
+    return ((pixel(x) * (SLANT_ONE - f) + pixel(x + 1) * f + 128) >> 8).astype(np.uint8)
+
+
+def deskew(images: np.ndarray) -> np.ndarray:
+    """uint8 (N, 28, 28) -> uint8 (N, 28, 28), each image's slant sheared away."""
+    return shear(images, *slant(*ink_moments(images)))
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What a model does to a uint8 28x28 image before its first layer: deskew (optional),
+    then pool. Saved in both model files; the firmware does the same."""
+
+    pool: int
+    deskew: bool = False
+
+    @property
+    def side(self) -> int:
+        return SIDE // self.pool
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, 28, 28) -> the model's uint8 inputs (N, side * side)."""
+        return pool(deskew(images) if self.deskew else images, self.pool)
 
 
 def to_float(pixels: np.ndarray, dtype=np.float32) -> np.ndarray:

@@ -14,7 +14,7 @@ from digit51.trainer.errors import Digit51Error
 from digit51.trainer.mnist import Mnist
 from digit51.trainer.model_file import FloatModel
 from digit51.trainer.optim import Optimizer, learning_rate
-from digit51.trainer.preprocess import SIDE, pool, to_float
+from digit51.trainer.preprocess import SIDE, Preprocess, deskew, to_float
 from digit51.trainer.progress import Progress
 
 
@@ -30,15 +30,15 @@ def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -
     return padded[np.arange(n)[:, None, None], rows, cols]
 
 
-def inputs(images: np.ndarray, k: int) -> np.ndarray:
+def inputs(images: np.ndarray, prep: Preprocess) -> np.ndarray:
     """Float inputs of the model for uint8 (N, 28, 28) images."""
-    return to_float(pool(images, k))
+    return to_float(prep(images))
 
 
-def accuracy(params, images: np.ndarray, labels: np.ndarray, k: int, hooks=(None, None)) -> float:
+def accuracy(params, images: np.ndarray, labels: np.ndarray, prep: Preprocess, hooks=(None, None)) -> float:
     correct = 0
     for i in range(0, len(images), 5000):
-        logits, _ = mlp.forward(params, inputs(images[i : i + 5000], k), *hooks)
+        logits, _ = mlp.forward(params, inputs(images[i : i + 5000], prep), *hooks)
         correct += int((logits.argmax(axis=1) == labels[i : i + 5000]).sum())
     return correct / len(images)
 
@@ -64,11 +64,21 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     fine-tuning; `on_epoch(epoch, params, seconds)` is called after each epoch (benchmarks);
     `teacher` (a FloatModel) adds cfg.distill-weighted soft targets to the loss.
     All randomness comes from cfg.seed.
+
+    With deskew, the training images are deskewed once, up front, and augmentation moves
+    the deskewed images: for whole-pixel shifts that equals deskewing the shifted image
+    unless ink crosses the border, and it saves deskewing every batch. Validation and
+    test images go through the model's whole preprocessing, as in the firmware.
     """
     rng = np.random.default_rng(cfg.seed + 1)  # seed + 0 is the initialisation
     (x_u8, y), (xv_u8, yv) = data.split()
     y = y.astype(np.int64)
-    fixed = None if cfg.augment or teacher else inputs(x_u8, cfg.pool)
+    if teacher is not None and teacher.config.deskew != cfg.deskew:
+        raise Digit51Error(f"the teacher {cfg.teacher} was trained {'with' if teacher.config.deskew else 'without'} deskew: train the student the same way (--deskew / --no-deskew)")
+    if cfg.deskew:
+        x_u8 = deskew(x_u8)
+    prep = Preprocess(cfg.pool)  # what is left to do per batch
+    fixed = None if cfg.augment or teacher else inputs(x_u8, prep)
     epochs = epochs or cfg.epochs
     lr = lr or cfg.lr
     steps_per_epoch = -(-len(x_u8) // cfg.batch_size)
@@ -87,9 +97,9 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
             loss_fn = mlp.softmax_xent
             if fixed is None:
                 xb_u8 = batch_images(x_u8[idx], cfg, rng)
-                xb = inputs(xb_u8, cfg.pool)
+                xb = inputs(xb_u8, prep)
                 if teacher is not None:
-                    t_logits = mlp.forward(teacher.params, inputs(xb_u8, teacher.pool))[0]
+                    t_logits = mlp.forward(teacher.params, inputs(xb_u8, Preprocess(teacher.pool)))[0]
                     loss_fn = partial(mlp.distill_xent, teacher_logits=t_logits, weight=cfg.distill, temperature=cfg.temperature)
             else:
                 xb = fixed[idx]
@@ -104,7 +114,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
         seconds = time.perf_counter() - t0
         if on_epoch:
             on_epoch(epoch, params, seconds)
-        val = accuracy(params, xv_u8, yv, cfg.pool, hooks)
+        val = accuracy(params, xv_u8, yv, cfg.preprocess, hooks)
         if val > best[1]:
             best = ([p.copy() for p in params], val, epoch)
         bar.finish(
@@ -122,5 +132,5 @@ def train(data: Mnist, cfg: TrainConfig, on_epoch=None) -> FloatModel:
     sizes = [side * side, *cfg.hidden, data.classes]
     params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
     best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch, teacher=teacher)
-    test = accuracy(best, data.test_images, data.test_labels, cfg.pool)
+    test = accuracy(best, data.test_images, data.test_labels, cfg.preprocess)
     return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch)

@@ -1,0 +1,141 @@
+"""Deskew (trainer/preprocess.py): what it does to images, that its integer arithmetic stays
+within the widths the C uses, and that the firmware does the same, value for value, in
+s51: an identity first layer copies every deskewed, pooled input into the hidden layer, so
+one pixel off changes the logits. Each way the firmware reads the image is run: buffered
+as it arrives (serve) and from code memory (self-test), in C (c kernel builds) and with the
+assembly helpers (asm kernel builds)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from digit51.codegen.render import STREAM_DESKEW
+from digit51.firmware import pipeline, targets
+from digit51.firmware.build import check_fit
+from digit51.quantize import simulate
+from digit51.quantize.model_file import IntModel
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.preprocess import SLANT_ONE, Preprocess, deskew, ink_moments, slant
+
+INT32 = 1 << 31
+
+
+def stroke(slope: float, x0: float = 14.0, width: float = 1.5, rows=range(4, 24)) -> np.ndarray:
+    """A straight anti-aliased stroke through (x0, 14) leaning `slope` pixels per row."""
+    img = np.zeros((28, 28), np.float64)
+    x = np.arange(28)
+    for y in rows:
+        img[y] = np.clip(width - np.abs(x - (x0 + slope * (y - 14))), 0, 1) * 255
+    return np.rint(img).astype(np.uint8)
+
+
+def extreme_images(mnist_data) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    one = np.zeros((28, 28), np.uint8)
+    one[27, 27] = 255  # one pixel: var >> 8 is 0, no slant
+    corners = np.zeros((28, 28), np.uint8)
+    corners[0, 0] = corners[27, 27] = 255  # slant past +1: clamped to 256
+    anti = np.fliplr(corners)  # and past -1
+    edge = np.zeros((28, 28), np.uint8)
+    edge[:, 27] = 255  # ink on the right border moves out of the row
+    return np.stack([np.full((28, 28), 255, np.uint8), np.zeros((28, 28), np.uint8), one, corners, anti, edge,
+                     stroke(0.6), stroke(-0.6), rng.integers(0, 256, (28, 28)).astype(np.uint8),
+                     *mnist_data.test_images[:6]])
+
+
+def test_a_slanted_stroke_comes_out_upright():
+    for slope in (0.5, -0.5, 0.25):
+        out = deskew(stroke(slope)[None])[0].astype(np.float64)
+        cols = (out * np.arange(28)).sum(axis=1)[4:24] / out.sum(axis=1)[4:24]  # ink centre of each row
+        before = (stroke(slope) * np.arange(28)).sum(axis=1)[4:24] / stroke(slope).sum(axis=1)[4:24]
+        assert np.ptp(before) > 18 * abs(slope) and np.ptp(cols) < 1.0, (slope, np.ptp(cols))
+
+
+def test_an_upright_image_and_an_empty_one_stay_as_they_are():
+    upright = stroke(0.0)
+    assert slant(*ink_moments(upright[None]))[1][0] == 0
+    assert np.array_equal(deskew(upright[None])[0], upright)
+    assert not deskew(np.zeros((1, 28, 28), np.uint8)).any()
+
+
+def test_the_slant_is_the_ink_covariance_over_the_row_variance(mnist_data):
+    """alpha / 256 against the float ratio of the central moments: equal up to the
+    rounded centroid and the truncating division, far closer than a wrong term would be."""
+    images = mnist_data.test_images[:500]
+    my, alpha = slant(*ink_moments(images))
+    p = images.astype(np.float64)
+    y, x = np.mgrid[:28, :28]
+    s = p.sum(axis=(1, 2))
+    cy, cx = (p * y).sum(axis=(1, 2)) / s, (p * x).sum(axis=(1, 2)) / s
+    cov = (p * (y - cy[:, None, None]) * (x - cx[:, None, None])).sum(axis=(1, 2))
+    var = (p * (y - cy[:, None, None]) ** 2).sum(axis=(1, 2))
+    want = np.clip(cov / var, -1, 1)
+    assert np.abs(alpha / SLANT_ONE - want).max() < 0.03
+    assert np.array_equal(my, np.floor(cy + 0.5).astype(int)) or np.abs(my - cy).max() <= 0.5 + 1e-9
+    assert (alpha != 0).mean() > 0.9  # MNIST digits do lean
+
+
+def test_every_term_of_the_slant_fits_int32(mnist_data):
+    """The C evaluates slant's formulas left to right in int32_t: every term and partial sum
+    must stay below 2^31, on the extremes and on real digits (Python ints: no wrap)."""
+    for img in extreme_images(mnist_data):
+        s, sy, syy, sx, syx = (int(v[0]) for v in ink_moments(img[None]))
+        if s == 0:
+            continue
+        my, mx = (sy + s // 2) // s, (sx + s // 2) // s
+        var_terms = [syy, 2 * my * sy, syy - 2 * my * sy, my * my * s, syy - 2 * my * sy + my * my * s]
+        cov_terms = [syx, mx * sy, syx - mx * sy, my * sx, syx - mx * sy - my * sx, my * mx * s,
+                     syx - mx * sy - my * sx + my * mx * s]
+        assert all(-INT32 <= t < INT32 for t in var_terms + cov_terms + [sy + s // 2, sx + s // 2])
+        assert 0 <= var_terms[-1] < 1 << 28 and abs(cov_terms[-1]) < 1 << 28
+        k = slant(*(np.array([v]) for v in (s, sy, syy, sx, syx)))[1][0] * 27
+        assert abs(k) < 1 << 15  # a row's move, int16_t
+
+
+def identity_model(pool: int) -> IntModel:
+    """Layer 0 copies every input to its own hidden neuron (weight 1, shift 0)."""
+    n = (28 // pool) ** 2
+    w1 = np.random.default_rng(pool).integers(-127, 128, (10, n)).astype(np.int8)
+    return IntModel([np.eye(n, dtype=np.int8), w1], [np.zeros(n, np.int32), np.zeros(10, np.int32)],
+                    [np.zeros(n, np.uint8)], pool, deskew=True)
+
+
+@pytest.mark.parametrize("pool,mode,kernel", [(2, "serve", "sparse-asm"), (2, "selftest", "sparse-asm"),
+                                              (2, "serve", "c"), (2, "selftest", "c"), (4, "serve", "asm"),
+                                              (4, "selftest", "sparse-c")])
+def test_firmware_deskews_like_the_spec(mnist_data, tmp_path, pool, mode, kernel):
+    model = identity_model(pool)
+    images = extreme_images(mnist_data)
+    hidden = simulate.activations(model, images)[1]
+    assert np.array_equal(hidden, Preprocess(pool, True)(images))  # the hidden layer is the model input
+    assert not np.array_equal(hidden, Preprocess(pool, False)(images))
+    data = dataclasses.replace(mnist_data, test_images=images, test_labels=np.zeros(len(images), np.uint8))
+    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, list(range(len(images))), mode, "socket",
+                                   tmp_path, "deskew", kernel)
+    assert r.comparison.images == len(images) and r.comparison.mismatches == [] and not r.bad_lines
+
+
+def test_stream_mode_and_small_xram_refuse_a_deskew_model():
+    with pytest.raises(Digit51Error, match="deskew needs the whole image"):
+        check_fit([196, 13, 10], 2, targets.get("at89s52"), "stream", deskew=True)
+    tiny = dataclasses.replace(targets.get("generic-8052"), xram=800)
+    check_fit([49, 16, 10], 4, tiny, "serve")
+    with pytest.raises(Digit51Error, match="XRAM"):
+        check_fit([49, 16, 10], 4, tiny, "serve", deskew=True)
+    assert "--no-deskew" in STREAM_DESKEW
+
+
+def test_model_files_from_before_deskew_load_without_it(tmp_path):
+    from digit51.trainer import artifact
+    from digit51.quantize import model_file
+
+    assert TrainConfig.from_dict({"hidden": [8]}).deskew is False and TrainConfig().deskew is True
+    model = identity_model(4)
+    model_file.save(tmp_path / "d.q51", model)
+    assert model_file.load(tmp_path / "d.q51").deskew is True
+    meta, arrays = artifact.load(tmp_path / "d.q51", model_file.KIND, model_file.VERSION, "")
+    del meta["deskew"]
+    artifact.save(tmp_path / "old.q51", model_file.KIND, model_file.VERSION, meta, arrays)
+    assert model_file.load(tmp_path / "old.q51").deskew is False
