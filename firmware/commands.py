@@ -191,7 +191,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
             prefix = "stream_" if mode == "stream" else ""
             cycles, worst = r.get(prefix + "cycles"), r.get(prefix + "cycles_max")
             classic = target.timing == "classic12"  # frontier cycles are 12-clock machine cycles
-            report.append({"target": target.name, "arch": r["arch"], "fits": mode is not None, "mode": mode,
+            report.append({"target": target.name, "arch": r["arch"], "deskew": r.get("deskew", False),
+                           "fits": mode is not None, "mode": mode,
                            "int_accuracy": r["int_accuracy"], "cycles": cycles, "cycles_max": worst,
                            "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles and classic else None,
                            "seconds_per_digit_max": pipeline.seconds_per_digit(worst, target) if worst and classic else None})
@@ -209,7 +210,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
                 f"  {e['seconds_per_digit']:.3f} / {e['seconds_per_digit_max']:.3f} s/digit" if e["seconds_per_digit_max"] else "") + (
                 f"  {e['chip_time']}" if e.get("chip_time") else "")
             how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
-            print(f"  {e['arch']:>14}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
+            print(f"  {e['arch']:>14}{' deskew' if e['deskew'] else '       '}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
     print("cycles: 12-clock machine cycles measured in ucsim (firmware/frontier.json), mean and maximum over the images "
           "run: serve mode with the default kernel (sparse-asm where its list fits), stream mode with the C kernel on "
           "at89s52; on 1T chips the best fitting row is timed with the chip's clock table (firmware/timing.py)", file=sys.stderr)
@@ -221,8 +222,8 @@ def _chip_time(table: dict, entry: dict, target) -> dict:
     weights (time barely depends on their values) timed by firmware/timing.py in s51."""
     from digit51.firmware import timing
 
-    row = next(r for r in table["rows"] if r["arch"] == entry["arch"])
-    e = timing.measure(timing.model_of(row["sizes"], row["pool"]), target, timing.sample_images(), mode=entry["mode"])
+    row = next(r for r in table["rows"] if (r["arch"], r.get("deskew", False)) == (entry["arch"], entry["deskew"]))
+    e = timing.measure(timing.model_of(row["sizes"], row["pool"], deskew=entry["deskew"]), target, timing.sample_images(), mode=entry["mode"])
     lo, hi = e.ms
     return {"ms_per_digit": [round(lo, 2), None if hi is None else round(hi, 2)],
             "chip_time": f"{e.span()} per digit at {target.clock_hz / 1e6:g} MHz ({e.table} table)"}

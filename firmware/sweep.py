@@ -33,15 +33,19 @@ from digit51.trainer.errors import Digit51Error
 from digit51.trainer.train import train
 
 MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
-ARCHS = ([(4, (h,)) for h in (16, 32, 64, 128)] + [(2, (h,)) for h in (13, 16, 32, 64, 128)]
-         + [(2, h) for h in ((64, 32), (96, 32), (112, 32), (128, 32), (192, 64), (160, 96, 64))]
-         + [(1, (h,)) for h in (16, 32, 64)] + [(1, (64, 32))])
+# (pool, hidden, deskew): None = deskew wherever the smallest chip cannot run it anyway
+# (deskews() below); False for the fast models, where deskew's ~100,000 cycles per digit
+# would cost more than the width it could replace.
+ARCHS = ([(4, (h,), None) for h in (16, 32, 64, 128)] + [(2, (h,), None) for h in (13, 16, 32, 64, 128)]
+         + [(2, h, None) for h in ((64, 32), (96, 32), (112, 32), (128, 32), (192, 64), (160, 96, 64))]
+         + [(2, h, False) for h in ((64, 32), (96, 32), (112, 32), (128, 32))]
+         + [(1, (h,), None) for h in (16, 32, 64)] + [(1, (64, 32), None)])
 
 
 def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
     try:
         pool, hidden = text.split(":")
-        return int(pool), tuple(int(h) for h in hidden.split(","))
+        return int(pool), tuple(int(h) for h in hidden.split(",")), None
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not POOL:H[,H], e.g. 2:128,32") from None
 
@@ -91,8 +95,10 @@ def deskews(pool: int, hidden: tuple, data) -> bool:
     return frontier.fits({"sizes": sizes, "pool": pool}, targets.get("at89s52")) != "stream"
 
 
-def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path, cache: Path | None = None) -> dict:
-    cfg = TrainConfig(hidden=hidden, pool=pool, epochs=epochs, deskew=deskews(pool, hidden, data))
+def measure(data, pool: int, hidden: tuple, deskew: bool | None, epochs: int, images: int, work: Path,
+            cache: Path | None = None) -> dict:
+    deskew = deskews(pool, hidden, data) if deskew is None else deskew
+    cfg = TrainConfig(hidden=hidden, pool=pool, epochs=epochs, deskew=deskew)
     model, train_seconds = trained(data, cfg, cache)
     q = quantize(model, data.train_images[:5000])
     _, pred = simulate.run(q, data.test_images)
@@ -111,7 +117,7 @@ def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path
     generic = targets.get("generic-8052")
     run = sorted(set(range(images)) | set(heaviest(q, data.test_images)))
     try:
-        r = pipeline.simulate_firmware(q, generic, data, run, "serve", "socket", work / row["arch"], "sweep")
+        r = pipeline.simulate_firmware(q, generic, data, run, "serve", "socket", work / (row["arch"] + ("-deskew" if deskew else "")), "sweep")
         row.update(code_bytes=r.firmware[0].memory["code"]["used"], bit_exact=r.comparison.bit_exact, **firmware_cycles(r, images))
     except Digit51Error as e:
         row.update(code_bytes=None, cycles=None, cycles_max=None, bit_exact=None, note=str(e))
@@ -202,10 +208,10 @@ def main(argv=None) -> int:
         data = mnist.load(a.data)
         rows = frontier.load(Path(a.frontier))["rows"] if a.only and Path(a.frontier).exists() else []
         with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
-            for pool, hidden in a.only or ARCHS:
-                row = measure(data, pool, hidden, a.epochs, a.images, Path(work), Path(a.models) if a.models else None)
-                rows = [r for r in rows if r["arch"] != row["arch"]] + [row]
-                print(f"sweep: {row['arch']:>12} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
+            for pool, hidden, deskew in a.only or ARCHS:
+                row = measure(data, pool, hidden, deskew, a.epochs, a.images, Path(work), Path(a.models) if a.models else None)
+                rows = [r for r in rows if (r["arch"], r.get("deskew", False)) != (row["arch"], row["deskew"])] + [row]
+                print(f"sweep: {row['arch']:>12}{' deskew' if row['deskew'] else ''} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
                       f"cycles mean {row['cycles']} max {row['cycles_max']}  training {row['train_seconds']} s",
                       file=sys.stderr, flush=True)
         chosen = frontier.choose_default(rows)

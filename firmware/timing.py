@@ -274,7 +274,7 @@ def sample_images(n: int = 2):
     return np.random.default_rng(0).integers(0, 256, (n, 28, 28)).astype(np.uint8)
 
 
-def model_of(sizes: list[int], pool: int, seed: int = 0):
+def model_of(sizes: list[int], pool: int, seed: int = 0, deskew: bool = False):
     """An integer model of an architecture with random int8 weights (for builds and timing)."""
     import numpy as np
 
@@ -283,7 +283,7 @@ def model_of(sizes: list[int], pool: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     return IntModel([rng.integers(-127, 128, (o, i)).astype(np.int8) for i, o in zip(sizes[:-1], sizes[1:])],
                     [rng.integers(-1000, 1000, o).astype(np.int32) for o in sizes[1:]],
-                    [np.full(h, 10, np.uint8) for h in sizes[1:-1]], pool)
+                    [np.full(h, 10, np.uint8) for h in sizes[1:-1]], pool, deskew=deskew)
 
 
 def measure(model, target, images, kernel: str | None = None, mode: str = "serve", clock: int | None = None) -> Estimate:

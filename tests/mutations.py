@@ -34,6 +34,9 @@ POOL = "tests/test_pool_firmware.py"
 RESYNC = "tests/test_serve_resync.py::test_noise_with_the_magic_and_a_bad_kind_never_costs_the_next_frame"
 CHIPS_UART = "tests/test_chips.py::test_uart_reload_matches_the_vendor_numbers"
 RULE = "tests/test_frontier.py::test_rule_is_applied_as_stated"
+DESKEW = "tests/test_deskew.py"
+DESKEW_FW = DESKEW + "::test_firmware_deskews_like_the_spec"
+DESKEW_T = "codegen/templates/deskew.inc.j2"
 RI, DP, SP = ("codegen/templates/kernel_asm_ri_page.inc.j2", "codegen/templates/kernel_asm_dptr.inc.j2",
               "codegen/templates/kernel_sparse_asm.inc.j2")
 
@@ -322,6 +325,37 @@ MUTATIONS = [
     Mutation("frontier-mean-instead-of-max", "firmware/frontier.py",
              'return row.get(prefix + "cycles_max") or row.get(prefix + "cycles")', 'return row.get(prefix + "cycles")',
              (RULE,), "the speed rule judges the mean cycles: the slowest digits may take more than 1 s"),
+    # --- deskew (trainer/preprocess.py and its C/asm mirror) ---
+    Mutation("deskew-centroid-floor", "trainer/preprocess.py",
+             "my = np.where(s > 0, (sy + s // 2) // safe, 0)", "my = np.where(s > 0, sy // safe, 0)",
+             (DESKEW, "tests/test_quantization_doc.py"), "the centroid row rounds down: every row moves by the wrong amount"),
+    Mutation("deskew-slant-floor-division", "trainer/preprocess.py",
+             "quotient = np.abs(cov) // np.maximum(var8, 1)", "quotient = cov // np.maximum(var8, 1)",
+             (DESKEW, "tests/test_quantization_doc.py"), "negative slants round away from zero, unlike C's division"),
+    Mutation("deskew-no-clamp", "trainer/preprocess.py",
+             "np.sign(cov) * np.minimum(quotient, SLANT_ONE)", "np.sign(cov) * quotient",
+             (DESKEW,), "steep slants are not clamped: the C (clamped) and the simulator part"),
+    Mutation("deskew-blend-rounding", "trainer/preprocess.py",
+             "pixel(x + 1) * f + 128) >> 8", "pixel(x + 1) * f + 127) >> 8",
+             (DESKEW, "tests/test_quantization_doc.py"), "blended pixels round down at exact halves"),
+    Mutation("deskew-c-clamp-off-by-one", DESKEW_T,
+             "    if (cov > SLANT_ONE)\n        cov = SLANT_ONE;", "    if (cov > SLANT_ONE + 1)\n        cov = SLANT_ONE + 1;",
+             (DESKEW_FW,), "the firmware clamps the slant one step past the simulator"),
+    Mutation("deskew-c-row-moment", DESKEW_T,
+             "            c += (uint16_t)x * p;", "            c += (uint16_t)(x + 1) * p;",
+             (DESKEW_FW,), "C reference: a row's first moment counts from column 1"),
+    Mutation("deskew-asm-rounding", DESKEW_T,
+             "        add     a, #0x80        ; + 128", "        add     a, #0x7F        ; + 128",
+             (DESKEW_FW,), "asm blend rounds down at exact halves"),
+    Mutation("deskew-asm-x-moment-no-carry", DESKEW_T,
+             "        addc    a, r4\n        mov     r4, a", "        addc    a, #0\n        mov     r4, a",
+             (DESKEW_FW,), "asm row moment loses its 17th bit: heavy rows get a wrong slant"),
+    Mutation("deskew-asm-left-edge", DESKEW_T,
+             "        jnc     00022$          ; A >= 28", "        jc      00022$          ; A >= 28",
+             (DESKEW_FW,), "asm shear reads outside the row instead of zeros"),
+    Mutation("deskew-stream-allowed", "firmware/build.py",
+             "    if deskew and mode == \"stream\":", "    if False:",
+             (DESKEW + "::test_stream_mode_and_small_xram_refuse_a_deskew_model",), "a deskew model built for stream mode skips deskew"),
     Mutation("frontier-code-limit-ignored", "firmware/frontier.py",
              '(r.get("code_bytes") or MAX_CODE_BYTES + 1) <= MAX_CODE_BYTES', '(r.get("code_bytes") or 0) <= 2 * MAX_CODE_BYTES',
              (RULE,), "models too big for 64 KB (or never built) can become the default"),

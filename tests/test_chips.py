@@ -88,7 +88,7 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
     for name in CHIPS:
         t = targets.get(name)
         row = next(r for r in rows if frontier.fits(r, t) == "serve")
-        fw = build(timing.model_of(row["sizes"], row["pool"]), t, tmp_path / name, "serve", "m", sim_exit=False)
+        fw = build(timing.model_of(row["sizes"], row["pool"], deskew=row.get("deskew", False)), t, tmp_path / name, "serve", "m", sim_exit=False)
         built[name] = row["arch"]
         mem = json.loads((fw.folder / "memory.json").read_text())
         assert (mem["code"]["budget"], mem["iram"]["budget"], mem["xram"]["budget"]) == (t.code, t.iram, t.xram)
