@@ -69,17 +69,22 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="digit51-verify-") as out, ProcessPoolExecutor(
         a.workers, initializer=_init, initargs=(a.qmodel, a.data, a.target, a.mode, a.kernel, out)
     ) as pool:
-        for n, mismatches, ok, cyc, errors in pool.map(_chunk, chunks):
-            done += n
-            mism += len(mismatches)
-            correct += ok
-            bad += len(errors)
-            for e in errors[:5]:
-                print(f"verify: serial error: {e}", file=sys.stderr)
-            cycles += cyc
-            for img, what in mismatches[:5]:
-                print(f"verify: mismatch on image {img}: {what}", file=sys.stderr)
-            print(f"verify: {done}/{len(indices)} images, {mism} mismatches, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        try:
+            for n, mismatches, ok, cyc, errors in pool.map(_chunk, chunks):
+                done += n
+                mism += len(mismatches)
+                correct += ok
+                bad += len(errors)
+                for e in errors[:5]:
+                    print(f"verify: serial error: {e}", file=sys.stderr)
+                cycles += cyc
+                for img, what in mismatches[:5]:
+                    print(f"verify: mismatch on image {img}: {what}", file=sys.stderr)
+                print(f"verify: {done}/{len(indices)} images, {mism} mismatches, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        except Digit51Error as e:  # a worker's build or run failed: one line, as everywhere
+            pool.shutdown(cancel_futures=True)
+            print(f"verify: error: {e}", file=sys.stderr)
+            return 1
     wall = time.perf_counter() - t0
     mean = float(np.mean(cycles)) if cycles else 0.0
     print(f"model               {'-'.join(map(str, model.sizes))} ({resolve_kernel(model.sizes, model.pool, target, a.mode, a.kernel, model.deskew)} kernel, {a.mode} mode, {target.name})")

@@ -11,7 +11,6 @@ from digit51.quantize import ops
 from digit51.quantize.quantizer import QuantConfig, _round, quantize
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.model_file import FloatModel
-from digit51.trainer.preprocess import pool
 
 
 def half_away(v: float) -> int:
@@ -71,7 +70,7 @@ def test_quantizer_matches_the_formulas_of_the_doc(mnist_data):
     model = crafted_float_model()
     calib = mnist_data.train_images[:300]
     got = quantize(model, calib, QuantConfig())
-    weights, biases, shifts = doc_quantize(model.params, pool(calib, 4), QuantConfig().percentile)
+    weights, biases, shifts = doc_quantize(model.params, model.preprocess(calib), QuantConfig().percentile)
     for layer in range(3):
         assert np.array_equal(got.weights[layer], weights[layer]), layer
         assert np.array_equal(got.biases[layer], biases[layer]), layer
