@@ -11,7 +11,8 @@ from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import Preprocess, architecture_problem
 
 KIND = "int-model"
-VERSION = 2  # 2: the container carries a checksum
+VERSION = 3  # 2: the container carries a checksum; 3: deskew (absent in 2: none)
+OLDER = (2,)  # still read
 HINT = "make a new one with `digit51 quantize`"
 
 
@@ -48,7 +49,7 @@ def save(path, model: IntModel, inputs=()) -> None:
 
 
 def load(path) -> IntModel:
-    meta, arrays = artifact.load(path, KIND, VERSION, HINT)
+    meta, arrays = artifact.load(path, KIND, VERSION, HINT, OLDER)
     sizes, pool = meta.get("sizes"), meta.get("pool")
     deskew = meta.get("deskew", False)  # files from before deskew existed do not say: they have none
     problem = architecture_problem(sizes, pool) or (None if isinstance(deskew, bool) else f"deskew {deskew!r} is not true or false")

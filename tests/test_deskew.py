@@ -128,6 +128,7 @@ def test_stream_mode_and_small_xram_refuse_a_deskew_model():
 
 
 def test_model_files_from_before_deskew_load_without_it(tmp_path):
+    """Version 2 files (no deskew key) still load, as models without deskew."""
     from digit51.trainer import artifact
     from digit51.quantize import model_file
 
@@ -137,5 +138,6 @@ def test_model_files_from_before_deskew_load_without_it(tmp_path):
     assert model_file.load(tmp_path / "d.q51").deskew is True
     meta, arrays = artifact.load(tmp_path / "d.q51", model_file.KIND, model_file.VERSION, "")
     del meta["deskew"]
-    artifact.save(tmp_path / "old.q51", model_file.KIND, model_file.VERSION, meta, arrays)
+    artifact.save(tmp_path / "old.q51", model_file.KIND, 2, meta, arrays)  # what digit51 wrote before deskew
     assert model_file.load(tmp_path / "old.q51").deskew is False
+    assert model_file.VERSION == 3  # a reader of version 2 refuses deskew models instead of ignoring the flag

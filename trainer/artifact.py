@@ -88,8 +88,9 @@ def _array(body: bytes, name, d) -> np.ndarray:
     return np.frombuffer(body, dtype=d["dtype"], count=count, offset=start).reshape(shape).copy()
 
 
-def load(path, kind: str, version: int, hint: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """Read an artifact of `kind` and `version`; `hint` says how to make a fresh one."""
+def load(path, kind: str, version: int, hint: str, older: tuple[int, ...] = ()) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read an artifact of `kind` and `version` (or one of the `older` versions its reader
+    still understands); `hint` says how to make a fresh one."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -107,7 +108,7 @@ def load(path, kind: str, version: int, hint: str) -> tuple[dict, dict[str, np.n
         raise Digit51Error(f"{path}: corrupt artifact header; {hint}") from None
     if got_kind != kind:
         raise Digit51Error(f"{path}: is a '{got_kind}' artifact, expected '{kind}'; {hint}")
-    if got_version != version:
+    if got_version != version and got_version not in older:
         old = " (an older digit51 wrote it, without a checksum)" if _is_int(got_version) and got_version < version else ""
         raise Digit51Error(f"{path}: {kind} format version {got_version}{old}, this digit51 reads version {version}; {hint}")
     body = data[12 + hlen :]

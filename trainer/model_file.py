@@ -12,7 +12,8 @@ from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import Preprocess, architecture_problem
 
 KIND = "float-model"
-VERSION = 2  # 2: the container carries a checksum
+VERSION = 3  # 2: the container carries a checksum; 3: deskew (absent in 2: none)
+OLDER = (2,)  # still read
 HINT = "train a new one with `digit51 train`"
 
 
@@ -55,7 +56,7 @@ def save(path, model: FloatModel, inputs=()) -> None:
 
 
 def load(path) -> FloatModel:
-    meta, arrays = artifact.load(path, KIND, VERSION, HINT)
+    meta, arrays = artifact.load(path, KIND, VERSION, HINT, OLDER)
     try:
         sizes = meta["sizes"]
         config = TrainConfig.from_dict(meta["config"])
