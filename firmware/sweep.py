@@ -35,7 +35,12 @@ from digit51.trainer.train import train
 MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
 ARCHS = ([(4, (h,)) for h in (16, 32, 64, 128)] + [(2, (h,)) for h in (13, 16, 32, 64, 128)]
          + [(2, h) for h in ((64, 32), (96, 32), (112, 32), (128, 32), (192, 64), (160, 96, 64))]
-         + [(1, (h,)) for h in (16, 32, 64)] + [(1, (64, 32))])
+         + [(1, (h,)) for h in (16, 32, 64)] + [(1, (64, 32))] + [(2, (20,))])
+# Architectures trained with their own recipe instead of the sweep's --epochs at the default
+# learning rate: 196-20-10 is the widest model the at89s52 (8 KB, stream mode) holds, and
+# 100 epochs at lr 5e-3 beat 40 at 2e-3 there by a point on the validation split (int8
+# 97.40 % against 96.40 %, README "The smallest chip").
+RECIPES = {(2, (20,)): {"epochs": 100, "lr": 5e-3}}
 
 
 def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
@@ -69,7 +74,8 @@ def trained(data, cfg: TrainConfig, cache: Path | None):
     """(float model, training seconds) for `cfg`: trained now, or taken from `cache` where an
     earlier sweep left it (training is deterministic: the same config gives the same bytes).
     The seconds go beside the model in the cache, not into it (the model file has no clock)."""
-    name = f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}-e{cfg.epochs}-s{cfg.seed}"
+    lr = "" if cfg.lr == TrainConfig().lr else f"-lr{cfg.lr:g}"
+    name = f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}-e{cfg.epochs}{lr}-s{cfg.seed}"
     if cache is not None and (cache / f"{name}.d51").is_file():
         model = float_model_file.load(cache / f"{name}.d51")
         if model.config == cfg:
@@ -85,7 +91,8 @@ def trained(data, cfg: TrainConfig, cache: Path | None):
 
 
 def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path, cache: Path | None = None) -> dict:
-    model, train_seconds = trained(data, TrainConfig(hidden=hidden, pool=pool, epochs=epochs), cache)
+    recipe = RECIPES.get((pool, tuple(hidden)), {})
+    model, train_seconds = trained(data, TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, **recipe}), cache)
     q = quantize(model, data.train_images[:5000])
     _, pred = simulate.run(q, data.test_images)
     row = {
@@ -99,6 +106,8 @@ def measure(data, pool: int, hidden: tuple, epochs: int, images: int, work: Path
         "macs": q.n_macs,
         "train_seconds": round(train_seconds, 1),
     }
+    if recipe:
+        row["recipe"] = recipe
     generic = targets.get("generic-8052")
     run = sorted(set(range(images)) | set(heaviest(q, data.test_images)))
     try:
@@ -129,6 +138,8 @@ def markdown(rows: list[dict], chosen: dict | None) -> str:
         train_s = f"{r['train_seconds']:,.0f}" if r.get("train_seconds") else "—"
         code = f"{r['code_bytes']:,}" if r.get("code_bytes") else "does not fit"
         name = f"**{r['arch']}**" if r is chosen else r["arch"]
+        if r.get("recipe"):
+            name += " (" + ", ".join(f"{k} {v:g}" for k, v in sorted(r["recipe"].items())) + ")"
         lines.append(f"| {name} | {r['pool']} | {100 * r['float_accuracy']:.2f} % | {100 * r['int_accuracy']:.2f} % | "
                      f"{r['weight_bytes']:,} | {code} | {cyc} | {cyc_max} | {sec} | {train_s} | {fit or 'none'} |")
     return "\n".join(lines) + "\n"
