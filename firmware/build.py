@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from digit51.codegen.render import (ACT_FRAGMENTS, DEFAULT_KERNEL, FALLBACK_KERNEL, SelfTestSet, kernel_for,
-                                    kernel_memory, render, stream_logits_space)
+                                    fold_step, kernel_memory, render, stream_logits_space)
 from digit51.firmware.targets import Board, Target, board as make_board
 from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
@@ -43,6 +43,10 @@ IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
 # 29 B free and hung in s51.
 STACK_MIN = 34
 IRAM_BASE = 120  # internal RAM SDCC uses besides our buffers (registers, locals, printf): 111-116 measured
+# Stream mode folds FOLD_STEP layer-0 neurons per received byte (codegen/render.py fold_step): with 5,
+# 196-20-10 on at89s52 measured 540 cycles a step and at most 806 a byte with CRC and pooling,
+# of the 960 a byte lasts at 9600 baud (README, "The smallest chip"); more would not keep up.
+MAX_FOLD_STEP = 5
 IRAM_BASE_STREAM = 74  # the same in stream mode, which links printf_fast (codegen/render.py PRINTF): 70 measured
 
 
@@ -104,6 +108,11 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
         raise Digit51Error(
             f"model {name} needs ~{need.iram + STACK_MIN} B of internal RAM in {mode} mode but {target.name} has "
             f"{target.iram} B: use a smaller first hidden layer (--hidden)"
+        )
+    if mode == "stream" and fold_step(sizes[1], pool) > MAX_FOLD_STEP:
+        raise Digit51Error(
+            f"model {name} in stream mode folds {fold_step(sizes[1], pool)} layer-0 neurons per received byte, more than "
+            f"the {MAX_FOLD_STEP} that keep up with 9600 baud on a 12-clock 8051: use a larger --pool or a smaller first hidden layer"
         )
     return need
 

@@ -45,14 +45,18 @@ def test_the_stream_build_refuses_a_model_whose_layer0_sums_can_leave_24_bits(tm
 
 
 def test_at89s52_fits_196_20_10_in_stream_mode_and_refuses_wider():
-    """The estimate before compiling: 8 KB of code is the limit for pool 2 (the 24-bit accumulators
-    leave internal RAM to spare); 49-31-10 shows the internal-RAM refusal."""
+    """The checks before compiling: 8 KB of code is the limit for pool 2 (the 24-bit accumulators
+    leave internal RAM to spare); 49-31-10 shows the internal-RAM refusal, 784-16-10 the
+    refusal of more layer-0 work per received byte than 9600 baud leaves time for."""
     need = check_fit([196, 20, 10], 2, TINY, "stream")
     assert need.code <= 8192 and need.xram == 0
     with pytest.raises(Digit51Error, match="of code memory but at89s52 has 8192 B"):
         check_fit([196, 21, 10], 2, TINY, "stream")
     with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89s52 has 256 B"):
         check_fit([49, 31, 10], 4, TINY, "stream")
+    # 784 inputs: one pooled value per byte, so a step would fold all 16 neurons per byte
+    with pytest.raises(Digit51Error, match="folds 16 layer-0 neurons per received byte, more than the 5"):
+        check_fit([784, 16, 10], 1, targets.get("at89c51ed2"), "stream")
 
 
 def edge_model() -> IntModel:
