@@ -30,6 +30,9 @@ KERNELS = {
     "sparse-c": ("kernel_sparse_c.inc.j2", "int8_t", 0),  # skips zero inputs (ops.dense_sparse)
     "sparse-asm": ("kernel_sparse_asm.inc.j2", "uint8_t", 128),
 }
+# mode -> the printf the firmware links: stream mode takes SDCC's printf_fast (assembly; its
+# state is a few bits and one byte where printf keeps ~48 B of internal RAM, and ~770 B less code)
+PRINTF = {"selftest": "printf", "serve": "printf", "stream": "printf_fast"}
 ASM_KERNELS = ("asm", "sparse-asm")  # these also take the asm helpers of the other ops (pooling); c ones the C reference
 LAYER_KERNELS = ("sparse-asm",)  # these run a whole layer (loop, requantization) themselves, not ops.inc.j2's dense_relu
 DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/kernel_bench.py)
@@ -69,6 +72,19 @@ def kernel_memory(kernel: str, sizes: list[int]) -> tuple[int, int]:
 
 STREAM_DESKEW = ("stream mode folds each pixel into layer 0 as it arrives, but deskew needs the whole image "
                  "first: build a model trained with --no-deskew for this chip, or use a chip with XRAM for the image")
+
+
+def stream_logits_space(sizes: list[int]) -> int:
+    """int32 words of the stream firmware's logits, which also hold layer 0's 3-byte accumulators."""
+    return max(-(-3 * sizes[1] // 4), 10)
+
+
+def fold_step(n_out: int, pool: int) -> int:
+    """Layer-0 neurons the stream firmware folds per step: every UART byte runs at least one
+    step and a block row of pool * 28 bytes queues 28 / pool pooled values, so steps of
+    ceil(n_out / pool^2) neurons fold each block row before the next (at least 4 per step)."""
+    return max(4, -(-n_out // (pool * pool)))
+
 
 PER_LINE = 16
 
@@ -144,7 +160,9 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "n_input": model.sizes[0],
         "ping_width": max(model.sizes[1:-1][0::2]),
         "pong_width": max(model.sizes[1:-1][1::2] or [1]),
-        "logits_space": max(model.sizes[1], 10) if mode == "stream" else 10,
+        "logits_space": stream_logits_space(model.sizes) if mode == "stream" else 10,
+        "fold_step": fold_step(model.sizes[1], model.pool),
+        "printf_fn": PRINTF[mode],
         "pool": model.pool,
         "pool_side": 28 // model.pool,
         "pool_shift": pool_shift(model.pool),

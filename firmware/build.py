@@ -15,10 +15,13 @@ import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from digit51.codegen.render import (ACT_FRAGMENTS, DEFAULT_KERNEL, FALLBACK_KERNEL, STREAM_DESKEW, SelfTestSet, kernel_for,
-                                    kernel_memory, render)
+                                    fold_step, kernel_memory, render, stream_logits_space)
 from digit51.firmware.protocol import IMAGE_BYTES
 from digit51.firmware.targets import Board, Target, board as make_board
+from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output_dir, make_folder, replace_dir, temp_dir_beside
@@ -32,14 +35,21 @@ SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]
 # Code bytes besides the weights and images (startup, printf, UART, CRC, the kernels),
 # measured from the .mem files of builds of the default model, rounded up.
 RUNTIME_CODE = 4600
+RUNTIME_CODE_STREAM = 3800  # stream mode (printf_fast, C kernel): 3,710 B measured for 196-11-10, 196-16-10 and 196-20-10
 IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
 DESKEW_CODE = 2250  # the deskew functions (codegen/templates/deskew.inc.j2): 1,875-2,197 B measured with SDCC 4.2
 # Internal RAM bytes the deepest call chain needs, from ucsim's stack peak: 34 B in serve
-# mode (default model, printf), 31 B in stream mode (196-11-10 on at89s52, peak 0xFC over a
-# stack from 0xDE). A build with less free is refused: 196-12-10 in stream mode had 29 B
-# free and hung in s51.
+# mode (default model, printf), 31 B in stream mode with printf (196-11-10 on at89s52, peak
+# 0xFC over a stack from 0xDE), 30 B with printf_fast (196-20-10, peak 0xDE over a stack
+# from 0xC1). A build with less free is refused: 196-12-10 in stream mode with printf had
+# 29 B free and hung in s51.
 STACK_MIN = 34
 IRAM_BASE = 120  # internal RAM SDCC uses besides our buffers (registers, locals, printf): 111-116 measured
+# Stream mode folds FOLD_STEP layer-0 neurons per received byte (codegen/render.py fold_step): with 5,
+# 196-20-10 on at89s52 measured 540 cycles a step and at most 806 a byte with CRC and pooling,
+# of the 960 a byte lasts at 9600 baud (README, "The smallest chip"); more would not keep up.
+MAX_FOLD_STEP = 5
+IRAM_BASE_STREAM = 74  # the same in stream mode, which links printf_fast (codegen/render.py PRINTF): 70 measured
 
 
 def sdcc_path() -> str:
@@ -64,12 +74,13 @@ def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve"
     hidden = sizes[1:-1]
     side = 28 // pool
     n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + RUNTIME_CODE + n_images * IMAGE_CODE + deskew * DESKEW_CODE
+    runtime = RUNTIME_CODE_STREAM if mode == "stream" else RUNTIME_CODE
+    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + runtime + n_images * IMAGE_CODE + deskew * DESKEW_CODE
     pool_sums = 2 * side if pool > 1 else 0
     ping, pong = max(hidden[0::2]), max(hidden[1::2] or [1])
-    if mode == "stream":  # no input buffer: layer-0 accumulators (shared with the logits), pending pooled values
-        buffers = 4 * max(hidden[0], 10) + ping + pong + pool_sums + side
-        return Need(code, 0, IRAM_BASE + buffers)
+    if mode == "stream":  # no input buffer: layer-0 accumulators (3 B each, shared with the logits), pending pooled values
+        buffers = 4 * stream_logits_space(sizes) + ping + pong + pool_sums + side
+        return Need(code, 0, IRAM_BASE_STREAM + buffers)
     image = IMAGE_BYTES if deskew else 0
     return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram + image, IRAM_BASE + k_iram)
 
@@ -104,7 +115,23 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
             f"model {name} needs ~{need.iram + STACK_MIN} B of internal RAM in {mode} mode but {target.name} has "
             f"{target.iram} B: use a smaller first hidden layer (--hidden)"
         )
+    if mode == "stream" and fold_step(sizes[1], pool) > MAX_FOLD_STEP:
+        raise Digit51Error(
+            f"model {name} in stream mode folds {fold_step(sizes[1], pool)} layer-0 neurons per received byte, more than "
+            f"the {MAX_FOLD_STEP} that keep up with 9600 baud on a 12-clock 8051: use a larger --pool or a smaller first hidden layer"
+        )
     return need
+
+
+def check_acc24(model: IntModel) -> None:
+    """Stream mode keeps layer 0's sums in 24 bits: refuse a model whose worst case leaves them."""
+    fits = ops.acc24_fits(model.weights[0], model.biases[0])
+    if not fits.all():
+        j = int(np.argmin(fits))
+        bound = int(np.abs(model.biases[0][j].astype(np.int64)) + 255 * np.abs(model.weights[0][j].astype(np.int64)).sum())
+        raise Digit51Error(f"layer 0 neuron {j} of model {'-'.join(map(str, model.sizes))}: worst-case sum {bound:,} does not fit "
+                           f"the 24-bit accumulators of stream mode (at most {ops.ACC24_MAX:,}): use --mode serve on a chip "
+                           "with XRAM, or retrain with weight decay (--weight-decay)")
 
 
 def resolve_kernel(sizes: list[int], pool: int, target: Target, mode: str, kernel: str | None = None,
@@ -198,6 +225,8 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
         raise Digit51Error(f"the firmware classifies {N_CLASSES} digits but this model has {model.sizes[-1]} classes: "
                            "train on a set with labels 0..9")
     check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0, kernel, model.deskew)
+    if mode == "stream":
+        check_acc24(model)
     files = render(model, mode, source, selftest, kernel, board)
     src, work = folder / "src", folder / ".build"
     src.mkdir()

@@ -84,7 +84,7 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
     merged = run.Outcome()
     for o in outcomes:
         merged.predictions += o.predictions
-    logits, _ = simulate.run(model, images)
+    logits, _ = simulate.run(model, images, stream=mode == "stream")
     comparison = run.compare(merged, indices, logits, labels)
     peak = max((sp for sp in max_sp if sp is not None), default=None)
     return SimResult(comparison, outcomes, firmware, time.perf_counter() - t0, peak)

@@ -16,6 +16,7 @@ import numpy as np
 from digit51.trainer.preprocess import deskew, pool  # noqa: F401  (the first ops; integer, defined there)
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+ACC24_MIN, ACC24_MAX = -(1 << 23), (1 << 23) - 1  # stream mode's layer-0 accumulators: 3 bytes
 
 
 def wrap_i32(x: np.ndarray) -> np.ndarray:
@@ -35,6 +36,40 @@ def dense(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     assert int(w.min(initial=0)) >= -127
     acc = x.astype(np.int64) @ w.T.astype(np.int64) + bias.astype(np.int64)
     return wrap_i32(acc)
+
+
+def wrap_i24(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of int64 values to 24 bits, read back sign-extended as int32:
+    what 3 bytes of accumulator hold, as acc24_read in infer_stream.c.j2 gives it back."""
+    return ((x.astype(np.int64) - ACC24_MIN) % (1 << 24) + ACC24_MIN).astype(np.int32)
+
+
+def acc24_fits(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Per neuron: can no partial sum of bias + products leave 24 bits, for any input in 0..255?
+
+    The stream firmware adds the products to bias one input at a time; every partial sum is
+    bounded by |bias[j]| + 255 * sum_i |w[j, i]| (quantizer.accumulator_bound), so when that
+    is <= ACC24_MAX the 24-bit sum never wraps and dense_acc24 equals dense. For 196 inputs
+    the products alone stay under 196 * 127 * 255 = 6,347,460 < 2^23 = 8,388,608, which leaves
+    2,041,147 for |bias| even in the worst case of every weight at +-127.
+    """
+    bound = np.abs(bias.astype(np.int64)) + 255 * np.abs(w.astype(np.int64)).sum(axis=1)
+    return bound <= ACC24_MAX
+
+
+def dense_acc24(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """dense with 24-bit accumulators, as the stream firmware's layer 0 computes it.
+
+    Each accumulator starts as the low 3 bytes of bias[j] and takes w[j, i] * x[i] for
+    i = 0, 1, ..., modulo 2^24 (acc24_add: low 16 bits plus carry, top byte plus carry and
+    the product's sign); the result is read back sign-extended to int32 (acc24_read).
+    Addition modulo 2^24 does not depend on order, so this is wrap_i24 of the exact sum,
+    and equals dense wherever acc24_fits (the build refuses the rest).
+    """
+    assert x.dtype == np.uint8 and w.dtype == np.int8 and bias.dtype == np.int32
+    assert w.shape[1] == x.shape[1] and bias.shape == (w.shape[0],)
+    assert int(w.min(initial=0)) >= -127
+    return wrap_i24(x.astype(np.int64) @ w.T.astype(np.int64) + bias.astype(np.int64))
 
 
 def gather_nonzero(x: np.ndarray) -> np.ndarray:

@@ -28,6 +28,8 @@ GOLDEN = "tests/test_quantize_golden.py"
 QUANT = "tests/test_quantize.py"
 CORRUPT_FRAME = "tests/test_firmware.py::test_firmware_rejects_a_corrupted_frame_and_recovers"
 STREAM = "tests/test_firmware.py::test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram"
+ACC24 = "tests/test_stream_acc24.py"
+ACC24_WIDE = "tests/test_stream_acc24.py::test_the_widest_at89s52_model_streams_bit_exact"
 SPARSE = "tests/test_sparse.py::test_sparse_kernels_on_page_crossings_carries_and_extreme_images"
 REQUANT = "tests/test_requant_firmware.py"
 POOL = "tests/test_pool_firmware.py"
@@ -206,8 +208,28 @@ MUTATIONS = [
              "stream mode folds past the last neuron of layer 0"),
     Mutation("stream-fold-step-le", "codegen/templates/infer_stream.c.j2",
              "fold_j + FOLD_STEP < L0_OUT ?", "fold_j + FOLD_STEP <= L0_OUT ?", (STREAM,),
-             "the same values (when fold_j + FOLD_STEP == L0_OUT both branches give L0_OUT), but SDCC spends one more "
-             "byte of internal RAM on it: 33 B of stack left on at89s52, and the post-link stack check refuses the build"),
+             equivalent="the same values (when fold_j + FOLD_STEP == L0_OUT both branches give L0_OUT); the byte of "
+             "internal RAM SDCC spent on it once mattered, but stream mode now leaves 100 B of stack with the small model"),
+    Mutation("stream-acc24-no-carry", "codegen/templates/infer_stream.c.j2",
+             "a->hi += (uint8_t)((sum < a->lo) - (p < 0));", "a->hi += (uint8_t)(0 - (p < 0));", (ACC24,),
+             "the 24-bit accumulators lose the carry out of their low 16 bits"),
+    Mutation("stream-acc24-no-sign", "codegen/templates/infer_stream.c.j2",
+             "a->hi += (uint8_t)((sum < a->lo) - (p < 0));", "a->hi += (uint8_t)(sum < a->lo);", (ACC24,),
+             "negative products are not sign-extended into the top byte"),
+    Mutation("stream-acc24-read-unsigned", "codegen/templates/infer_stream.c.j2",
+             "return (int32_t)(u ^ 0x800000UL) - 0x800000L;", "return (int32_t)u;", (ACC24,),
+             "a negative 24-bit sum reads back as a large positive one"),
+    Mutation("stream-push-without-a-fold-step", "codegen/templates/infer_stream.c.j2",
+             "    pool_pixel(px);\n    if (infer_pending)\n        infer_work();\n", "    pool_pixel(px);\n", (ACC24_WIDE,),
+             "folding only while the UART idles: in ucsim a byte can give no step, the queue outgrows pending and "
+             "corrupts internal RAM with 196-20-10"),
+    Mutation("acc24-fits-strict", "quantize/ops.py", "return bound <= ACC24_MAX", "return bound < ACC24_MAX", (ACC24,),
+             "a model whose sums reach exactly 2^23 - 1 is refused"),
+    Mutation("stream-fold-step-unchecked", "firmware/build.py", "fold_step(sizes[1], pool) > MAX_FOLD_STEP:",
+             "fold_step(sizes[1], pool) > 10 * MAX_FOLD_STEP:", (ACC24,),
+             "stream models whose fold step cannot keep up with 9600 baud are built (784-16-10 folds 16 neurons per byte)"),
+    Mutation("stream-build-skips-acc24-check", "firmware/build.py", "    if mode == \"stream\":\n        check_acc24(model)\n", "", (ACC24,),
+             "a model whose layer-0 sums can wrap 24 bits is built"),
     Mutation("serve-accepts-bad-crc", "codegen/templates/main_serve.c.j2",
              "        if (crc != 0) {\n", "        if (0) {\n", (CORRUPT_FRAME,), "corrupted frames are classified"),
     Mutation("serve-accepts-a-bad-kind", "codegen/templates/main_serve.c.j2",

@@ -51,6 +51,21 @@ def test_fits_uses_the_chip_profiles():
     assert frontier.fits({"sizes": [784, 128, 10], "pool": 1}, targets.get("generic-8052")) is None
 
 
+def test_the_at89s52_gets_its_widest_model_with_its_own_recipe_at_95_percent_or_more():
+    """The at89s52 row (README "The smallest chip"): the most accurate architecture that fits the
+    chip is 196-20-10, trained with the sweep's recipe for it, measured in stream mode there
+    (bit-exact, cycles), at >= 95 % int8 test accuracy (issue 9)."""
+    from digit51.firmware import sweep
+
+    tiny = targets.get("at89s52")
+    rows = [r for r in frontier.load()["rows"] if frontier.fits(r, tiny)]
+    best = max(rows, key=lambda r: r["int_accuracy"])
+    assert best["arch"] == "196-20-10" and best["recipe"] == sweep.RECIPES[(2, (20,))]
+    assert frontier.fits(best, tiny) == "stream" and best["bit_exact"] is True
+    assert best["int_accuracy"] >= 0.95 and 0 < best["stream_cycles"] <= best["stream_cycles_max"]
+    assert frontier.fits({"sizes": [196, 21, 10], "pool": 2}, tiny) is None
+
+
 def test_fit_cli():
     out = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "fit", "--target", "at89s52", "--json"],
                          capture_output=True, text=True)
