@@ -80,7 +80,8 @@ def main(argv=None) -> int:
                 cycles += cyc
                 for img, what in mismatches[:5]:
                     print(f"verify: mismatch on image {img}: {what}", file=sys.stderr)
-                print(f"verify: {done}/{len(indices)} images, {mism} mismatches, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+                print(f"verify: {done}/{len(indices)} images, {mism} mismatches, max {max(cycles, default=0):,} cycles, "
+                      f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         except Digit51Error as e:  # a worker's build or run failed: one line, as everywhere
             pool.shutdown(cancel_futures=True)
             print(f"verify: error: {e}", file=sys.stderr)

@@ -60,7 +60,8 @@ def test_the_at89s52_gets_its_widest_model_with_its_own_recipe_at_95_percent_or_
     tiny = targets.get("at89s52")
     rows = [r for r in frontier.load()["rows"] if frontier.fits(r, tiny)]
     best = max(rows, key=lambda r: r["int_accuracy"])
-    assert best["arch"] == "196-20-10" and best["recipe"] == sweep.RECIPES[(2, (20,))]
+    assert best["arch"] == "196-20-10" and best["recipe"] == next(r for p, h, r in sweep.ARCHS if (p, h) == (2, (20,)))
+    assert best["deskew"] is False
     assert frontier.fits(best, tiny) == "stream" and best["bit_exact"] is True
     assert best["int_accuracy"] >= 0.95 and 0 < best["stream_cycles"] <= best["stream_cycles_max"]
     assert frontier.fits({"sizes": [196, 21, 10], "pool": 2}, tiny) is None
@@ -107,13 +108,14 @@ def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
             "--readme", str(readme), "--plot", str(tmp_path / "f.png"), "--models", str(tmp_path / "models")]
     assert sweep.main(args + ["--only", "4:8", "--only", "4:12"]) == 0
     kept = sorted(p.name for p in (tmp_path / "models").iterdir())
-    assert kept == ["4-12-e1-s0.d51", "4-12-e1-s0.json", "4-8-e1-s0.d51", "4-8-e1-s0.json"]
+    assert kept == ["4-12-e1-s0-flat.d51", "4-12-e1-s0-flat.json", "4-8-e1-s0-flat.d51", "4-8-e1-s0-flat.json"]  # stream fits: no deskew
     first = frontier.load(out)["rows"]
-    model_bytes = (tmp_path / "models" / "4-8-e1-s0.d51").read_bytes()
+    assert all(r["deskew"] is False for r in first)
+    model_bytes = (tmp_path / "models" / "4-8-e1-s0-flat.d51").read_bytes()
     assert sweep.main(args + ["--only", "4:8"]) == 0  # measured again from the kept model, not retrained
     again = {r["arch"]: r for r in frontier.load(out)["rows"]}
     assert again["49-8-10"]["train_seconds"] == next(r for r in first if r["arch"] == "49-8-10")["train_seconds"]
-    assert (tmp_path / "models" / "4-8-e1-s0.d51").read_bytes() == model_bytes
+    assert (tmp_path / "models" / "4-8-e1-s0-flat.d51").read_bytes() == model_bytes
     saved = frontier.load(out)
     rows = {r["arch"]: r for r in saved["rows"]}
     assert set(rows) == {"49-8-10", "49-12-10"}
