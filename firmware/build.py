@@ -106,6 +106,8 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
         tip = "build with --mode stream (activations in internal RAM)" if mode != "stream" else "use a smaller model"
         if kernel_memory(kernel, sizes)[0]:
             tip = f"use --kernel {FALLBACK_KERNEL} (the {kernel} kernel's list of non-zero inputs needs XRAM too)"
+        if deskew:
+            tip = f"use a model trained with --no-deskew (deskew buffers the {IMAGE_BYTES}-byte image in XRAM)"
         raise Digit51Error(
             f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B: "
             f"{tip}, use a smaller --hidden or a larger --pool, or a target with more RAM"
