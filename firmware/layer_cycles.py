@@ -32,7 +32,7 @@ _CLKS = re.compile(r"Total time since last reset= \S+ sec \((\d+) clks\)")
 
 @dataclass(frozen=True)
 class Profile:
-    segments: list[str]  # "input", "layer 0", ..., "argmax"
+    segments: list[str]  # "input", "deskew" (if the model has it), "layer 0", ..., "argmax"
     cycles: np.ndarray  # (images, segments) machine cycles from ucsim's clock
     timer0: np.ndarray  # (images,) the firmware's own count (pred line)
     predictions: list  # protocol.Prediction per image
@@ -47,8 +47,10 @@ class Profile:
         return float(np.max(np.abs(self.totals - self.timer0) / self.timer0))
 
 
-def call_sites(ihx: Path, target: Target, classify: int, n_layers: int) -> list[int]:
-    """Return addresses of the layer calls in classify()."""
+def call_sites(ihx: Path, target: Target, classify: int, n_layers: int, deskew: bool = False) -> list[int]:
+    """Return addresses of the calls in classify() before argmax: deskew (for a model that
+    has it), then one per layer."""
+    n_layers += deskew
     # dc stops at the top of code memory
     out, _ = batch(ihx, target.s51_type, f"dc 0x{classify:x} 0x{min(classify + 0x400, 0xFFFF):x}\nkill\n", 30, "disassembling classify()")
     calls, ends = [], 0
@@ -59,18 +61,19 @@ def call_sites(ihx: Path, target: Target, classify: int, n_layers: int) -> list[
             ends = op
             break
     if len(calls) < n_layers or len(calls) + (ends == "LJMP") != n_layers + 1:
-        raise Digit51Error(f"classify() makes {len(calls)} calls, not one per layer ({n_layers}) and argmax: "
+        raise Digit51Error(f"classify() makes {len(calls)} calls, not deskew (if any), one per layer and argmax ({n_layers + 1}): "
                            "per-layer profiling knows the buffered firmware of codegen/templates/infer.c.j2")
     return calls[:n_layers]
 
 
-def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: int, timeout: float = 600) -> Profile:
+def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: int, timeout: float = 600,
+            deskew: bool = False) -> Profile:
     syms = code_symbols(Path(map_file).read_text())
     try:
         start, classify, pause = syms["_cycles_start"], syms["_classify"], syms["_cycles_pause"]
     except KeyError as e:
         raise Digit51Error(f"{map_file}: no symbol {e} in the firmware map; is it a digit51 self-test build?") from None
-    returns = call_sites(ihx, target, classify, n_layers)
+    returns = call_sites(ihx, target, classify, n_layers, deskew)
     stops = [start, classify, *returns, pause]
     commands = "".join(f"break 0x{a:x}\n" for a in stops) + "run\nstate\n" * (len(stops) * n_images + 1) + "kill\n"
     out, uart = batch(ihx, target.s51_type, commands, timeout, "profiling (use fewer --images)")
@@ -86,5 +89,5 @@ def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: 
         raise Digit51Error("ucsim stopped at the breakpoints out of order; the firmware's control flow is not the one profiled")
     clks = np.array([c for _, c in hits], dtype=np.int64).reshape(n_images, len(stops))
     cycles = np.diff(clks, axis=1) // target.clocks_per_cycle
-    names = ["input"] + [f"layer {i}" for i in range(n_layers)] + ["argmax"]
+    names = ["input"] + ["deskew"] * deskew + [f"layer {i}" for i in range(n_layers)] + ["argmax"]
     return Profile(names, cycles, np.array([p.cycles for p in preds], dtype=np.int64), preds)

@@ -134,7 +134,7 @@ def measure_firmware(model, target, data, n_images: int, source: str, work: Path
     idx = list(range(n))
     sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
     st = build(model, target, work / "selftest", "selftest", source, sel)
-    prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, len(model.weights), n)
+    prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, len(model.weights), n, deskew=model.deskew)
     outcome = run.Outcome()
     for p in prof.predictions:
         outcome.add(p)

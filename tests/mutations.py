@@ -364,7 +364,7 @@ MUTATIONS = [
              "    if (cov > SLANT_ONE)\n        cov = SLANT_ONE;", "    if (cov > SLANT_ONE + 1)\n        cov = SLANT_ONE + 1;",
              (DESKEW_FW,), "the firmware clamps the slant one step past the simulator"),
     Mutation("deskew-c-row-moment", DESKEW_T,
-             "            c += (uint16_t)x * p;", "            c += (uint16_t)(x + 1) * p;",
+             "            row_c += (uint16_t)x * p;", "            row_c += (uint16_t)(x + 1) * p;",
              (DESKEW_FW,), "C reference: a row's first moment counts from column 1"),
     Mutation("deskew-asm-rounding", DESKEW_T,
              "        add     a, #0x80        ; + 128", "        add     a, #0x7F        ; + 128",

@@ -57,7 +57,7 @@ def test_training_steps_see_shifted_images(monkeypatch):
         raise Seen
 
     monkeypatch.setattr(mlp, "loss_and_grads", spy)
-    cfg = TrainConfig(hidden=(4,), pool=2, epochs=1, augment=1, batch_size=128)
+    cfg = TrainConfig(hidden=(4,), pool=2, epochs=1, augment=1, batch_size=128, deskew=False)
     with pytest.raises(Seen):
         fit(mlp.init_params([196, 4, 10], np.random.default_rng(0)), data, cfg)
     (x,) = batches

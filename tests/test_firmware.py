@@ -4,6 +4,7 @@ sdcc, s51 or socat fails these tests. Tests that talk to a booted firmware get i
 the plugin's fixtures (digit51_build, digit51_boot); the others run the `sim` pipeline.
 Cleanup of s51 on failures and timeouts is tested in test_plugin.py."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):
     from digit51.trainer.train import train
 
     model = tmp_path / "m.d51"
-    model_file.save(model, train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0)))
+    model_file.save(model, train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0, deskew=False)))
     out = subprocess.run(
         [sys.executable, "-m", "digit51.firmware.cli", "demo", "--data", str(data_dir), "--model", str(model),
          "--out", str(tmp_path / "out"), "--images", "4", "--json"],
@@ -153,7 +154,7 @@ def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_i
     with pytest.raises(Digit51Error, match="use --kernel c"):
         pipeline.simulate_firmware(small_int_model, GENERIC, None, [0], "stream", "socket", tmp_path, "m", "asm")
     with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89c51ed2 has 256 B"):
-        build(default_int_model, targets.get("at89c51ed2"), tmp_path / "x", "stream", "m", kernel="c")
+        build(dataclasses.replace(default_int_model, deskew=False), targets.get("at89c51ed2"), tmp_path / "x", "stream", "m", kernel="c")
 
 
 def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnist_data, digit51_build, digit51_boot):

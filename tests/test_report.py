@@ -89,6 +89,7 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
     fw = build(default_int_model, generic, tmp_path / "fw", "selftest", "m", SelfTestSet(idx, mnist_data.test_images[idx], mnist_data.test_labels[idx]))
     classify = code_symbols((fw.folder / "firmware.map").read_text())["_classify"]
     assert classify + 0x400 > 0xFFFF  # the case this test is about
-    prof = layer_cycles.measure(fw.ihx, fw.folder / "firmware.map", generic, len(default_int_model.weights), len(idx))
-    assert prof.segments == ["input", "layer 0", "layer 1", "layer 2", "argmax"]
+    prof = layer_cycles.measure(fw.ihx, fw.folder / "firmware.map", generic, len(default_int_model.weights), len(idx),
+                                deskew=default_int_model.deskew)
+    assert prof.segments == ["input", "deskew", "layer 0", "layer 1", "layer 2", "argmax"]
     assert prof.worst_gap < 0.02
