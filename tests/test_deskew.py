@@ -36,7 +36,7 @@ def extreme_images(mnist_data) -> np.ndarray:
     one = np.zeros((28, 28), np.uint8)
     one[27, 27] = 255  # one pixel: var >> 8 is 0, no slant
     corners = np.zeros((28, 28), np.uint8)
-    corners[0, 0] = corners[27, 27] = 255  # slant past +1: clamped to 256
+    corners[12, 2] = corners[15, 25] = 255  # slant far past +1: clamped to 256
     anti = np.fliplr(corners)  # and past -1
     edge = np.zeros((28, 28), np.uint8)
     edge[:, 27] = 255  # ink on the right border moves out of the row
@@ -90,8 +90,12 @@ def test_every_term_of_the_slant_fits_int32(mnist_data):
                      syx - mx * sy - my * sx + my * mx * s]
         assert all(-INT32 <= t < INT32 for t in var_terms + cov_terms + [sy + s // 2, sx + s // 2])
         assert 0 <= var_terms[-1] < 1 << 28 and abs(cov_terms[-1]) < 1 << 28
-        k = slant(*(np.array([v]) for v in (s, sy, syy, sx, syx)))[1][0] * 27
-        assert abs(k) < 1 << 15  # a row's move, int16_t
+        alpha = slant(*(np.array([v]) for v in (s, sy, syy, sx, syx)))[1][0]
+        assert abs(alpha) <= SLANT_ONE and abs(alpha * 27) < 1 << 15  # clamped; a row's move fits int16_t
+        if abs(cov_terms[-1]) > var_terms[-1]:  # steeper than 45 degrees: the clamp
+            assert abs(alpha) == SLANT_ONE
+    clamped = [slant(*ink_moments(img[None]))[1][0] for img in extreme_images(mnist_data)[3:5]]
+    assert clamped == [SLANT_ONE, -SLANT_ONE]  # the corner images: the clamp is exercised both ways
 
 
 def identity_model(pool: int) -> IntModel:
