@@ -35,8 +35,7 @@ def extreme_images(mnist_data) -> np.ndarray:
     rng = np.random.default_rng(3)
     one = np.zeros((28, 28), np.uint8)
     one[27, 27] = 255  # one pixel: var >> 8 is 0, no slant
-    corners = np.zeros((28, 28), np.uint8)
-    corners[12, 2] = corners[15, 25] = 255  # slant far past +1: clamped to 256
+    corners = stroke(2.0, rows=range(8, 21))  # slant far past +1: clamped to 256, rows up to 6 from the centroid
     anti = np.fliplr(corners)  # and past -1
     edge = np.zeros((28, 28), np.uint8)
     edge[:, 27] = 255  # ink on the right border moves out of the row
