@@ -114,8 +114,8 @@ def uart_stc8_t1_1t(t: Target, clock: int, baud: int) -> Uart:
     t1 = 65536 - n
     return _uart("IOsetting/FwLib_STC8 src/fw_uart.c, include/fw_reg_base.h", actual, err,
                  ("SCON = 0x50;", "UART1 mode 1, receiver on"),
-                 ("AUXR |= 0x40;", "AUXR.6 T1x12: Timer 1 counts Fsys (1T)"),
-                 ("AUXR &= 0xFE;", "AUXR.0 S1ST2 = 0: UART1 takes its baud from Timer 1 (reset value unconfirmed, so cleared)"),
+                 ("AUXR |= 0x40;", "AUXR.6 T1x12: Timer 1 counts Fsys (1T); FwLib_STC8 src/fw_uart.c, include/fw_reg_base.h"),
+                 ("AUXR &= 0xFE;", "AUXR.0 S1ST2 = 0: UART1 takes its baud from Timer 1 (reset value unconfirmed, so cleared); FwLib_STC8 src/fw_uart.c"),
                  ("TMOD = 0x01;", "Timer 1 mode 0 = 16-bit auto-reload on STC8; Timer 0 mode 1"),
                  (f"TL1 = 0x{t1 & 0xFF:02X};", f"65536 - Fsys / 4 / baud = 0x{t1:04X}: {actual:.0f} baud"),
                  (f"TH1 = 0x{t1 >> 8:02X};", "reload high byte"),
@@ -129,7 +129,7 @@ def uart_ch55x_t1(t: Target, clock: int, baud: int) -> Uart:
                  ("SCON = 0x50;", "UART0 mode 1, receiver on"),
                  ("PCON |= 0x80;", "SMOD: Timer 1 overflow / 16"),
                  ("TMOD = 0x21;", "Timer 1 mode 2 (8-bit auto-reload), Timer 0 mode 1"),
-                 ("T2MOD |= 0xA0;", "bTMR_CLK 0x80 | bT1_CLK 0x20: Timer 1 counts Fsys"),
+                 ("T2MOD |= 0xA0;", "bTMR_CLK 0x80 | bT1_CLK 0x20: Timer 1 counts Fsys; ch554_sdcc include/ch554.h, debug.h mInitSTDIO"),
                  (f"TH1 = 0x{256 - n:02X};", f"256 - Fsys / 16 / baud: {actual:.0f} baud"),
                  ("TR1 = 1;", "start Timer 1"))
 
