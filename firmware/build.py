@@ -44,6 +44,10 @@ DESKEW_CODE = 1950  # the deskew functions (codegen/templates/deskew.inc.j2), SD
 # from 0xC1). A build with less free is refused: 196-12-10 in stream mode with printf had
 # 29 B free and hung in s51.
 STACK_MIN = 34
+# XRAM of the deskew state besides the image buffer (codegen/templates/deskew.inc.j2): image_at
+# and image pointers 2 + 2, ink_s..ink_syx 5 x 4, row_r 2, row_c 4, slant_my 1, slant_alpha 2,
+# shear_k 1, shear_f 1, ink_r, ink_q, ink_c 3 x 4 = 47 B (the linker's XSEG agrees on every kernel).
+DESKEW_XRAM = 47
 IRAM_BASE = 120  # internal RAM SDCC uses besides our buffers (registers, locals, printf): 111-116 measured
 # Stream mode folds FOLD_STEP layer-0 neurons per received byte (codegen/render.py fold_step): with 5,
 # 196-20-10 on at89s52 measured 540 cycles a step and at most 806 a byte with CRC and pooling,
@@ -81,7 +85,7 @@ def estimate(sizes: list[int], pool: int, n_images: int = 0, mode: str = "serve"
     if mode == "stream":  # no input buffer: layer-0 accumulators (3 B each, shared with the logits), pending pooled values
         buffers = 4 * stream_logits_space(sizes) + ping + pong + pool_sums + side
         return Need(code, 0, IRAM_BASE_STREAM + buffers)
-    image = IMAGE_BYTES if deskew else 0
+    image = IMAGE_BYTES + DESKEW_XRAM if deskew else 0
     return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram + image, IRAM_BASE + k_iram)
 
 
@@ -160,7 +164,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
     out = (p.stdout + p.stderr).strip()
     if p.returncode != 0 or "warning" in out.lower():
         first = next((line for line in out.splitlines() if "error" in line.lower() or "warning" in line.lower()), out[:300])
-        if "Insufficient ROM" in out or "Insufficient space in data memory" in out:
+        if any(m in out for m in ("Insufficient ROM", "Insufficient space in data memory", "Insufficient EXTERNAL RAM")):
             raise Digit51Error(f"the firmware does not fit: {first.strip()} (use fewer --images, a smaller model or a bigger target)")
         raise Digit51Error(f"SDCC failed on {' '.join(cmd[-1:])}: {first.strip()}")
 
@@ -249,6 +253,7 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
         raise Digit51Error(f"only {memory['stack_free']} B of internal RAM are left for the stack on {target.name} (need {STACK_MIN}): use a smaller model")
     report = {
         "target": target.name,
+        "hardware": not sim_exit,  # built without the simulator's stop hook, for flashing (digit51 flash checks it)
         "mode": mode,
         "kernel": kernel,
         "model": "-".join(map(str, model.sizes)),

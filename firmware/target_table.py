@@ -9,8 +9,12 @@ Sources (read-only references, nothing copied):
   N76   achilikin/N76E003-SDCC-BSP bsp/N76E003.h, bsp/uart.c.
   EFM8  SDCC include/mcs51/EFM8BB1.h (bit meanings), ahtn/keyplus
         SI_EFM8UB3_Defs.h (same addresses on the EFM8 parts: CKCON0 0x8E, WDTCN 0x97,
-        CLKSEL 0xA9, XBR0 0xE1, XBR2 0xE3; EMI0CN 0xE7 there, 0xAA in other headers:
-        unconfirmed for EFM8BB3, so the MOVX @DPTR kernel is used).
+        P0MDOUT 0xA4, CLKSEL 0xA9, XBR0 0xE1, XBR2 0xE3; EMI0CN 0xE7 there, 0xAA in other
+        headers: unconfirmed for EFM8BB3, so the MOVX @DPTR kernel is used).
+  Flash sizes: stcgal stcgal/models.py (STC8H8K64U code=65024); EFM8BB3 datasheet (the
+        factory bootloader sits at 0xFA00, so user code ends below it);
+        DeqingSun/ch55xduino ch55x/boards.txt (CH552: "24 MHz (internal), 5V",
+        "16 MHz (internal), 3.3V or 5V").
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ _CH554 = "Blinkinlabs/ch554_sdcc include/ch554.h"
 _CH559 = "crowdwave/ch559_sdcc CH559.H"
 _N76 = "achilikin/N76E003-SDCC-BSP bsp/N76E003.h"
 _EFM8 = "SDCC EFM8BB1.h; ahtn/keyplus SI_EFM8UB3_Defs.h"
+_STC8H_CODE = 65024  # stcgal 1.10 stcgal/models.py: MCUModel('STC8H8K64U', total=65536, code=65024, eeprom=512)
+_EFM8BB3_CODE = 0xFA00  # EFM8BB3 datasheet: the factory UART bootloader starts at 0xFA00; user code below it
 
 _CH55X_TIMER0 = (Reg("T2MOD |= 0x90;", "bTMR_CLK 0x80 | bT0_CLK 0x10: Timer 0 counts every Fsys clock (ch554.h)"),)
 
@@ -32,8 +38,8 @@ TABLE = (
     Target("stc89c52rc", "STC89C52RC: 8 KB flash, 256 B RAM, 256 B XRAM", 8192, 256, 256, "52"),
     Target("at89s52", "Microchip AT89S52: 8 KB flash, 256 B RAM, no XRAM", 8192, 256, 0, "52"),
     Target(
-        "stc8h8k64u", "STC8H8K64U: 1T core, 64 KB flash, 256 B RAM, 8 KB XRAM, RC clock trimmed at flashing",
-        65536, 256, 8192, "52",
+        "stc8h8k64u", "STC8H8K64U: 1T core, 64 KB flash (63.5 KB code), 256 B RAM, 8 KB XRAM, RC clock trimmed at flashing",
+        _STC8H_CODE, 256, 8192, "52",
         baud=115200, clock_hz=24_000_000, clock_range=(4_000_000, 36_000_000), clocks_per_cycle=1,
         timing="stc8h", uart="stc8_t1_1t", clock_setup="none",
         # MOVX @Ri page register on STC8H: not confirmed by a primary source here
@@ -46,9 +52,12 @@ TABLE = (
         flash="stcgal", sources=(_STC, "IOsetting/FwLib_STC8 src/fw_uart.c"),
     ),
     Target(
-        "ch552", "WCH CH552: 1T core, 14 KB user flash, 256 B RAM, 1 KB XRAM, 6 MHz at reset",
+        "ch552", "WCH CH552: 1T core, 14 KB user flash, 256 B RAM, 1 KB XRAM, 6 MHz at reset; 16 MHz default (3.3 V or 5 V)",
         14336, 256, 1024, "52",
-        baud=115200, clock_hz=24_000_000, clock_range=(187_500, 32_000_000), clocks_per_cycle=1,
+        # 16 MHz runs at 3.3 V and 5 V, 24 MHz needs 5 V (ch55xduino ch55x/boards.txt clock menu);
+        # at 16 MHz Timer 1 gives 38462 baud (0.16 % off), 115200 would be 3.5 % off.
+        # A 5 V board can take --clock 24000000 --baud 115200.
+        baud=38400, clock_hz=16_000_000, clock_range=(187_500, 32_000_000), clocks_per_cycle=1,
         timing="ch55x", uart="ch55x_t1", clock_setup="ch552",
         xaddr="ri_page", xpage_sfr="P2",  # ch55x_asm_doc: MOVX A,@Ri, "upper 8 bits provided by P2"
         sfrs=(Sfr("SAFE_MOD", 0xA1, _CH554), Sfr("CLOCK_CFG", 0xB9, _CH554), Sfr("T2MOD", 0xC9, _CH554)),
@@ -66,7 +75,10 @@ TABLE = (
         # CH559.H: GLOBAL_CFG bXIR_XSFR = 0 (reset) lets MOVX @R0/@R1 reach xRAM
         xaddr="ri_page", xpage_sfr="P2",
         sfrs=(Sfr("SAFE_MOD", 0xA1, _CH559), Sfr("PLL_CFG", 0xB2, _CH559), Sfr("CLOCK_CFG", 0xB3, _CH559),
-              Sfr("T2MOD", 0xC9, _CH559)),
+              Sfr("P3_DIR", 0xBE, _CH559), Sfr("T2MOD", 0xC9, _CH559)),
+        # pins: P3.1 TXD is an output only with its direction bit set (CH559.H: P3_DIR 0xBE, bTXD 0x02;
+        # PORT_CFG bP3_OC = 0 at reset, so DIR = 1 is a push-pull output); P3.0 RXD stays an input.
+        pins=(Reg("P3_DIR |= 0x02;", "bTXD: P3.1 TXD drives its pin (crowdwave/ch559_sdcc CH559.H P3_DIR, bTXD)"),),
         timer0=_CH55X_TIMER0,
         flash="ch55x", sources=(_CH559, "rasteri/HIDman System.c"),
     ),
@@ -87,16 +99,18 @@ TABLE = (
         flash="nuvoprog", sources=(_N76, "achilikin/N76E003-SDCC-BSP bsp/uart.c"),
     ),
     Target(
-        "efm8bb3", "Silicon Labs EFM8BB3: pipelined CIP-51, 64 KB flash, 256 B RAM, 4 KB XRAM, 24.5 MHz oscillator",
-        65536, 256, 4096, "52",
+        "efm8bb3", "Silicon Labs EFM8BB3: pipelined CIP-51, 64 KB flash (62.5 KB below the bootloader), 256 B RAM, 4 KB XRAM, 24.5 MHz oscillator",
+        _EFM8BB3_CODE, 256, 4096, "52",
         baud=115200, clock_hz=24_500_000, clock_range=(191_406, 24_500_000), clocks_per_cycle=1,
         timing="efm8", uart="efm8_t1", clock_setup="efm8",
         xaddr="dptr", xpage_sfr="",  # EMI0CN address differs between vendor headers: unconfirmed
-        sfrs=(Sfr("CKCON0", 0x8E, _EFM8), Sfr("WDTCN", 0x97, _EFM8), Sfr("CLKSEL", 0xA9, _EFM8),
-              Sfr("XBR0", 0xE1, _EFM8), Sfr("XBR2", 0xE3, _EFM8)),
+        sfrs=(Sfr("CKCON0", 0x8E, _EFM8), Sfr("WDTCN", 0x97, _EFM8), Sfr("P0MDOUT", 0xA4, _EFM8),
+              Sfr("CLKSEL", 0xA9, _EFM8), Sfr("XBR0", 0xE1, _EFM8), Sfr("XBR2", 0xE3, _EFM8)),
         early=(Reg("WDTCN = 0xDE;", "the watchdog runs at reset: first key to stop it (SDCC manual, startup code)"),
                Reg("WDTCN = 0xAD;", "second key, within 4 clocks")),
-        pins=(Reg("XBR0 = 0x01;", "URT0E: UART TX, RX on P0.4 and P0.5 (EFM8BB1.h XBR0 enums)"),
+        pins=(Reg("P0MDOUT |= 0x10;", "B4 push-pull: P0.4 UART TX drives its pin, not the weak pull-up "
+                  "(EFM8BB1.h P0MDOUT enums; Silicon Labs' generated InitDevice.c: P0.4 (UART0.TX) = PUSH_PULL)"),
+              Reg("XBR0 = 0x01;", "URT0E: UART TX, RX on P0.4 and P0.5 (EFM8BB1.h XBR0 enums)"),
               Reg("XBR2 = 0x40;", "XBARE: crossbar on")),
         timer0=(Reg("CKCON0 |= 0x04;", "T0M 0x04: Timer 0 counts SYSCLK (EFM8BB1.h CKCON0 enums)"),),
         flash="efm8load", sources=(_EFM8,),

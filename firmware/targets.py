@@ -183,7 +183,7 @@ def clock_ch552(t: Target, clock: int) -> tuple[Reg, ...]:
                   ("SAFE_MOD = 0x55;", "enter safe mode"),
                   ("SAFE_MOD = 0xAA;", "second key"),
                   (f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{CH552_CLOCKS[clock]:02X};",
-                   f"MASK_SYS_CK_SEL = {CH552_CLOCKS[clock]}: Fsys {clock / 1e6:g} MHz (24 MHz needs VCC >= 4.4 V)"),
+                   f"MASK_SYS_CK_SEL = {CH552_CLOCKS[clock]}: Fsys {clock / 1e6:g} MHz (above 16 MHz needs a 5 V supply: ch55xduino ch55x/boards.txt)"),
                   ("SAFE_MOD = 0x00;", "leave safe mode"))
 
 
@@ -208,8 +208,9 @@ def clock_efm8(t: Target, clock: int) -> tuple[Reg, ...]:
     divs = {24_500_000 >> k: k for k in range(8)}
     if clock not in divs:
         raise Digit51Error(f"{t.name} runs at 24.5 MHz / 2^k: choose --clock {', '.join(str(c) for c in divs)}")
-    return _cited("SDCC include/mcs51/EFM8BB1.h CLKSEL enums",
-                  (f"CLKSEL = 0x{divs[clock] << 4:02X};", f"CLKSL = HFOSC 0x00, CLKDIV /{1 << divs[clock]}: {clock / 1e6:g} MHz"))
+    return _cited("SDCC include/mcs51/EFM8BB1.h CLKSEL enums; Silicon Labs EFM8BB3 InitDevice.c CLOCK_0_enter_DefaultMode_from_RESET",
+                  (f"CLKSEL = 0x{divs[clock] << 4:02X};", f"CLKSL = HFOSC 0x00, CLKDIV /{1 << divs[clock]}: {clock / 1e6:g} MHz"),
+                  ("while (!(CLKSEL & 0x80));", "DIVRDY (bit 7): wait until the clock has propagated through the divider"))
 
 
 CLOCK_SCHEMES = {"none": clock_none, "ch552": clock_ch552, "ch559": clock_ch559, "efm8": clock_efm8}

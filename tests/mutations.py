@@ -38,6 +38,8 @@ CHIPS_UART = "tests/test_chips.py::test_uart_reload_matches_the_vendor_numbers"
 RULE = "tests/test_frontier.py::test_rule_is_applied_as_stated"
 DESKEW = "tests/test_deskew.py"
 DESKEW_FW = DESKEW + "::test_firmware_deskews_like_the_spec"
+STARTUP = "tests/test_startup.py::test_hardware_start_up_leaves_the_vendors_register_state"
+BUDGETS = "tests/test_chips.py::test_memory_budgets_are_the_datasheets"
 DESKEW_T = "codegen/templates/deskew.inc.j2"
 RI, DP, SP = ("codegen/templates/kernel_asm_ri_page.inc.j2", "codegen/templates/kernel_asm_dptr.inc.j2",
               "codegen/templates/kernel_sparse_asm.inc.j2")
@@ -381,6 +383,28 @@ MUTATIONS = [
     Mutation("deskew-stream-allowed", "firmware/build.py",
              "    if deskew and mode == \"stream\":", "    if False:",
              (DESKEW + "::test_stream_mode_and_small_xram_refuse_a_deskew_model",), "a deskew model built for stream mode skips deskew"),
+    # --- issue 17 (lead): start-up observed in s51, chip budgets ---
+    Mutation("startup-ch552-t2mod-address", "firmware/target_table.py",
+             'Sfr("T2MOD", 0xC9, _CH554)', 'Sfr("T2MOD", 0xC8, _CH554)', (STARTUP + "[ch552-16000kHz]",),
+             "CH552 timer-clock register at a wrong SFR address: Timer 1 runs at Fsys/12, the UART at 1/12 of its baud rate"),
+    Mutation("startup-efm8-clkdiv-shift", "firmware/targets.py",
+             'f"CLKSEL = 0x{divs[clock] << 4:02X};"', 'f"CLKSEL = 0x{divs[clock] << 3:02X};"', (STARTUP + "[efm8bb3-12250kHz]",),
+             "EFM8 clock divider field one bit off: SYSCLK and every baud rate wrong at divided clocks"),
+    Mutation("startup-ch55x-no-smod", "firmware/targets.py",
+             '                 ("PCON |= 0x80;", "SMOD: Timer 1 overflow / 16"),\n                 ("TMOD = 0x21;"',
+             '                 ("TMOD = 0x21;"', (STARTUP + "[ch552-16000kHz]",), "CH55x UART double-baud bit dropped: half the baud rate"),
+    Mutation("startup-hook-skips-init", "codegen/templates/runtime.c.j2",
+             "    return 0;   /* 0: initialise the variables as usual */", "    return 1;",
+             (STARTUP + "[efm8bb3-24500kHz]",), "the start-up hook tells crt0 to skip clearing and initialising variables"),
+    Mutation("startup-hook-sdcc43-name-only", "codegen/templates/runtime.c.j2",
+             "#define DIGIT51_STARTUP_HOOK _sdcc_external_startup", "#define DIGIT51_STARTUP_HOOK __sdcc_external_startup",
+             (STARTUP + "[efm8bb3-24500kHz]",), "SDCC 4.2's crt0 never calls the hook: the EFM8 watchdog resets the chip every ~13 s"),
+    Mutation("startup-efm8-no-divrdy-wait", "firmware/targets.py",
+             '                  ("while (!(CLKSEL & 0x80));",', '                  ("CLKSEL = CLKSEL;",',
+             (STARTUP + "[efm8bb3-24500kHz]",), "the EFM8 runs on before its clock divider is ready"),
+    Mutation("budget-ch559-xram", "firmware/target_table.py",
+             "        61440, 256, 6144,", "        61440, 256, 8192,", (BUDGETS,),
+             "CH559 budget of 8 KB XRAM: builds that need more than its 6 KB pass the fit check"),
     Mutation("frontier-code-limit-ignored", "firmware/frontier.py",
              '(r.get("code_bytes") or MAX_CODE_BYTES + 1) <= MAX_CODE_BYTES', '(r.get("code_bytes") or 0) <= 2 * MAX_CODE_BYTES',
              (RULE,), "models too big for 64 KB (or never built) can become the default"),

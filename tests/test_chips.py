@@ -34,6 +34,7 @@ def regs(board) -> dict:
 @pytest.mark.parametrize("name, clock, baud, expect, actual", [
     ("stc8h8k64u", 11_059_200, 115200, {"TL1": 0xE8, "TH1": 0xFF}, 115200),
     ("ch552", 24_000_000, 115200, {"TH1": 0xF3}, 115385),
+    ("ch552", 16_000_000, 38400, {"TH1": 0xE6}, 38462),  # the default: 16 MHz runs at 3.3 V
     ("ch552", 24_000_000, 9600, {"TH1": 0x64}, 9615),
     ("ch559", 48_000_000, 115200, {"TH1": 0xE6, "PLL_CFG": 0xD8}, 115385),
     ("n76e003", 16_000_000, 9600, {"RH3": 0xFF, "RL3": 0x98}, 9615),
@@ -73,8 +74,24 @@ def test_clock_set_up_values():
     assert "CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x06;" in init and "PLL_CFG = 0xD8;" in init
     with pytest.raises(Digit51Error, match="outside n76e003's range"):
         targets.board(targets.get("n76e003"), 24_000_000, 9600)
-    # EFM8: the watchdog is stopped before anything else, in __sdcc_external_startup
+    # EFM8: the watchdog is stopped in the start-up hook (observed in s51: tests/test_startup.py)
     assert [r.stmt for r in targets.board(targets.get("efm8bb3")).early] == ["WDTCN = 0xDE;", "WDTCN = 0xAD;"]
+
+
+# Memory each chip's datasheet (or the flashing tool that writes it) gives the application:
+# (code bytes, internal RAM, XRAM)
+DATASHEET_BUDGETS = {
+    "stc8h8k64u": (65024, 256, 8192),  # stcgal stcgal/models.py STC8H8K64U code=65024; STC8H datasheet: 8 KB XRAM
+    "ch552": (14336, 256, 1024),  # CH552 datasheet: 16 KB flash, 2 KB of it the bootloader; 1 KB xRAM (ch55xduino boards.txt maximum_size=14336)
+    "ch559": (61440, 256, 6144),  # CH559 datasheet: 60 KB code flash, 6 KB xRAM (ch55xduino boards.txt maximum_size=61440)
+    "n76e003": (18432, 256, 768),  # N76E003 datasheet: 18 KB APROM+LDROM, 768 B XRAM
+    "efm8bb3": (0xFA00, 256, 4096),  # EFM8BB3 datasheet: bootloader at 0xFA00, 4 KB XRAM
+    "at89s52": (8192, 256, 0),  # AT89S52 datasheet: 8 KB flash, 256 B RAM
+}
+
+
+def test_memory_budgets_are_the_datasheets():
+    assert {n: (targets.get(n).code, targets.get(n).iram, targets.get(n).xram) for n in DATASHEET_BUDGETS} == DATASHEET_BUDGETS
 
 
 def test_every_chip_builds_with_its_start_up(tmp_path):
@@ -98,7 +115,7 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
         board = targets.board(t)
         for r in board.init + board.early:
             assert r.stmt in src
-        assert ("__sdcc_external_startup" in src) == bool(t.early)
+        assert ("DIGIT51_STARTUP_HOOK(void)" in src) == bool(t.early)
         infer = (fw.folder / "src" / "infer.c").read_text()
         # the kernels read activations with MOVX @R0 + page only where the target has the page
         # register (the gather and the pooling use MOVX @DPTR on every target)
