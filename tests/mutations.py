@@ -400,7 +400,7 @@ MUTATIONS = [
              "#define DIGIT51_STARTUP_HOOK _sdcc_external_startup", "#define DIGIT51_STARTUP_HOOK __sdcc_external_startup",
              (STARTUP + "[efm8bb3-24500kHz]",), "SDCC 4.2's crt0 never calls the hook: the EFM8 watchdog resets the chip every ~13 s"),
     Mutation("startup-efm8-no-divrdy-wait", "firmware/targets.py",
-             '                  ("while (!(CLKSEL & 0x80));",', '                  ("CLKSEL = CLKSEL;",',
+             '                  ("while (!(CLKSEL & 0x80));",', '                  ("(void)0;",',
              (STARTUP + "[efm8bb3-24500kHz]",), "the EFM8 runs on before its clock divider is ready"),
     Mutation("budget-ch559-xram", "firmware/target_table.py",
              "        61440, 256, 6144,", "        61440, 256, 8192,", (BUDGETS,),

@@ -163,3 +163,27 @@ def test_dptr_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_dat
     assert t.xaddr == "dptr"
     result = pipeline.simulate_firmware(model, t, mnist_data, [3, 4, 5], "serve", "socket", tmp_path, "m", "asm")
     assert result.comparison.images == 3 and result.comparison.mismatches == []
+
+
+@pytest.mark.parametrize("kernel", ["sparse-asm", "asm", "c"])
+def test_xram_estimate_of_a_deskew_model_is_what_the_linker_places(tmp_path, kernel):
+    """The fit check's XRAM need equals the .mem file's for deskew builds (the image buffer
+    and the deskew state), so a chip that cannot hold it is refused before SDCC runs."""
+    from digit51.firmware import timing
+    from digit51.firmware.build import estimate
+
+    model = timing.model_of([49, 16, 10], 4, deskew=True)
+    fw = build(model, targets.get("generic-8052"), tmp_path / kernel, "serve", "m", kernel=kernel)
+    assert fw.memory["xram"]["used"] == estimate([49, 16, 10], 4, 0, "serve", kernel, True).xram
+
+
+def test_a_deskew_model_on_the_ch552_is_refused_in_one_line(tmp_path):
+    """49-96-10 with deskew needs 1,031 B of XRAM even with the dense kernel (the sparse one's
+    list would add more): refused before SDCC runs; 49-16-10 with deskew fits the 1 KB with
+    the dense asm kernel (951 B; the sparse list would make it 1,050 B)."""
+    from digit51.firmware import timing
+
+    with pytest.raises(Digit51Error, match=r"needs 1031 B of XRAM .* but ch552 has 1024 B: use a model trained with --no-deskew"):
+        build(timing.model_of([49, 96, 10], 4, deskew=True), targets.get("ch552"), tmp_path / "x", "serve", "m")
+    fw = build(timing.model_of([49, 16, 10], 4, deskew=True), targets.get("ch552"), tmp_path / "y", "serve", "m")
+    assert fw.memory["kernel"] == "asm" and fw.memory["xram"]["used"] == 951
