@@ -147,7 +147,7 @@ def test_hardware_start_up_leaves_the_vendors_register_state(tmp_path, name, clo
     cmds += [f"set memory sfr {a:#x} {v:#x}" for a, v in PRESET.get(name, {}).items()]
     cmds += [f"break {main:#x}", "run", f"dump xram {xseg:#x} {xseg + xlen - 1:#x}"]
     if name == "efm8bb3":  # stop at the first read of CLKSEL (the firmware waits), then play the hardware: DIVRDY set
-        wait = cmds + ["break sfr r 0xa9", "run", "dump sfr 0xa9 0xa9", "kill", ""]
+        wait = cmds + ["break sfr r 0xa9", f"break {line_begin:#x}", "run", "dump sfr 0xa9 0xa9", "kill", ""]
         console, _ = ucsim.batch(fw.ihx, t.s51_type, "\n".join(wait), 60, "booting the efm8bb3 firmware")
         assert "Event `read' at sfr[0xa9]" in console, "the clock set-up does not wait for DIVRDY"
         written = dumped(console)[0][0xA9]
