@@ -132,7 +132,10 @@ def parse_line(text: str):
     if crc16(m["body"].encode()) != int(m["crc"], 16):
         return BadLine(text, "checksum mismatch")
     kind = m["kind"]
-    fields = dict(kv.split("=", 1) for kv in m["body"].split(" ")[1:])
+    pairs = [kv.split("=", 1) for kv in m["body"].split(" ")[1:]]
+    fields = dict(pairs)
+    if len(fields) != len(pairs):  # a repeated key: which value is meant cannot be told
+        return BadLine(text, f"repeated key in a '{kind}' record")
     try:
         if kind == "pred" and set(fields) == {"img", "digit", "logits", "cycles"}:
             logits = tuple(_int(v, -(2**31), 2**31 - 1) for v in fields["logits"].split(","))
