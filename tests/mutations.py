@@ -26,6 +26,8 @@ KERNEL = "tests/test_kernel_extremes.py"
 CYCLES = "tests/test_cycles.py"
 GOLDEN = "tests/test_quantize_golden.py"
 QUANT = "tests/test_quantize.py"
+PINS = "tests/test_host_pins.py"  # h19b
+META = "tests/test_model_meta.py"  # h19b
 CORRUPT_FRAME = "tests/test_firmware.py::test_firmware_rejects_a_corrupted_frame_and_recovers"
 STREAM = "tests/test_firmware.py::test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram"
 ACC24 = "tests/test_stream_acc24.py"
@@ -384,4 +386,52 @@ MUTATIONS = [
     Mutation("frontier-code-limit-ignored", "firmware/frontier.py",
              '(r.get("code_bytes") or MAX_CODE_BYTES + 1) <= MAX_CODE_BYTES', '(r.get("code_bytes") or 0) <= 2 * MAX_CODE_BYTES',
              (RULE,), "models too big for 64 KB (or never built) can become the default"),
+    # --- h19b (issue 19): host protocol, monitor, model files, classify, report ---
+    Mutation("host-gives-up-one-send-early", "firmware/run.py",
+             "    for attempt in range(1, tries + 1):", "    for attempt in range(1, tries):", (PINS,),
+             "the host gives up after fewer sends than it says (tries - 1)"),
+    Mutation("host-records-late-duplicate", "firmware/run.py",
+             'say(f"dropped a second answer for image {rec.img} (that frame was sent twice)")',
+             'on_record(rec)', (PINS,), "a late second answer to a frame sent twice is recorded and scored twice"),
+    Mutation("monitor-tie-last-maximum", "firmware/monitor.py",
+             "top = max(range(len(rec.logits)), key=rec.logits.__getitem__)",
+             "top = max(reversed(range(len(rec.logits))), key=rec.logits.__getitem__)", (PINS,),
+             "a tie resolved as the simulator does (first maximum) is flagged INCONSISTENT"),
+    Mutation("monitor-accuracy-over-seen", "firmware/monitor.py",
+             "accuracy={100 * self.correct / self.scored:.2f}%", "accuracy={100 * self.correct / self.seen:.2f}%", (PINS,),
+             "the running accuracy counts unscored predictions"),
+    Mutation("monitor-label-one-past-the-end", "firmware/monitor.py",
+             "elif self.labels is not None and rec.img < len(self.labels):",
+             "elif self.labels is not None and rec.img <= len(self.labels):", (PINS,),
+             "a prediction for the image one past the last label crashes the monitor"),
+    Mutation("artifact-older-version-unchecked", "trainer/artifact.py",
+             'ok = isinstance(header, dict) and header.get("sha256") == _digest(header, body)',
+             'ok = got_version != version or (isinstance(header, dict) and header.get("sha256") == _digest(header, body))',
+             (PINS,), "a corrupted older-version model file loads without its checksum being checked"),
+    Mutation("quantizer-shift-one-high-at-int8-edge", "quantize/quantizer.py",
+             "np.floor(np.log2(127.0 * s_out", "np.floor(np.log2(128.0 * s_out", (PINS,),
+             "neurons whose largest weight lands in (127, 128] get a shift one too high: it rounds to 128 and clips"),
+    Mutation("monitor-done-count-ignored", "firmware/monitor.py",
+             "if self.done.images < self.seen or (self.done.images != self.seen and not self.sending):", "if False:",
+             ("tests/test_monitor_done.py",), "`done images=65535` with no prediction seen exits 0"),
+    Mutation("protocol-repeated-key-last-wins", "firmware/protocol.py",
+             "    if len(fields) != len(pairs):", "    if False:", ("tests/test_monitor_done.py",),
+             "a record with a repeated key is read by its last value"),
+    Mutation("model-load-overflow-off-by-one", "quantize/model_file.py",
+             "if int(bound.max()) > INT32_MAX:", "if int(bound.max()) > INT32_MAX + 1:", (META,),
+             "a model whose worst-case sum is one past int32 loads"),
+    Mutation("model-load-accuracy-unbounded", "quantize/model_file.py",
+             "return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1",
+             "return isinstance(v, (int, float)) and not isinstance(v, bool)", (META,),
+             "impossible accuracies load and print as 'inf %'"),
+    Mutation("classify-pixel-bound-off", "firmware/classify.py",
+             "if w * h > MAX_PIXELS:", "if w * h > MAX_PIXELS * 64:", ("tests/test_classify_inputs.py::test_the_pixel_bound_is_checked_in_the_header_before_decoding",),
+             "a small file claiming 13000x13000 pixels is decoded"),
+    Mutation("classify-names-unescaped", "firmware/classify.py",
+             "return name if name.isprintable() else repr(name)", "return name",
+             ("tests/test_classify_inputs.py::test_control_characters_and_non_utf8_bytes_in_names_keep_one_line_per_image",),
+             "a newline in a file name breaks one line per image"),
+    Mutation("report-symlinked-output-followed", "firmware/report.py",
+             "if os.path.lexists(out / name) and (os.path.islink(out / name) or not os.path.isfile(out / name)):",
+             "if False:", ("tests/test_report_inputs.py",), "a symlinked report.json is only found after minutes of work"),
 ]
