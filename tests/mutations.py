@@ -434,4 +434,10 @@ MUTATIONS = [
     Mutation("report-symlinked-output-followed", "firmware/report.py",
              "if os.path.lexists(out / name) and (os.path.islink(out / name) or not os.path.isfile(out / name)):",
              "if False:", ("tests/test_report_inputs.py",), "a symlinked report.json is only found after minutes of work"),
+    Mutation("sim-bit-exact-despite-corrupt-lines", "firmware/pipeline.py",
+             '"bit_exact": c.bit_exact and not result.bad_lines and not result.frame_errors,', '"bit_exact": c.bit_exact,',
+             ("tests/test_sim_verdict.py",), "sim says bit-exact although it counted a corrupt line"),
+    Mutation("train-memory-bound-in-gb", "trainer/train.py",
+             "if need > max_mb * (1 << 20):", "if need > max_mb * (1 << 30):", ("tests/test_train_memory.py",),
+             "the memory bound is 1024 times looser than --max-memory says"),
 ]
