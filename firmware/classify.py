@@ -101,7 +101,7 @@ def cmd_classify(a: argparse.Namespace) -> int:
 def register(sub) -> None:
     p = sub.add_parser("classify", help="classify image files on the firmware (ucsim or a board)",
                        description=__doc__.splitlines()[0])
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files (anything Pillow reads)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help=f"PNG or JPEG files (anything Pillow reads: one frame, at most {MAX_PIXELS:,} pixels)")
     p.add_argument("--model", required=True, metavar="QMODEL", help="integer model from `digit51 quantize`")
     chip.add_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
