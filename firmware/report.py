@@ -221,6 +221,7 @@ def check_report_folder(path) -> Path:
     written, holding files the report did not write (as `digit51 build` does), or whose
     report files are not plain files (a symlinked report.json is never written through)."""
     out = check_output_dir(path, OUTPUTS)
+    out = Path(os.path.abspath(out))  # `-o .`: the folder is swapped in beside it, in its real parent
     for name in sorted(OUTPUTS):
         if os.path.lexists(out / name) and (os.path.islink(out / name) or not os.path.isfile(out / name)):
             raise Digit51Error(f"cannot write {out / name}: it is a symlink, folder or special file; "
