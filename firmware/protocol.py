@@ -13,6 +13,9 @@ test image 7 sent once with one bit flipped, then intact, then the quit frame):
     pred img=7 digit=9 logits=-12980,-21436,-16312,-8659,1696,-2500,-4574,-7035,-3386,5878 cycles=91135 *EAA8
     done images=1 *B131
 
+Each key appears once in a line; a line with a key twice is corrupt (which value was meant
+cannot be told).
+
 - `ready`: first line after reset; `images=N` only in self-test mode (N embedded images).
 - `pred`: `digit` is the argmax of the ten `logits` (the first maximum); `cycles` are
   machine cycles of this inference, counted by Timer 0.
