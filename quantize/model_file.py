@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digit51.quantize.ops import INT32_MAX
 from digit51.trainer import artifact
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import Preprocess, architecture_problem
@@ -49,6 +50,8 @@ def save(path, model: IntModel, inputs=()) -> None:
 
 
 def load(path) -> IntModel:
+    from digit51.quantize.quantizer import accumulator_bound  # here: the quantizer imports this module
+
     meta, arrays = artifact.load(path, KIND, VERSION, HINT, OLDER)
     sizes, pool = meta.get("sizes"), meta.get("pool")
     deskew = meta.get("deskew", False)  # files from before deskew existed do not say: they have none
@@ -71,4 +74,43 @@ def load(path) -> IntModel:
             ok = ok and s.dtype == np.uint8 and s.shape == (sizes[i + 1],) and int(s.max()) <= 31
         if not ok:
             raise Digit51Error(f"{path}: layer {i} has the wrong types, shapes or ranges; {HINT}")
+        bound = accumulator_bound(w, b)
+        if int(bound.max()) > INT32_MAX:  # the overflow proof (docs/quantization.md) the C code relies on
+            j = int(bound.argmax())
+            raise Digit51Error(f"{path}: layer {i} neuron {j}: worst-case accumulator {int(bound[j]):,} exceeds int32, "
+                               f"so the firmware could overflow; {HINT}")
+    problem = meta_problem(meta)
+    if problem:
+        raise Digit51Error(f"{path}: corrupt metadata: {problem}; {HINT}")
     return IntModel(weights, biases, shifts, pool, meta, deskew)
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _fraction(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+
+
+def meta_problem(meta: dict) -> str | None:
+    """What is wrong with the metadata commands read (accuracies, the float model's record,
+    the per-layer report), or None. A checksum proves the file is as written, not that
+    whoever wrote it wrote sense."""
+    float_model = meta.get("float_model", {})
+    if not isinstance(float_model, dict):
+        return f"float_model {_short(float_model)} is not an object"
+    for where, acc in (("float_model.accuracy", float_model.get("accuracy", {})), ("accuracy", meta.get("accuracy", {}))):
+        if not isinstance(acc, dict):
+            return f"{where} {_short(acc)} is not an object"
+        for key, v in acc.items():
+            if v is not None and not _fraction(v):
+                return f"{where}.{key} {_short(v)} is not a fraction between 0 and 1"
+    layers = meta.get("layers", [])
+    if not (isinstance(layers, list) and all(isinstance(layer, dict) for layer in layers)):
+        return f"layers {_short(layers)} is not a list of objects"
+    for key in ("scheme", "quant_config"):
+        if not isinstance(meta.get(key, {}), dict):
+            return f"{key} {_short(meta[key])} is not an object"
+    return None
