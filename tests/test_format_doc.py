@@ -59,6 +59,11 @@ def test_the_worked_example_reads_to_the_pages_numbers(tmp_path):
     assert data[8:12].hex(" ") == re.search(r"bytes 8-11\s+are `([0-9a-f ]+)`", DOC)[1]
     header, arrays = doc_load(data)
     assert header["sha256"] == re.search(r"SHA-256 gives\s+`([0-9a-f]{64})`", DOC)[1]
+    # the page's shortcut: cutting `"sha256":"…",` out of the stored header leaves the canonical rest
+    text = block("header").strip()
+    cut = text.replace(f'"sha256":"{header["sha256"]}",', "")
+    body = data[12 + n :]
+    assert cut != text and hashlib.sha256(cut.encode() + body).hexdigest() == header["sha256"]
     values = {k.strip(): [int(v) for v in rest.split(",")] for k, rest in
               (line.split("=") for line in block("arrays").strip().splitlines())}
     assert {k: a.ravel().tolist() for k, a in arrays.items()} == values
