@@ -161,15 +161,8 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
         assert not browser.find_element(By.ID, "result").is_displayed()
         browser.save_screenshot(str(tmp_path / "blank.png"))
 
-        from PIL import Image
-
         k = 4  # an MNIST test image, as a PNG file dropped on the pad
-        png = tmp_path / f"mnist-{k}.png"
-        Image.fromarray(mnist_data.test_images[k]).save(png)
-        browser.execute_script("document.body.dataset.state = 'asking'")
-        drop_file(browser, pad, png)
-        wait_answer(browser)
-        digit, img28 = check_answer(browser, small_int_model)
+        digit, img28 = drop_mnist(browser, pad, mnist_data, k, tmp_path, small_int_model)
         assert digit == int(simulate.run(small_int_model, mnist_data.test_images[k:k + 1])[1][0])
         browser.save_screenshot(str(tmp_path / "dropped.png"))
 
@@ -178,6 +171,18 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
         print(f"browser test: {time.monotonic() - t0:.1f} s; screenshots in {tmp_path}")
     finally:
         uiserver.stop(proc)
+
+
+def drop_mnist(driver, pad, mnist_data, k, tmp_path, model):
+    """Test image k as a PNG file dropped on the pad; the checked (digit, 28x28) of the answer."""
+    from PIL import Image
+
+    png = tmp_path / f"mnist-{k}.png"
+    Image.fromarray(mnist_data.test_images[k]).save(png)
+    driver.execute_script("document.body.dataset.state = 'asking'")
+    drop_file(driver, pad, png)
+    wait_answer(driver)
+    return check_answer(driver, model)
 
 
 def drop_file(driver, target, path):
@@ -194,7 +199,6 @@ def drop_file(driver, target, path):
 def test_the_deskewed_image_the_chip_pools(browser, mnist_data, tmp_path):
     """A model trained with deskew: the page shows the 28x28 after the integer deskew (the
     spec, trainer/preprocess.py) and the pooled image is that one pooled."""
-    from PIL import Image
     from selenium.webdriver.common.by import By
 
     from digit51.quantize.quantizer import quantize
@@ -211,12 +215,7 @@ def test_the_deskewed_image_the_chip_pools(browser, mnist_data, tmp_path):
         browser.get(url)
         pad = browser.find_element(By.ID, "pad")
         for k in (0, 1):  # two MNIST test images, dropped as PNG files
-            png = tmp_path / f"mnist-{k}.png"
-            Image.fromarray(mnist_data.test_images[k]).save(png)
-            browser.execute_script("document.body.dataset.state = 'asking'")
-            drop_file(browser, pad, png)
-            wait_answer(browser)
-            digit, img28 = check_answer(browser, model)
+            digit, img28 = drop_mnist(browser, pad, mnist_data, k, tmp_path, model)
             assert browser.find_element(By.ID, "deskewed-figure").is_displayed()
             deskewed = canvas_grey(browser, "deskewed")
             assert np.array_equal(deskewed, preprocess.deskew(img28[None])[0])
