@@ -3,7 +3,7 @@ embedded, nothing fetched) and report.json about a model on a chip: per layer si
 MACs, memory, accumulator bounds, shifts, clipping and cycles measured in ucsim
 (firmware/layer_cycles.py states the method); totals against the target's budgets; float vs
 integer vs firmware accuracy; confusion matrix, most confident mistakes and the
-frontier plot as PNG files (matplotlib: pip install 'digit51[sweep]')."""
+frontier plot as PNG files (matplotlib: pip install 'digit51[plots]')."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise Digit51Error("the report's plots need matplotlib: pip install 'digit51[sweep]'") from None
+        raise Digit51Error("the report's plots need matplotlib: pip install 'digit51[plots]'") from None
     return plt
 
 

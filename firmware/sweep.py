@@ -1,5 +1,5 @@
 """Sweep architectures: train, quantize, build and measure each; write the frontier
-(firmware/frontier.json), its table into README.md (between the frontier markers) and a
+(firmware/frontier.json), its table into docs/frontier.md (between the frontier markers) and a
 PNG plot (docs/frontier.png) of integer test accuracy against code bytes and cycles per
 inference. Its result picks the default model (firmware/frontier.py states the rule) on
 the maximum cycles: measured over the first --images test images and the few the integer
@@ -7,7 +7,7 @@ simulator shows to have the most non-zero multiply-accumulates (the sparse kerne
 
     python -m digit51.firmware.sweep --data ../shared/data/mnist
 
-The plot needs matplotlib (pip install '.[sweep]'); the table does not.
+The plot needs matplotlib (pip install '.[plots]'); the table does not.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
 # beside the row's name. Deskew, unless a recipe says, follows deskews(): on, except where
 # the smallest chip runs the model in stream mode, which cannot deskew.
 # 196-20-10 is the widest model the at89s52 (8 KB, stream mode) holds; 100 epochs at lr 5e-3
-# beat 40 at 2e-3 there by a point on the validation split (README "The smallest chip").
+# beat 40 at 2e-3 there by a point on the validation split (docs/frontier.md, "The smallest chip").
 # FLAT: the fast rows, where deskew's ~100,000 cycles a digit cost more than the width they
 # buy, and the 784-input rows (not retrained with deskew); 40 epochs measured best without it.
 FLAT = {"deskew": False, "epochs": 40}
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
                    help=f"test images run in ucsim per architecture for the mean cycles (default 20); the maximum is "
                         f"taken over these and the {HEAVY} test images with the most non-zero multiply-accumulates")
     p.add_argument("--frontier", default=str(frontier.FRONTIER), help="the measurements file to write (default firmware/frontier.json)")
-    p.add_argument("--readme", default="README.md", help="README whose frontier table to replace (default README.md)")
+    p.add_argument("--readme", default="docs/frontier.md", help="page whose frontier table to replace (default docs/frontier.md)")
     p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")
     p.add_argument("--redraw", action="store_true", help="do not measure: redraw the table and plot from firmware/frontier.json")
     p.add_argument("--models", metavar="DIR", help="keep the trained float models here and reuse them on the next sweep "

@@ -464,4 +464,18 @@ MUTATIONS = [
     Mutation("train-memory-bound-in-gb", "trainer/train.py",
              "if need > max_mb * (1 << 20):", "if need > max_mb * (1 << 30):", ("tests/test_train_memory.py",),
              "the memory bound is 1024 times looser than --max-memory says"),
+    # h21: the format page, the page's probabilities and deskewed image, digit51 doctor
+    Mutation("ui-probabilities-unscaled", "firmware/web/app.js",
+             "const z = logits.map((v) => v * scale);", "const z = logits.map((v) => v);",
+             ("tests/test_browser.py::test_draw_drop_and_blank_in_chromium",), "softmax of the raw integer logits: every bar 0 or 100 %"),
+    Mutation("ui-deskewed-is-the-raw-image", "firmware/ui.py",
+             "preprocess.deskew(image[None])[0].reshape(-1).tolist()", "image.reshape(-1).tolist()",
+             ("tests/test_browser.py::test_the_deskewed_image_the_chip_pools",), "the page shows the undeskewed image as deskewed"),
+    Mutation("doctor-s51-optional", "firmware/doctor.py",
+             '"running the firmware in the ucsim 8051 simulator (the main job)", f"{APT} sdcc-ucsim", True,',
+             '"running the firmware in the ucsim 8051 simulator (the main job)", f"{APT} sdcc-ucsim", False,',
+             ("tests/test_doctor.py",), "doctor passes a machine without s51"),
+    Mutation("format-offset-from-file-start", "trainer/artifact.py",
+             "return np.frombuffer(body, dtype=d[\"dtype\"], count=count, offset=start)", "return np.frombuffer(body, dtype=d[\"dtype\"], count=count, offset=max(0, start - 1))",
+             ("tests/test_format_doc.py",), "the loader reads arrays one byte early"),
 ]
