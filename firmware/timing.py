@@ -3,9 +3,10 @@
 ucsim models a 12-clock core only. s51 0.6.4's `statistic rom` prints how often each code
 byte was read; the count at an instruction's first byte is its execution count. The
 instruction starts come from sweeping the code areas of the .map with the opcode lengths
-(firmware/opcodes.py). Counts x a chip's clocks per opcode give the chip's clocks, as a
-range: a conditional branch counts between not taken and taken, and table entries that
-depend on address parity between their smallest and largest value. The method is checked
+(firmware/opcodes.py). Counts x a chip's clocks per opcode (firmware/clock_tables.py, the
+published tables) give the chip's clocks, as a range: a conditional branch whose fall-through
+count the counts show is timed as taken or not that many times, the others between their
+not-taken and taken times; opcodes a table does not cover are bounded. The method is checked
 by rebuilding ucsim's own 12-clock total from the same counts (`validate`).
 
 Inference time is the code in the INFER area (infer.c is compiled with --codeseg INFER).
