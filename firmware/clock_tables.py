@@ -77,8 +77,9 @@ N76 = {
 # STC8H (STC-Y6 core): the per-instruction table of the STC8H datasheet (STC8H-en.pdf) was not
 # readable here (tangyangguang/Stc8hBase keeps it as a file too large for the snapshot; no
 # text copy found). What was read: the STC8H1K08 features page (Stc8hBase
-# docs/vendor/stc/STC8H1K08_Features.pdf): all 111 instructions once take 147 clocks where
-# the classic 8051 needs 1944. So STC8H stays a lower bound (1 clock per instruction) with
+# docs/vendor/stc/STC8H1K08_Features.pdf, page 1): "To execute all 111 instructions in
+# sequence, the STC8H series microcontroller only needs 147 clocks, while the traditional 8051
+# requires 1944 clocks". So STC8H stays a lower bound (1 clock per instruction) with
 # that ratio as an estimate, until the table is typed in from the datasheet.
 STC8H_SOURCE = ("STC8H per-opcode table not available here: lower bound 1 clock per instruction; "
                 "estimate 12T clocks x 147/1944 (STC8H datasheet, all 111 instructions once)")
