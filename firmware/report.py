@@ -174,7 +174,8 @@ def make(a: argparse.Namespace) -> dict:
     try:
         serve, prof, cmp = measure_firmware(model, target, data, a.images, Path(a.qmodel).name, tmp)
         per_image = prof.totals
-        for row, k in zip(layers, range(1, len(layers) + 1)):
+        for i, row in enumerate(layers):  # by name: a deskew model has a deskew segment before layer 0
+            k = prof.segments.index(f"layer {i}")
             row["cycles_mean"] = float(prof.cycles[:, k].mean())
             row["cycles_max"] = int(prof.cycles[:, k].max())
             row["cycles_per_mac"] = row["cycles_mean"] / row["macs"]
