@@ -223,12 +223,15 @@ def _chip_time(row: dict, target) -> dict:
     t = (row.get("chip_times") or {}).get(target.name)
     if not t:
         return {"ms_per_digit": None, "chip_time": "time on this chip not measured"}
-    lo, hi = t["ms"]
+    # the clocks counted are the same at any clock: a time measured at another clock than the
+    # chip's default (e.g. the CH552 at 24 MHz before its default became 16 MHz) scales exactly
+    scale = t["clock_hz"] / target.clock_hz
+    lo, hi, est = (None if v is None else round(v * scale, 3) for v in (*t["ms"], t.get("estimate_ms")))
     span = f"{lo:.3g}-{hi:.3g} ms" if hi is not None else f">= {lo:.3g} ms"
-    if t.get("estimate_ms"):
-        span += f" (estimate {t['estimate_ms']:.3g} ms)"
-    return {"ms_per_digit": [lo, hi], "estimate_ms_per_digit": t.get("estimate_ms"),
-            "chip_time": f"{span} per digit at {t['clock_hz'] / 1e6:g} MHz ({t['table']} table, {t['images']} test images)"}
+    if est:
+        span += f" (estimate {est:.3g} ms)"
+    return {"ms_per_digit": [lo, hi], "estimate_ms_per_digit": est,
+            "chip_time": f"{span} per digit at {target.clock_hz / 1e6:g} MHz ({t['table']} table, {t['images']} test images)"}
 
 
 def register_fit(sub) -> None:
