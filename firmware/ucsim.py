@@ -142,16 +142,17 @@ class Ucsim:
                 proc = self.children.popen([socat, f"TCP-LISTEN:{port},bind=127.0.0.1", f"pty,raw,echo=0,link={mcu}"],
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=f)
             deadline = time.monotonic() + START_WAIT
-            while _listens(proc.pid, port) is False:  # listening, or /proc cannot tell: connect and see
-                if proc.poll() is not None:
+            while True:
+                owned = _listens(proc.pid, port)  # True, or None where /proc cannot tell: connect and see
+                if proc.poll() is not None:  # checked after: a socat that exited has no /proc to tell
                     if "Address already in use" in log.read_text(errors="replace"):
                         break  # somebody else has the port
                     raise Digit51Error(f"socat did not listen on 127.0.0.1: {self._why(log)}")
+                if owned is not False:
+                    return proc, port
                 if time.monotonic() > deadline:
                     raise Digit51Error(f"socat did not listen on 127.0.0.1 within {START_WAIT:.0f} s")
                 time.sleep(0.02)
-            else:
-                return proc, port
             self.children.stop(proc)
         raise Digit51Error(f"found no free TCP port on 127.0.0.1 in {PORT_TRIES} tries: {self._why(log)}")
 
