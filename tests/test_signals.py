@@ -177,7 +177,8 @@ def test_sigterm_stops_timing_with_its_s51_and_temp_folders(small_int_model, dat
 
 
 def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_path):
-    """report's per-layer profile runs s51 in batch mode: that s51 too carries the parent-death signal."""
+    """report's per-layer profile runs s51 in batch mode: that s51 too carries the parent-death signal.
+    s51 is paused first, as in a long silent `run`: an orphan that writes would die of SIGPIPE anyway."""
     pytest.importorskip("matplotlib", reason="report needs matplotlib (pip install '.[sweep]')")
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
@@ -185,6 +186,8 @@ def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_
                       "--images", "255")
     try:
         wait_for_s51(p, tmp)
+        for pid in s51_under(tmp):
+            os.kill(pid, signal.SIGSTOP)
         p.kill()
         p.wait(timeout=60)
         deadline = time.monotonic() + 30
