@@ -138,8 +138,10 @@ class Ucsim:
         log = self.children.tmp / "socat.log"
         for _ in range(PORT_TRIES):
             port = _free_port()
+            # wait-slave: socat does not hold the pty's s51 side open itself, so when s51 exits socat
+            # sees the hang-up and closes the connection: the host learns at once, as from s51's own socket
             with open(log, "wb") as f:
-                proc = self.children.popen([socat, f"TCP-LISTEN:{port},bind=127.0.0.1", f"pty,raw,echo=0,link={mcu}"],
+                proc = self.children.popen([socat, f"TCP-LISTEN:{port},bind=127.0.0.1", f"pty,raw,echo=0,wait-slave,link={mcu}"],
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=f)
             deadline = time.monotonic() + START_WAIT
             while True:

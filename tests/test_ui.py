@@ -117,8 +117,9 @@ def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_m
             assert code == 200 and reply["logits"] == reply["sim_logits"] == want[k] and reply["image"] == images[k].reshape(-1).tolist()
 
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        assert len(children) == 1, "one simulator for the server's lifetime"
-        subprocess.run(["kill", "-9", children[0]], check=True)  # the simulator dies under the server
+        s51 = subprocess.run(["pgrep", "-P", str(proc.pid), "-x", "s51"], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2 and len(s51) == 1, "one simulator (s51, and socat carrying its UART) for the server's lifetime"
+        subprocess.run(["kill", "-9", s51[0]], check=True)  # the simulator dies under the server
         code, reply = post(url, rgba_body(images[0]))
         assert code == 503 and "ucsim" in reply["error"], reply
         code, reply = post(url, rgba_body(images[1]))  # the next request starts a new one
