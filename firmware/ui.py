@@ -13,10 +13,11 @@ Every POST must come from the page itself: a browser names the page that sent a 
 Load: at most MAX_CONNECTIONS connections are served at once, the rest wait in the listen
 queue (LISTEN_QUEUE deep), never reset; a connection idle for IDLE_TIMEOUT seconds, or a
 body not received within BODY_TIMEOUT, is closed. Memory: the width and height are checked
-(at most MAX_SIDE) before anything is decoded, and at most DECODING requests read and
-decode their image at once (a 2048x2048 request peaks near 120 MB), so the server needs
-about DECODING x 120 MB beyond its own ~100 MB. Answers go to the client that asked:
-one request at a time reaches the chip (its lock) and each is answered on its own connection.
+(at most MAX_SIDE) before anything is decoded; at most DECODING requests decode an image,
+or read a body over SMALL_BODY, at once. So bodies in flight take at most
+MAX_CONNECTIONS x SMALL_BODY + DECODING x MAX_BODY, and decoding DECODING x ~120 MB (a
+2048x2048 request). Answers go to the client that asked: one request at a time reaches
+the chip (its lock), and each is answered on its own connection.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ MAX_CONNECTIONS = 32  # connections served at once (one thread each)
 LISTEN_QUEUE = 512  # connections waiting for a thread (the kernel caps it at net.core.somaxconn)
 IDLE_TIMEOUT = 10.0  # seconds a connection may wait between requests or bytes
 BODY_TIMEOUT = 30.0  # seconds to receive a whole request body
-DECODING = 2  # requests reading and decoding their image at once (memory)
+DECODING = 2  # requests decoding their image (and reading a body over SMALL_BODY) at once (memory)
+SMALL_BODY = 1 << 20  # bytes: the pad's image; a bigger body is read in a decoding slot
 BLANK = "The canvas is blank: draw a digit (or drop a PNG/JPEG of one) first."
 
 
@@ -229,8 +231,12 @@ def handler(app: App):
                            {"error": f"the request body must be 1 to {MAX_BODY} bytes, not {n}"})
                 return
             try:
-                with app.decoding:  # bounds the memory of bodies and images in flight
-                    body = self._body(n)
+                # a small body (the pad) is read freely; a big one (a dropped photo) only in a decoding
+                # slot, so slow senders of small bodies hold up nobody and memory stays bounded
+                body = self._body(n) if n <= SMALL_BODY else None
+                with app.decoding:
+                    if n > SMALL_BODY:
+                        body = self._body(n)
                     if body is None:
                         self.close_connection = True
                         self._json(HTTPStatus.REQUEST_TIMEOUT, {"error": f"the request body did not arrive within {BODY_TIMEOUT:.0f} s"})
