@@ -15,6 +15,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from digit51.trainer.errors import Digit51Error
 SETUP = "expr uart0_check_often=1\nexpr uart0_flowctrl=1\n"
 RUN = "run\nstate\nkill\n"
 LINKS = ("socket", "pty")
+PROBE = b"\x00"  # sent through socat before s51 starts (see Ucsim._start)
 PORT_TRIES = 5     # ports tried when another process takes the picked one first
 START_WAIT = 60.0  # seconds for s51 or socat to come up: only reached if they hang
 STOP_WAIT = 60.0   # seconds for s51 to print its state and exit after the firmware stopped
@@ -104,6 +106,7 @@ class Ucsim:
         self.port: serial.SerialBase | None = None
         self.log: Path | None = None
         self.s51: subprocess.Popen | None = None
+        self.release: threading.Thread | None = None  # closes the pty's s51 side once s51 has exited
         self.max_sp: int | None = None  # highest stack pointer ucsim saw, once it has stopped
 
     def __enter__(self) -> "Ucsim":
@@ -138,10 +141,11 @@ class Ucsim:
         log = self.children.tmp / "socat.log"
         for _ in range(PORT_TRIES):
             port = _free_port()
-            # wait-slave: socat does not hold the pty's s51 side open itself, so when s51 exits socat
-            # sees the hang-up and closes the connection: the host learns at once, as from s51's own socket
+            # wait-slave: socat does not hold the pty's s51 side open itself (Ucsim holds it while s51
+            # runs, see _start), so when s51 exits socat reads what s51 said, sees the hang-up and
+            # closes the connection: the host learns at once, as it did from s51's own socket
             with open(log, "wb") as f:
-                proc = self.children.popen([socat, f"TCP-LISTEN:{port},bind=127.0.0.1", f"pty,raw,echo=0,wait-slave,link={mcu}"],
+                proc = self.children.popen([socat, f"TCP-LISTEN:{port},bind=127.0.0.1", f"pty,raw,echo=0,wait-slave,pty-interval=0.01,link={mcu}"],
                                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=f)
             deadline = time.monotonic() + START_WAIT
             while True:
@@ -184,21 +188,43 @@ class Ucsim:
             time.sleep(0.02)
         if self.link == "pty":
             self.port = serial.Serial(str(host), 9600, timeout=0.2)  # a plain device path, like /dev/ttyUSB0
-        self._s51(mcu)  # only now: the host's side is open, nothing s51 says is lost
+            self._s51(mcu)  # only now: the host's side is open, nothing s51 says is lost
+            return
+        # socat starts carrying bytes once it has seen the pty's s51 side open; s51 may open it, print
+        # and exit between two of socat's looks: so it is held open here until s51 has exited, and s51
+        # starts only once a probe byte written on that side has come through to the host
+        held = os.open(mcu, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(held, PROBE)
+            deadline = time.monotonic() + START_WAIT
+            while (got := self.port.read(1)) != PROBE:
+                if got or proc.poll() is not None or time.monotonic() > deadline:
+                    raise Digit51Error(f"socat did not carry bytes from the pseudo-terminal (got {got!r})")
+            s51 = self._s51(mcu)
+        except BaseException:
+            os.close(held)
+            raise
+        self.release = threading.Thread(target=self._release, args=(s51, held), daemon=True)
+        self.release.start()
+
+    @staticmethod
+    def _release(s51: subprocess.Popen, held: int) -> None:
+        s51.wait()
+        os.close(held)
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
 
     def close(self, stopping: bool = False) -> None:
+        if stopping and self.s51 is not None:  # the firmware stopped itself: s51 prints `state`, then `kill`s itself
+            try:  # before the port closes: socat then closes the pty, and that hangs s51 up
+                self.s51.wait(timeout=STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                pass
         if self.port is not None:
             try:
                 self.port.close()
             except Exception:
-                pass
-        if stopping and self.s51 is not None:  # the firmware stopped itself: s51 prints `state`, then `kill`s itself
-            try:
-                self.s51.wait(timeout=STOP_WAIT)
-            except subprocess.TimeoutExpired:
                 pass
         try:
             found = re.findall(r"Max value of stack pointer= 0x([0-9a-fA-F]+)", self.log.read_text(errors="replace"))
@@ -206,3 +232,5 @@ class Ucsim:
         except (OSError, AttributeError):
             pass
         self.children.close()
+        if self.release is not None:
+            self.release.join()  # s51 is gone: it returns at once
