@@ -171,7 +171,7 @@ class Board:
 
 
 def boot(firmware: Firmware | str | Path, target: Target | str | None = None, link: str = "socket") -> Board:
-    """Start s51 on the firmware with its UART on a TCP socket or a socat pty."""
+    """Start s51 on the firmware with its UART on a TCP socket on 127.0.0.1 or a pty (both made by socat)."""
     sim = Ucsim(firmware_path(firmware), target_of(firmware, target), link)
     sim.__enter__()
     return Board(sim.port, sim)

@@ -233,6 +233,8 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
     check_fit(model.sizes, model.pool, target, mode, len(selftest.indices) if selftest else 0, kernel, model.deskew)
     if mode == "stream":
         check_acc24(model)
+    # the model's file name, shown in a C comment: a name that is not UTF-8 or holds a newline must not break it
+    source = "".join(c if c.isprintable() else "?" for c in source.encode("utf-8", "replace").decode())
     files = render(model, mode, source, selftest, kernel, board)
     src, work = folder / "src", folder / ".build"
     src.mkdir()

@@ -8,7 +8,6 @@ import sys
 from digit51.firmware import classify, commands, doctor, flash, monitor, report, signals, ui
 from digit51.quantize import cli as quantize_cli
 from digit51.trainer import cli as trainer_cli
-from digit51.trainer.errors import Digit51Error
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,16 +32,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    try:
-        with signals.handled():
-            return args.func(args)
-    except Digit51Error as e:
-        print(f"digit51: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as e:  # SIGINT, SIGTERM, SIGHUP: child processes and temp folders are gone by now
-        code, name = signals.status(e)
-        print(f"digit51: stopped by {name}", file=sys.stderr)
-        return code
+    return signals.run(lambda: args.func(args), "digit51")
 
 
 if __name__ == "__main__":

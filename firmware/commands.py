@@ -114,7 +114,7 @@ def register(sub) -> None:
     p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
     add_data_option(p)
     p.add_argument("--mode", choices=MODE_NAMES, default="selftest", help=f"{MODE_HELP} (default selftest)")
-    p.add_argument("--link", choices=LINKS, default="socket", help="UART link: ucsim's TCP socket, or a socat pseudo-terminal opened as a serial device (default socket)")
+    p.add_argument("--link", choices=LINKS, default="socket", help="UART link: a TCP socket on 127.0.0.1, or a pseudo-terminal opened as a serial device (default socket)")
     p.add_argument("--out", default="out/sim", metavar="DIR", help="where the builds go (default out/sim)")
     add_firmware_options(p, images=20)
     p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")

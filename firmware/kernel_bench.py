@@ -146,4 +146,8 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from digit51.firmware import signals
+
+    sys.exit(signals.run(main, "kernel_bench"))  # one line on an error or a signal; s51 and temp folders go

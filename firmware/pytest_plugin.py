@@ -30,7 +30,7 @@ import shutil
 
 import pytest
 
-TOOLS = {"sdcc": "sdcc", "packihx": "sdcc", "s51": "sdcc-ucsim"}  # tool -> Debian package
+TOOLS = {"sdcc": "sdcc", "packihx": "sdcc", "s51": "sdcc-ucsim", "socat": "socat"}  # tool -> Debian package
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "digit51_toolchain: needs SDCC and the s51 simulator; skipped where they are missing, "
+        "digit51_toolchain: needs SDCC, the s51 simulator and socat; skipped where they are missing, "
         "failed instead when the CI environment variable is set",
     )
 

@@ -5,6 +5,7 @@ removed. The command then exits with status 128 + the signal number."""
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -66,3 +67,20 @@ def status(e: KeyboardInterrupt) -> tuple[int, str]:
     """Exit status and signal name for an interruption."""
     signum = getattr(e, "signum", signal.SIGINT)
     return 128 + signum, signal.Signals(signum).name
+
+
+def run(main, prog: str) -> int:
+    """Run `main()` as a command: a Digit51Error is one line and status 1, a signal one
+    line and 128 + its number, both after every `with` block on the way out has run."""
+    from digit51.trainer.errors import Digit51Error
+
+    try:
+        with handled():
+            return main()
+    except Digit51Error as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # SIGINT, SIGTERM, SIGHUP: child processes and temp folders are gone by now
+        code, name = status(e)
+        print(f"{prog}: stopped by {name}", file=sys.stderr)
+        return code

@@ -367,4 +367,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from digit51.firmware import signals
+
+    sys.exit(signals.run(main, "timing"))  # one line on an error or a signal; s51 and temp folders go

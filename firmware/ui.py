@@ -7,6 +7,18 @@ Jinja2 page, one static script; nothing is fetched from the network.
                             "sim_logits", ...}
                            or {"blank": true, "message"} or HTTP 400/503 {"error"}
     POST /api/bye       the page is closing: stop unless another page shows up soon
+
+Every POST must come from the page itself: a browser names the page that sent a request
+(Origin, Sec-Fetch-Site), and a request another site's page sends is refused (403).
+
+Load: at most MAX_CONNECTIONS connections are served at once, the rest wait in the listen
+queue (LISTEN_QUEUE deep), never reset; a connection idle for IDLE_TIMEOUT seconds, or a
+body not received within BODY_TIMEOUT, is closed. Memory: the width and height are checked
+(at most MAX_SIDE) before anything is decoded; at most DECODING requests decode an image,
+or read a body over SMALL_BODY, at once. So bodies in flight take at most
+MAX_CONNECTIONS x SMALL_BODY + DECODING x MAX_BODY, and decoding DECODING x ~150 MB (a
+2048x2048 request; tests/bench_ui_memory.py measures the whole server). Answers go to the client that asked: one request at a time reaches
+the chip (its lock), and each is answered on its own connection.
 """
 
 from __future__ import annotations
@@ -14,12 +26,14 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import ctypes
 import faulthandler
 import json
 import os
 import signal
 import sys
 import threading
+import time
 import webbrowser
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +54,12 @@ STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; ch
 MAX_SIDE = 2048
 MAX_BODY = MAX_SIDE * MAX_SIDE * 4 * 4 // 3 + 4096
 BYE_GRACE = 3.0  # seconds a closed page has to come back (a reload) before the server stops
+MAX_CONNECTIONS = 32  # connections served at once (one thread each)
+LISTEN_QUEUE = 512  # connections waiting for a thread (the kernel caps it at net.core.somaxconn)
+IDLE_TIMEOUT = 10.0  # seconds a connection may wait between requests or bytes
+BODY_TIMEOUT = 30.0  # seconds to receive a whole request body
+DECODING = 2  # requests decoding their image (and reading a body over SMALL_BODY) at once (memory)
+SMALL_BODY = 1 << 20  # bytes: the pad's image; a bigger body is read in a decoding slot
 BLANK = "The canvas is blank: draw a digit (or drop a PNG/JPEG of one) first."
 
 
@@ -49,6 +69,8 @@ def decode_request(body: bytes) -> np.ndarray:
         req = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise Digit51Error("the request body is not JSON") from None
+    except RecursionError:
+        raise Digit51Error("the request body is JSON nested too deep: send one flat object") from None
     if not isinstance(req, dict) or not {"width", "height", "rgba"} <= set(req):
         raise Digit51Error("the request needs 'width', 'height' and 'rgba' (base64 RGBA bytes)")
     w, h, data = req["width"], req["height"], req["rgba"]
@@ -82,10 +104,14 @@ class App:
         self.signum: int | None = None
         self.bye: threading.Timer | None = None
         self.bye_lock = threading.Lock()
+        self.decoding = threading.BoundedSemaphore(DECODING)
 
-    def classify(self, body: bytes) -> dict:
-        grey = decode_request(body)
-        image = mnist_style.to_mnist(grey)
+    @staticmethod
+    def image(body: bytes) -> np.ndarray | None:
+        """The request's 28x28 MNIST-style image (None: blank)."""
+        return mnist_style.to_mnist(decode_request(body))
+
+    def classify(self, image: np.ndarray | None) -> dict:
         if image is None:
             return {"blank": True, "message": BLANK}
         ans = self.chip.classify(image)
@@ -125,6 +151,7 @@ class App:
 def handler(app: App):
     class Handler(BaseHTTPRequestHandler):
         server_version = "digit51"
+        timeout = IDLE_TIMEOUT  # the socket's: a connection that sends nothing for this long is closed
 
         def log_message(self, *args) -> None:  # quiet: the terminal shows what matters
             pass
@@ -151,6 +178,29 @@ def handler(app: App):
             self._send(HTTPStatus.FORBIDDEN, b"digit51 ui answers on 127.0.0.1 only\n", "text/plain")
             return True
 
+        def _cross_site(self) -> bool:
+            """Refuse a POST another page sent: a browser names the sender in Origin and
+            Sec-Fetch-Site on every POST, even `mode: 'no-cors'` ones; a client that is no
+            browser sends neither, and no web page can make it send anything."""
+            origin, site = self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site")
+            if (origin is None or origin == f"http://{self.headers.get('Host')}") and site in (None, "same-origin", "none"):
+                return False
+            self.close_connection = True
+            self._json(HTTPStatus.FORBIDDEN, {"error": "digit51 ui takes POST requests from its own page only"})
+            return True
+
+        def _body(self, n: int) -> bytes | None:
+            """The n-byte body, or None when it does not arrive within BODY_TIMEOUT."""
+            deadline = time.monotonic() + BODY_TIMEOUT
+            parts, got = [], 0
+            while got < n and time.monotonic() < deadline:
+                part = self.rfile.read1(min(n - got, 1 << 16))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            return b"".join(parts) if got == n else None
+
         def do_GET(self) -> None:
             if self._foreign():
                 return
@@ -165,7 +215,7 @@ def handler(app: App):
 
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
-            if self._foreign():
+            if self._foreign() or self._cross_site():
                 return
             if path == "/api/bye":
                 app.page_closed()
@@ -188,15 +238,62 @@ def handler(app: App):
                 self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE if n > 0 else HTTPStatus.BAD_REQUEST,
                            {"error": f"the request body must be 1 to {MAX_BODY} bytes, not {n}"})
                 return
-            body = self.rfile.read(n)
             try:
-                self._json(200, app.classify(body))
+                # a small body (the pad) is read freely; a big one (a dropped photo) only in a decoding
+                # slot, so slow senders of small bodies hold up nobody and memory stays bounded
+                body = self._body(n) if n <= SMALL_BODY else None
+                with app.decoding:
+                    if n > SMALL_BODY:
+                        body = self._body(n)
+                    if body is None:
+                        self.close_connection = True
+                        self._json(HTTPStatus.REQUEST_TIMEOUT, {"error": f"the request body did not arrive within {BODY_TIMEOUT:.0f} s"})
+                        return
+                    image = app.image(body)
+                del body
+                self._json(200, app.classify(image))
             except ChipError as e:
                 self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(e)})
             except Digit51Error as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+            except (TimeoutError, ConnectionError):
+                self.close_connection = True  # the client went quiet or away mid-body
 
     return Handler
+
+
+class Server(ThreadingHTTPServer):
+    """A thread per connection, at most MAX_CONNECTIONS at once: the next connection is
+    accepted when one ends, and until then waits in the listen queue."""
+
+    request_queue_size = LISTEN_QUEUE
+    daemon_threads = True
+
+    def __init__(self, address):
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.stopping = threading.Event()
+        super().__init__(address, None)
+
+    def shutdown(self) -> None:
+        self.stopping.set()  # a wait for a free slot must not hold up the stop
+        super().shutdown()
+
+    def process_request(self, request, client_address) -> None:
+        while not self.slots.acquire(timeout=0.2):
+            if self.stopping.is_set():
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 def _exit_watchdog(chip: Chip, seconds: float = 10.0) -> None:
@@ -214,15 +311,29 @@ def _exit_watchdog(chip: Chip, seconds: float = 10.0) -> None:
     t.start()
 
 
+def _give_back_big_buffers() -> None:
+    """glibc raises its mmap threshold after a big buffer is freed, then keeps big buffers in
+    per-thread heaps: the server's memory grew with every thread that had decoded a big
+    image (8 clients sending 2048x2048 at once: 631 MB peak, 2 decoding at a time). A fixed
+    1 MiB threshold maps every buffer that big and unmaps it when freed (the same: 359 MB)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD (<malloc.h>)
+        except (OSError, AttributeError):  # a C library without mallopt: only the bound on decoding holds
+            pass
+
+
 def cmd_ui(a: argparse.Namespace) -> int:
+    if not 0 <= a.http_port <= 65535:
+        raise Digit51Error(f"--http-port {a.http_port} is not a TCP port: give 1 to 65535, or 0 for any free one")
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
+    _give_back_big_buffers()
     name = "-".join(map(str, model.sizes))
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", a.http_port), None)
+        server = Server(("127.0.0.1", a.http_port))
     except OSError as e:
         raise Digit51Error(f"cannot listen on 127.0.0.1:{a.http_port} ({e.strerror}); choose another --http-port, or 0 for any free one") from None
-    server.daemon_threads = True
     try:
         if not a.port:
             print(f"digit51 ui: building the serve firmware for {target.name} and starting ucsim", file=sys.stderr, flush=True)

@@ -226,3 +226,54 @@ def test_the_deskewed_image_the_chip_pools(browser, mnist_data, tmp_path):
         print(f"screenshot in {tmp_path}")
     finally:
         uiserver.stop(proc)
+
+
+HOSTILE = """<!doctype html><title>another site</title><script>
+const ui = new URLSearchParams(location.search).get("ui");
+Promise.allSettled([
+  fetch(ui + "api/bye", {method: "POST", mode: "no-cors"}),
+  fetch(ui + "api/bye", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: "x"}),
+  fetch(ui + "api/classify", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"}, body: "{}"}),
+]).then(r => { navigator.sendBeacon(ui + "api/bye"); document.body.dataset.sent = r.map(x => x.status).join(","); });
+</script><body>"""
+
+
+def test_another_sites_page_cannot_stop_the_server(browser, small_int_model, tmp_path):
+    """A page served from another origin (another port on 127.0.0.1) posts to /api/bye the
+    ways a browser lets any page do (fetch no-cors, sendBeacon): the server keeps running,
+    and its own page still works, down to stopping it when closed."""
+    import http.server
+    import threading
+    from functools import partial
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from digit51.firmware.ui import BYE_GRACE
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text(HOSTILE)
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site")))
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    qmodel = tmp_path / "small.q51"
+    model_file.save(qmodel, small_int_model)
+    proc, url = uiserver.start(qmodel)
+    try:
+        browser.get(f"http://127.0.0.1:{site.server_address[1]}/index.html?ui={url}")
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.body.dataset.sent"))
+        assert browser.execute_script("return document.body.dataset.sent") == "fulfilled,fulfilled,fulfilled"
+        browser.get("about:blank")
+        time.sleep(BYE_GRACE + 3)  # a bye the server took would have stopped it by now
+        assert proc.poll() is None, proc.stderr.read()
+
+        browser.get(url)
+        browser.find_element(By.ID, "clear").click()
+        for s in ONE:
+            stroke(browser, browser.find_element(By.ID, "pad"), s)
+        classify(browser)
+        check_answer(browser, small_int_model)
+        browser.get("about:blank")  # its own page's bye still stops it
+        assert uiserver.wait_exit(proc) == 0
+    finally:
+        uiserver.stop(proc)
+        site.shutdown()

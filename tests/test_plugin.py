@@ -121,7 +121,7 @@ from procs_helper import simulator_children
 def test_fails_while_booted(digit51_boot, digit51_firmware, link):
     board = digit51_boot(digit51_firmware, link=link)
     assert board.wait_ready().mode == "serve"
-    assert len(simulator_children()) == (1 if link == "socket" else 2)
+    assert len(simulator_children()) == 2  # s51 and socat (the UART carrier) on both links
     assert False, "deliberate failure while " + link + " board is up"
 
 
@@ -174,14 +174,14 @@ def test_marker_skips_without_the_toolchain_and_fails_in_ci(pytester, monkeypatc
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)  # the tools are here
     monkeypatch.setenv("CI", "true")
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no sdcc, packihx, s51
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sdcc, packihx, s51, socat
     result = pytester.runpytest("-p", "no:cacheprovider", "-rfs")
     result.assert_outcomes(errors=1)  # failed in setup, before any fixture tries to build
-    result.stdout.fnmatch_lines(["*sdcc, packihx, s51 not found on PATH*CI is set, so this fails instead of skipping*"])
+    result.stdout.fnmatch_lines(["*sdcc, packihx, s51, socat not found on PATH*CI is set, so this fails instead of skipping*"])
     monkeypatch.delenv("CI")
     result = pytester.runpytest("-p", "no:cacheprovider", "-rfs")
     result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["SKIPPED*digit51: sdcc, packihx, s51 not found on PATH (install with `apt-get install sdcc sdcc-ucsim`)"])
+    result.stdout.fnmatch_lines(["SKIPPED*digit51: sdcc, packihx, s51, socat not found on PATH (install with `apt-get install sdcc sdcc-ucsim socat`)"])
 
 
 def test_model_fixture_left_undefined_says_what_to_do(pytester):

@@ -62,7 +62,7 @@ def test_signal_stops_the_simulator_and_removes_its_temp_folder(command, link, s
             assert p.poll() is None and time.monotonic() < deadline, p.stderr.read() if p.poll() is not None else "timeout"
             time.sleep(0.05)
         running = ours(tmp_path)
-        assert "s51" in [name for _, name in running] and ("socat" in [n for _, n in running]) == (link == "pty")
+        assert sorted(name for _, name in running) == ["s51", "socat"]  # socat carries the UART on both links
         p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
@@ -138,3 +138,138 @@ def test_a_child_started_by_a_short_lived_thread_outlives_the_thread():
         with pytest.raises(subprocess.TimeoutExpired):  # still running a second after the thread ended
             children.procs[0].wait(timeout=1.0)
     assert children.procs == []
+
+
+def s51_under(folder: Path) -> list[int]:
+    return [pid for pid, name in ours(folder) if name == "s51"]
+
+
+def start_in(tmp_path: Path, *args: str, group: bool = False) -> tuple[subprocess.Popen, Path]:
+    """`python -m *args` with TMPDIR=tmp_path/tmp (created); `group`: a process group of its own, as a terminal gives."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    p = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=group)
+    return p, tmp
+
+
+def wait_for_s51(p: subprocess.Popen, tmp: Path, deadline: float = 300) -> None:
+    end = time.monotonic() + deadline
+    while not s51_under(tmp):
+        assert p.poll() is None and time.monotonic() < end, p.stderr.read() if p.poll() is not None else "timeout"
+        time.sleep(0.02)
+
+
+def test_sigterm_stops_timing_with_its_s51_and_temp_folders(small_int_model, data_dir, tmp_path):
+    q = tmp_path / "m.q51"
+    int_model_file.save(q, small_int_model)
+    p, tmp = start_in(tmp_path, "digit51.firmware.timing", str(q), "--data", str(data_dir), "--images", "40")
+    try:
+        wait_for_s51(p, tmp)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert err.splitlines() == ["timing: stopped by SIGTERM"]
+    assert ours(tmp_path) == [] and list(tmp.iterdir()) == []
+
+
+def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_path):
+    """report's per-layer profile runs s51 in batch mode: that s51 too carries the parent-death signal.
+    s51 is paused first, as in a long silent `run`: an orphan that writes would die of SIGPIPE anyway."""
+    pytest.importorskip("matplotlib", reason="report needs matplotlib (pip install '.[sweep]')")
+    q = tmp_path / "m.q51"
+    int_model_file.save(q, small_int_model)
+    p, tmp = start_in(tmp_path, "digit51.firmware.cli", "report", str(q), "--data", str(data_dir), "-o", str(tmp_path / "r"),
+                      "--images", "255")
+    try:
+        wait_for_s51(p, tmp)
+        for pid in s51_under(tmp):
+            os.kill(pid, signal.SIGSTOP)
+        p.kill()
+        p.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while ours(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ours(tmp_path) == []
+    finally:
+        if p.poll() is None:
+            p.kill()
+        for pid, _ in ours(tmp_path):
+            os.kill(pid, signal.SIGKILL)
+
+
+def verify_args(q: Path, data_dir: Path, *more: str) -> list[str]:
+    return ["digit51.firmware.verify", str(q), "--data", str(data_dir), "--workers", "2", "--chunk", "100", *more]
+
+
+def workers_of(p: subprocess.Popen) -> list[int]:
+    """Live children of `p` running `verify --worker`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if b"--worker" in argv and ppid == p.pid:
+            found.append(int(pid))
+    return found
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "two Ctrl-C to the group"])
+def test_verify_stops_its_workers_their_s51_and_its_temp_folder(how, small_int_model, data_dir, tmp_path):
+    q = tmp_path / "m.q51"
+    int_model_file.save(q, small_int_model)
+    p, tmp = start_in(tmp_path, *verify_args(q, data_dir, "--images", "3000"), group=True)
+    try:
+        wait_for_s51(p, tmp)
+        workers = workers_of(p)
+        assert len(workers) == 2
+        if how == "SIGTERM":
+            p.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(p.pid, signal.SIGINT)
+            time.sleep(0.2)
+            os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=30)  # promptly: the run itself would take minutes
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    sig = signal.SIGTERM if how == "SIGTERM" else signal.SIGINT
+    assert p.returncode == 128 + sig, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"verify: stopped by {sig.name}"
+    assert workers_of(p) == [] and [w for w in workers if Path(f"/proc/{w}").exists()] == []
+    assert ours(tmp_path) == [] and list(tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--images", "0"], "verify: error: --images must be at least 1, not 0"),
+    (["--images", "-5"], "verify: error: --images must be at least 1, not -5"),
+    (["--images", "10001"], "verify: error: --images 10001 is more than the 10000 test images"),
+    (["--chunk", "-1"], "verify: error: --chunk must be at least 0, not -1 (0: as many as one self-test build holds)"),
+    (["--workers", "0"], "verify: error: --workers must be at least 1, not 0"),
+])
+def test_verify_refuses_counts_that_verify_nothing(args, line, small_int_model, data_dir, tmp_path):
+    q = tmp_path / "m.q51"
+    int_model_file.save(q, small_int_model)
+    r = subprocess.run([sys.executable, "-m", "digit51.firmware.verify", str(q), "--data", str(data_dir), *args],
+                       capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stderr.splitlines(), r.stdout) == (1, [line], "")
+
+
+def test_verify_runs_its_chunks_on_its_workers_bit_exact(small_int_model, data_dir, tmp_path):
+    q = tmp_path / "m.q51"
+    int_model_file.save(q, small_int_model)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    r = subprocess.run([sys.executable, "-m", *verify_args(q, data_dir, "--images", "250")], capture_output=True, text=True,
+                       timeout=600, env=dict(os.environ, TMPDIR=str(tmp)))
+    assert r.returncode == 0, r.stderr
+    assert "images              250\nmismatches          0\nserial errors       0\n" in r.stdout
+    assert "wall time" in r.stdout and "with 2 workers" in r.stdout
+    assert r.stderr.splitlines()[-1].startswith("verify: 250/250 images, 0 mismatches")
+    assert list(tmp.iterdir()) == []

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -117,8 +118,9 @@ def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_m
             assert code == 200 and reply["logits"] == reply["sim_logits"] == want[k] and reply["image"] == images[k].reshape(-1).tolist()
 
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-        assert len(children) == 1, "one simulator for the server's lifetime"
-        subprocess.run(["kill", "-9", children[0]], check=True)  # the simulator dies under the server
+        s51 = subprocess.run(["pgrep", "-P", str(proc.pid), "-x", "s51"], capture_output=True, text=True).stdout.split()
+        assert len(children) == 2 and len(s51) == 1, "one simulator (s51, and socat carrying its UART) for the server's lifetime"
+        subprocess.run(["kill", "-9", s51[0]], check=True)  # the simulator dies under the server
         code, reply = post(url, rgba_body(images[0]))
         assert code == 503 and "ucsim" in reply["error"], reply
         code, reply = post(url, rgba_body(images[1]))  # the next request starts a new one
@@ -165,3 +167,120 @@ def test_classify_bad_files(small_qmodel, tmp_path):
         out = run_classify(tmp_path / f, "--model", small_qmodel)
         assert out.returncode == 1 and "Traceback" not in out.stderr
         assert out.stderr.startswith("digit51: error: ") and f in out.stderr, out.stderr
+
+
+def raw_post(port: int, body: bytes, headers: dict | None = None, timeout: float = 60) -> tuple[int, dict]:
+    """One POST on a fresh connection: (status, JSON reply); a reset or a closed connection raises."""
+    import http.client
+
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("POST", "/api/classify", body, {"Content-Type": "application/json", **(headers or {})})
+        r = c.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        c.close()
+
+
+def test_a_hundred_clients_at_once_each_get_their_own_answer(small_qmodel, small_int_model, mnist_data):
+    """100 connections opened at once (past the old listen queue of 5) are all queued and
+    answered, each with the answer for its own image (a different MNIST image per client)."""
+    proc, url = uiserver.start(small_qmodel)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    from digit51.firmware.mnist_style import to_mnist
+
+    n = 100
+    images = mnist_data.test_images[:n]
+    shown = np.stack([to_mnist(im) for im in images])  # the host's preprocessing: a few pixels move by one
+    want = simulate.run(small_int_model, shown)[0].tolist()
+    replies: list = [None] * n
+    go = threading.Barrier(n)
+
+    def ask(k):
+        go.wait()
+        try:
+            replies[k] = raw_post(port, rgba_body(images[k]), timeout=600)
+        except OSError as e:
+            replies[k] = e
+
+    try:
+        threads = [threading.Thread(target=ask, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(900)
+        failed = [(k, r) for k, r in enumerate(replies) if not isinstance(r, tuple) or r[0] != 200]
+        assert failed == [], f"{len(failed)} of {n} not answered: {failed[:3]}"
+        for k, (_, reply) in enumerate(replies):
+            assert reply["image"] == shown[k].reshape(-1).tolist(), f"client {k} got another client's image"
+            assert reply["logits"] == reply["sim_logits"] == want[k], k
+    finally:
+        rc = uiserver.stop(proc)
+    assert rc == 128 + signal.SIGTERM
+
+
+def threads_of(pid: int) -> int:
+    return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("Threads:")).split()[1])
+
+
+def test_idle_connections_are_bounded_and_timed_out(small_qmodel, mnist_data):
+    """Connections that send nothing, or stop halfway through a body, hold at most
+    MAX_CONNECTIONS threads and are closed after IDLE_TIMEOUT; then requests are answered."""
+    from digit51.firmware.ui import IDLE_TIMEOUT, MAX_CONNECTIONS
+
+    proc, url = uiserver.start(small_qmodel)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    held = []
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:  # the server's own threads are all up
+            assert r.status == 200
+        time.sleep(0.5)
+        base = threads_of(proc.pid)
+        for k in range(MAX_CONNECTIONS + 8):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if k % 2:  # headers, then a body that never arrives in full
+                s.sendall(b"POST /api/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: 5000\r\n\r\n{\"wid")
+            held.append(s)
+        time.sleep(2)
+        assert threads_of(proc.pid) <= base + MAX_CONNECTIONS
+        t0 = time.monotonic()
+        for s in held:  # every one is closed by the server (an answer or a plain close), none left hanging
+            s.settimeout(3 * IDLE_TIMEOUT + 30)
+            while s.recv(4096):
+                pass
+        assert time.monotonic() - t0 < 3 * IDLE_TIMEOUT + 30
+        code, reply = raw_post(port, rgba_body(mnist_data.test_images[0]))
+        assert code == 200 and reply["logits"] == reply["sim_logits"]
+    finally:
+        for s in held:
+            s.close()
+        uiserver.stop(proc)
+
+
+def test_hostile_bodies_and_cross_site_posts_are_refused(small_qmodel):
+    proc, url = uiserver.start(small_qmodel)
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    try:
+        deep = b"[" * 100_000 + b"]" * 100_000
+        code, reply = raw_post(port, deep)
+        assert code == 400 and "nested too deep" in reply["error"]
+        for headers in ({"Origin": "http://evil.example"}, {"Origin": "http://127.0.0.1:1"},
+                        {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}, {"Origin": "null"}):
+            code, reply = raw_post(port, b"{}", headers)
+            assert code == 403 and "own page only" in reply["error"], headers
+        code, reply = raw_post(port, b"{}", {"Origin": f"http://127.0.0.1:{port}", "Sec-Fetch-Site": "same-origin"})
+        assert code == 400 and "needs 'width'" in reply["error"]  # the page's own request gets through
+        with urllib.request.urlopen(url, timeout=10) as r:
+            assert r.status == 200
+    finally:
+        rc = uiserver.stop(proc)
+    err = proc.stderr.read()
+    assert rc == 128 + signal.SIGTERM and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("port", ["-1", "70000"])
+def test_a_port_that_is_no_port_is_one_line(port, small_qmodel):
+    r = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "ui", str(small_qmodel), "--no-browser", "--http-port", port],
+                       capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stderr.splitlines()) == (1, [f"digit51: error: --http-port {port} is not a TCP port: give 1 to 65535, or 0 for any free one"])
