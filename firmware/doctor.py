@@ -32,7 +32,8 @@ APT = "apt-get install"
 TOOLS = (
     Item("sdcc", "building the firmware (the main job)", f"{APT} sdcc", True, ("sdcc", "--version")),
     Item("s51", "running the firmware in the ucsim 8051 simulator (the main job)", f"{APT} sdcc-ucsim", True, ("s51", "-v")),
-    Item("socat", "`--link pty`: the simulator's UART on a pseudo-terminal", f"{APT} socat", command=("socat", "-V")),
+    Item("socat", "carrying the simulator's UART to the host (a pty, on 127.0.0.1 for the socket link; the main job)", f"{APT} socat", True,
+         command=("socat", "-V")),
     Item("chromium", "the browser tests (tests/test_browser.py), screenshots", f"{APT} chromium", command=("chromium", "--version")),
     Item("chromedriver", "the browser tests: Selenium drives Chromium through it", f"{APT} chromium-driver",
          command=("chromedriver", "--version")),
