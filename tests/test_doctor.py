@@ -60,6 +60,12 @@ def test_without_sdcc_on_path_it_fails_too(tmp_path):
     assert r.returncode == 1 and "apt-get install sdcc" in row(r.stdout, "sdcc") and "found" in row(r.stdout, "s51")
 
 
-def test_a_missing_optional_tool_does_not_fail(tmp_path):
+def test_without_socat_on_path_it_fails_too(tmp_path):
+    """The simulator's UART reaches the host through socat (a pty, or 127.0.0.1 for the socket link)."""
     r = doctor(path_without("socat", tmp_path))
-    assert r.returncode == 0 and "MISSING" in row(r.stdout, "socat") and "apt-get install socat" in row(r.stdout, "socat")
+    assert r.returncode == 1 and "MISSING" in row(r.stdout, "socat") and "apt-get install socat" in row(r.stdout, "socat")
+
+
+def test_a_missing_optional_tool_does_not_fail(tmp_path):
+    r = doctor(path_without("chromium", tmp_path))
+    assert r.returncode == 0 and "MISSING" in row(r.stdout, "chromium") and "apt-get install chromium" in row(r.stdout, "chromium")
