@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import jinja2
 import numpy as np
 
-from digit51.firmware import protocol, targets
+from digit51.firmware import protocol
+from digit51.firmware.chips import targets
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import SLANT_ONE, pool_shift
@@ -35,9 +36,9 @@ KERNELS = {
 PRINTF = {"selftest": "printf", "serve": "printf", "stream": "printf_fast"}
 ASM_KERNELS = ("asm", "sparse-asm")  # these also take the asm helpers of the other ops (pooling); c ones the C reference
 LAYER_KERNELS = ("sparse-asm",)  # these run a whole layer (loop, requantization) themselves, not ops.inc.j2's dense_relu
-DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/kernel_bench.py)
+DEFAULT_KERNEL = "sparse-asm"  # the fastest on MNIST (firmware/bench/kernel_bench.py)
 FALLBACK_KERNEL = "asm"  # the default where the sparse kernel's list does not fit the chip's RAM
-# How the asm kernels reach XRAM, by the target's `xaddr` (firmware/targets.py): MOVX A,@R0
+# How the asm kernels reach XRAM, by the target's `xaddr` (firmware/chips/targets.py): MOVX A,@R0
 # with the page in an SFR (P2 on every such target today), or MOVX A,@DPTR only.
 ASM_BY_XADDR = {"ri_page": "kernel_asm_ri_page.inc.j2", "dptr": "kernel_asm_dptr.inc.j2"}  # dense inner loop
 ACT_FRAGMENTS = {"ri_page": "act_r0_p2.inc.j2", "dptr": "act_dptr.inc.j2"}  # sparse list reads

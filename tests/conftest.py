@@ -1,6 +1,6 @@
 """Shared fixtures. MNIST comes from --data (default $DIGIT51_DATA, then ../shared/data/mnist).
 Firmware is booted in s51 through the fixtures of digit51's own pytest plugin
-(digit51_build, digit51_boot: firmware/pytest_plugin.py), which reads the same data."""
+(digit51_build, digit51_boot: firmware/app/pytest_plugin.py), which reads the same data."""
 
 from __future__ import annotations
 

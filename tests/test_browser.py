@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import uiserver
-from digit51.firmware.mnist_style import rgba_to_grey, to_mnist
+from digit51.firmware.app.mnist_style import rgba_to_grey, to_mnist
 from digit51.quantize import model_file, simulate
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -249,7 +249,7 @@ def test_another_sites_page_cannot_stop_the_server(browser, small_int_model, tmp
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from digit51.firmware.ui import BYE_GRACE
+    from digit51.firmware.app.ui import BYE_GRACE
 
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text(HOSTILE)

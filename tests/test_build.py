@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from digit51.codegen.render import SelfTestSet, render
-from digit51.firmware import targets
-from digit51.firmware.build import build, estimate, parse_mem
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build, estimate, parse_mem
 from digit51.quantize import model_file as int_model_file
 from digit51.trainer.errors import Digit51Error
 
@@ -50,7 +50,7 @@ def test_build_is_warning_free_deterministic_and_reports_memory(small_int_model,
 
 def test_sdcc_warnings_fail_the_build(small_int_model, tmp_path, monkeypatch):
     """--Werror is on: a template that warns cannot ship (proved by injecting a warning)."""
-    import digit51.firmware.build as fb
+    import digit51.firmware.builder.sdcc as fb
 
     real = fb.render
 
@@ -79,7 +79,7 @@ def test_parse_mem_reads_sdcc_report():
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", *args], capture_output=True, text=True, env=env)
 
 
 def test_cli_build_and_clear_errors(small_int_model, default_int_model, data_dir, tmp_path):
@@ -133,7 +133,7 @@ def test_stack_check_after_linking_refuses_what_the_estimate_let_through(tmp_pat
     net for an estimate that is too low. Dropping the estimate's SDCC share (IRAM_BASE_STREAM)
     lets 49-34-10 past the first check; the linked firmware leaves 26 B of stack, fewer than
     STACK_MIN, and must still be refused, by the post-link check (its own message)."""
-    from digit51.firmware import build as build_module
+    from digit51.firmware.builder import sdcc as build_module
 
     monkeypatch.setattr(build_module, "IRAM_BASE_STREAM", 0)
     with pytest.raises(Digit51Error, match=r"only \d+ B of internal RAM are left for the stack on at89s52 \(need 34\)"):

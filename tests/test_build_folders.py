@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from digit51.firmware import targets
-from digit51.firmware.build import build
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build
 from digit51.quantize import model_file as int_model_file
 from test_build import sel
 from test_cli import one_line_error, run
@@ -40,7 +40,7 @@ def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, qmodel, sm
     fw = tmp_path / "fw"
     build(small_int_model, targets.get("generic-8052"), fw, "serve", "m.q51")
     before = snapshot(fw)
-    p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.cli", "build", str(qmodel), "-o", str(fw),
+    p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.cli", "build", str(qmodel), "-o", str(fw),
                           "--mode", "selftest", "--images", "3", "--data", str(data_dir)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
@@ -57,7 +57,7 @@ def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, qmodel, sm
 
 
 def test_two_sims_in_one_folder_at_once(tmp_path, qmodel, data_dir):
-    cmd = [sys.executable, "-m", "digit51.firmware.cli", "sim", str(qmodel), "--data", str(data_dir), "--mode", "serve",
+    cmd = [sys.executable, "-m", "digit51.firmware.app.cli", "sim", str(qmodel), "--data", str(data_dir), "--mode", "serve",
            "--images", "3", "--out", str(tmp_path / "out"), "--json"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]

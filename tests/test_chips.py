@@ -8,8 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from digit51.firmware import pipeline, targets
-from digit51.firmware.build import build
+from digit51.firmware.host import pipeline
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build
 from digit51.trainer.errors import Digit51Error
 
 CHIPS = ["stc8h8k64u", "ch552", "ch559", "n76e003", "efm8bb3"]
@@ -98,7 +99,8 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
     """Hardware builds (no simulator hook) for every chip of the most accurate frontier
     architecture that fits it in serve mode (the default model where it fits; random
     weights: a build does not depend on their values); memory.json budgets are the table's."""
-    from digit51.firmware import frontier, timing
+    from digit51.firmware.bench import frontier
+    from digit51.firmware.measure import timing
 
     rows = sorted(frontier.load()["rows"], key=lambda r: -r["int_accuracy"])
     built = {}
@@ -125,7 +127,7 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
 
 
 def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(tmp_path):
-    from digit51.firmware import timing
+    from digit51.firmware.measure import timing
 
     with pytest.raises(Digit51Error, match="but ch552 has 14336 B"):
         build(timing.model_of([196, 128, 32, 10], 2), targets.get("ch552"), tmp_path / "x", "serve", "m")
@@ -169,8 +171,8 @@ def test_dptr_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_dat
 def test_xram_estimate_of_a_deskew_model_is_what_the_linker_places(tmp_path, kernel):
     """The fit check's XRAM need equals the .mem file's for deskew builds (the image buffer
     and the deskew state), so a chip that cannot hold it is refused before SDCC runs."""
-    from digit51.firmware import timing
-    from digit51.firmware.build import estimate
+    from digit51.firmware.measure import timing
+    from digit51.firmware.builder.sdcc import estimate
 
     model = timing.model_of([49, 16, 10], 4, deskew=True)
     fw = build(model, targets.get("generic-8052"), tmp_path / kernel, "serve", "m", kernel=kernel)
@@ -181,7 +183,7 @@ def test_a_deskew_model_on_the_ch552_is_refused_in_one_line(tmp_path):
     """49-96-10 with deskew needs 1,031 B of XRAM even with the dense kernel (the sparse one's
     list would add more): refused before SDCC runs; 49-16-10 with deskew fits the 1 KB with
     the dense asm kernel (951 B; the sparse list would make it 1,050 B)."""
-    from digit51.firmware import timing
+    from digit51.firmware.measure import timing
 
     with pytest.raises(Digit51Error, match=r"needs 1031 B of XRAM .* but ch552 has 1024 B: use a model trained with --no-deskew"):
         build(timing.model_of([49, 96, 10], 4, deskew=True), targets.get("ch552"), tmp_path / "x", "serve", "m")

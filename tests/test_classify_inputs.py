@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pytest
 
-from digit51.firmware import classify
+from digit51.firmware.app import classify
 from digit51.quantize import model_file, simulate
 
 
@@ -25,7 +25,7 @@ def small_qmodel(small_int_model, tmp_path_factory):
 
 
 def run_classify(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "classify", *map(os.fsencode, map(str, args))],
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "classify", *map(os.fsencode, map(str, args))],
                           capture_output=True, text=True, timeout=timeout)
 
 

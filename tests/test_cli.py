@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
-from digit51.firmware.cli import parser
+from digit51.firmware.app.cli import parser
 
 COMMANDS = sorted(parser()._subparsers._group_actions[0].choices)
 
 
 def run(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", *args], capture_output=True, text=True, **kw)
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", *args], capture_output=True, text=True, **kw)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

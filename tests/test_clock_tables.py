@@ -1,11 +1,11 @@
 """The 1T chips' clock tables against their published sources, value by value (typed here
-from the source, not from firmware/clock_tables.py), and conditional branches timed as
+from the source, not from firmware/chips/clock_tables.py), and conditional branches timed as
 taken or not taken from the execution counts."""
 
 import pytest
 
-from digit51.firmware import timing
-from digit51.firmware.opcodes import OPS
+from digit51.firmware.measure import timing
+from digit51.firmware.chips.opcodes import OPS
 
 # cyrozap/8051-timing-db cycles_CIP-51_published.csv (commit 7baeac90), the CIP-51
 # instruction set summary of the C8051F12x datasheet: opcode -> clocks (branches: not taken).

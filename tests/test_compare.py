@@ -3,7 +3,8 @@ kind of planted mismatch (and nothing on a clean run)."""
 
 import numpy as np
 
-from digit51.firmware import protocol, run
+from digit51.firmware import protocol
+from digit51.firmware.host import run
 
 LOGITS = np.array([[5, -3, 9, 0, 1, 2, 3, 4, 6, 7], [-1, 8, 0, 0, 0, 0, 0, 0, 0, 0]], np.int32)
 LABELS = np.array([2, 0], np.uint8)

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from digit51.codegen.render import SelfTestSet
-from digit51.firmware import pipeline, protocol, targets
-from digit51.firmware.build import build
+from digit51.firmware.host import pipeline
+from digit51.firmware import protocol
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build
 from digit51.quantize.model_file import IntModel
 
 GENERIC = targets.get("generic-8052")

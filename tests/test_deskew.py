@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from digit51.codegen.render import STREAM_DESKEW
-from digit51.firmware import pipeline, targets
-from digit51.firmware.build import check_fit
+from digit51.firmware.host import pipeline
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import check_fit
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.config import TrainConfig

@@ -10,7 +10,7 @@ from pathlib import Path
 
 def doctor(path: str):
     env = dict(os.environ, PATH=path)
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "doctor"], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "doctor"], capture_output=True, text=True,
                           timeout=120, env=env)
 
 

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 import digit51
-from digit51.firmware import pipeline, protocol, targets
-from digit51.firmware.build import build
-from digit51.firmware.session import Session
+from digit51.firmware.host import pipeline
+from digit51.firmware import protocol
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.host.session import Session
 from digit51.quantize import simulate
 
 GENERIC = targets.get("generic-8052")
@@ -106,7 +108,7 @@ def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):
     model = tmp_path / "m.d51"
     model_file.save(model, train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0, deskew=False)))
     out = subprocess.run(
-        [sys.executable, "-m", "digit51.firmware.cli", "demo", "--data", str(data_dir), "--model", str(model),
+        [sys.executable, "-m", "digit51.firmware.app.cli", "demo", "--data", str(data_dir), "--model", str(model),
          "--out", str(tmp_path / "out"), "--images", "4", "--json"],
         capture_output=True, text=True, timeout=600,
     )
@@ -161,8 +163,8 @@ def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnis
     """The monitor's --send path against real firmware in ucsim, over the socket."""
     import io
 
-    from digit51.firmware.monitor import Tally
-    from digit51.firmware.run import exchange
+    from digit51.firmware.app.monitor import Tally
+    from digit51.firmware.host.run import exchange
 
     board = digit51_boot(digit51_build(small_int_model, mode="serve"))
     idx = [20, 21, 22, 23]

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from digit51.firmware import targets
-from digit51.firmware.build import STACK_MIN, check_fit, estimate
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import STACK_MIN, check_fit, estimate
 from digit51.trainer.errors import Digit51Error
 
 CASES = [([196, 128, 32, 10], 2, "serve", 0), ([49, 16, 10], 4, "stream", 0), ([49, 16, 10], 4, "selftest", 3)]

@@ -9,17 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digit51.firmware import flash, targets, timing
+from digit51.firmware.app import flash
+from digit51.firmware.chips import targets
+from digit51.firmware.measure import timing
 
 
 def hardware_build(tmp_path, name: str, hardware: bool = True) -> Path:
-    from digit51.firmware.build import build
+    from digit51.firmware.builder.sdcc import build
 
     return build(timing.model_of([49, 16, 10], 4), targets.get(name), tmp_path / name, "serve", "m", sim_exit=not hardware).folder
 
 
 def flash_cli(*args, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "flash", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "flash", *map(str, args)],
                           capture_output=True, text=True, env={"PATH": path})
 
 
@@ -93,7 +95,7 @@ def test_flash_without_the_tool_prints_one_line_with_the_command(tmp_path):  # n
 
 def test_opcode_table_lengths_match_sdcc_assembly():
     """Spot checks against the 8051 encoding (Atmel doc0509)."""
-    from digit51.firmware.opcodes import OPS
+    from digit51.firmware.chips.opcodes import OPS
     assert (OPS[0x93].form, OPS[0x93].size, OPS[0x93].cycles12) == ("MOVC A,@A+DPTR", 1, 2)
     assert (OPS[0xA4].form, OPS[0xA4].cycles12) == ("MUL AB", 4)
     assert (OPS[0xDF].form, OPS[0xDF].size, OPS[0xDF].cond) == ("DJNZ Rn,rel", 2, True)
@@ -115,7 +117,7 @@ def test_12_clock_rebuild_matches_ucsims_total_and_chip_times_are_ranges(mnist_d
     classic = timing.measure(model, targets.get("generic-8052"), images)
     assert abs(classic.validation - 1) < 0.001
     assert classic.infer_clocks[0] == classic.infer_clocks[1] == classic.infer_clocks_12t
-    from digit51.firmware.build import build
+    from digit51.firmware.builder.sdcc import build
     sel_fw = build(model, targets.get("generic-8052"), tmp_path / "fw", "selftest", "m",
                    SelfTestSet([0, 1], images, np.zeros(2, np.uint8)), board=targets.board(targets.on_generic_core(targets.get("ch552"))))
     run = timing.run_counts(sel_fw.ihx, sel_fw.folder / "firmware.map")
@@ -135,8 +137,8 @@ def test_12_clock_rebuild_matches_ucsims_total_and_chip_times_are_ranges(mnist_d
 def test_ch55x_rules_give_values_inside_the_readme_table():
     """ch55x_asm_doc's table: DJNZ Rn 2 or 4/5/6, SJMP 4/5, LJMP 5/6, MOVC 5/6/7,
     CJNE A,direct 3 or 5/6/7; its rules pick one value from the addresses."""
-    from digit51.firmware.opcodes import OPS
-    from digit51.firmware.timing import ch55x_clocks
+    from digit51.firmware.chips.opcodes import OPS
+    from digit51.firmware.measure.timing import ch55x_clocks
 
     code = bytearray(65536)
     code[0x100:0x102] = bytes([0xDF, 0xFD])        # DJNZ R7, -3: target 0x0FF (odd), own address even

@@ -1,4 +1,4 @@
-"""The measured frontier (firmware/frontier.json, written by firmware/sweep.py), checked
+"""The measured frontier (firmware/bench/frontier.json, written by firmware/bench/sweep.py), checked
 against a rebuild of one of its rows, the rule that picks the default model from it, and
 `digit51 fit`."""
 
@@ -7,7 +7,8 @@ import re
 import subprocess
 import sys
 
-from digit51.firmware import frontier, targets
+from digit51.firmware.bench import frontier
+from digit51.firmware.chips import targets
 from digit51.trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
 
 
@@ -56,7 +57,7 @@ def test_the_at89s52_gets_its_widest_model_with_its_own_recipe_at_95_percent_or_
     """The at89s52 row (README "The smallest chip"): the most accurate architecture that fits the
     chip is 196-20-10, trained with the sweep's recipe for it, measured in stream mode there
     (bit-exact, cycles), at >= 95 % int8 test accuracy (issue 9)."""
-    from digit51.firmware import sweep
+    from digit51.firmware.bench import sweep
 
     tiny = targets.get("at89s52")
     rows = [r for r in frontier.load()["rows"] if frontier.fits(r, tiny)]
@@ -69,7 +70,7 @@ def test_the_at89s52_gets_its_widest_model_with_its_own_recipe_at_95_percent_or_
 
 
 def test_fit_cli():
-    out = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "fit", "--target", "at89s52", "--json"],
+    out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "fit", "--target", "at89s52", "--json"],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -85,8 +86,8 @@ def test_committed_figures_match_the_current_firmware(small_int_model, mnist_dat
     bytes and cycles against the committed row. Weights do not change the code size; with
     the zero-skipping kernel they move the cycles a little through the hidden layer's zeros.
     Bounds: 1 % of code, 5 % of cycles; a firmware change beyond them means re-running
-    `python -m digit51.firmware.sweep`."""
-    from digit51.firmware import pipeline
+    `python -m digit51.firmware.bench.sweep`."""
+    from digit51.firmware.host import pipeline
 
     (row,) = [r for r in frontier.load()["rows"] if r["arch"] == "49-16-10"]
     first = list(range(frontier.load()["meta"].get("images", 20)))
@@ -100,7 +101,7 @@ def test_committed_figures_match_the_current_firmware(small_int_model, mnist_dat
 def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
     """The sweep end to end: train, quantize, build, run in ucsim; mean and max cycles of
     each firmware, training time, the rule on the maximum, the README table between its markers."""
-    from digit51.firmware import sweep
+    from digit51.firmware.bench import sweep
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{sweep.MARK_START}\nold table\n{sweep.MARK_END}\nrest\n")
@@ -132,9 +133,9 @@ def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
 
 def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_int_model, mnist_data, data_dir, tmp_path):
     """`digit51 fit` shows the time per digit on a 1T chip that the sweep measured on the
-    row's trained model, and it agrees with `python -m digit51.firmware.timing` on that
+    row's trained model, and it agrees with `python -m digit51.firmware.measure.timing` on that
     model within 5 %; a row the sweep did not time on the chip shows no figure."""
-    from digit51.firmware import sweep
+    from digit51.firmware.bench import sweep
     from digit51.quantize import model_file, simulate
 
     q = small_int_model
@@ -146,7 +147,7 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
     untimed = dict(row, arch="49-16-10-untimed", chip_times={})
     table = tmp_path / "frontier.json"
     table.write_text(json.dumps({"meta": {}, "rows": [row, untimed]}))
-    fit = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "fit", "--target", "ch559", "--json", "--frontier", table],
+    fit = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "fit", "--target", "ch559", "--json", "--frontier", table],
                          capture_output=True, text=True)
     assert fit.returncode == 0, fit.stderr
     entries = {e["arch"]: e for e in json.loads(fit.stdout)}
@@ -155,7 +156,7 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
 
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, q)
-    t = subprocess.run([sys.executable, "-m", "digit51.firmware.timing", qmodel, "--data", data_dir, "--target", "ch559"],
+    t = subprocess.run([sys.executable, "-m", "digit51.firmware.measure.timing", qmodel, "--data", data_dir, "--target", "ch559"],
                        capture_output=True, text=True)
     assert t.returncode == 0, t.stderr
     clocks = re.search(r"chip clocks ([\d,]+)-([\d,]+)", t.stdout).groups()  # exact, where the ms line rounds

@@ -11,9 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from digit51.firmware import protocol, run
-from digit51.firmware.monitor import Tally
-from digit51.firmware.session import Session
+from digit51.firmware import protocol
+from digit51.firmware.host import run
+from digit51.firmware.app.monitor import Tally
+from digit51.firmware.host.session import Session
 from digit51.quantize import model_file, quantizer
 from digit51.trainer import artifact
 from digit51.trainer.errors import Digit51Error

@@ -1,9 +1,9 @@
-"""MNIST-style preprocessing of drawn or photographed digits (firmware/mnist_style.py)."""
+"""MNIST-style preprocessing of drawn or photographed digits (firmware/app/mnist_style.py)."""
 
 import numpy as np
 import pytest
 
-from digit51.firmware.mnist_style import resize, rgba_to_grey, to_mnist
+from digit51.firmware.app.mnist_style import resize, rgba_to_grey, to_mnist
 
 
 def test_mnist_test_images_come_back_as_they_are(mnist_data):

@@ -47,7 +47,7 @@ def test_sensible_metadata_loads(small_int_model, tmp_path):
 def test_every_command_refuses_it_in_one_line_before_work(small_int_model, tmp_path, data_dir):
     path = saved(tmp_path, replace(small_int_model, meta=dict(small_int_model.meta, float_model="x")))
     for cmd in (["report", path, "--data", data_dir, "-o", tmp_path / "rep"], ["sim", path, "--data", data_dir]):
-        p = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", *map(str, cmd)], capture_output=True, text=True, timeout=120)
+        p = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", *map(str, cmd)], capture_output=True, text=True, timeout=120)
         assert p.returncode == 1 and p.stderr == f"digit51: error: {path}: corrupt metadata: float_model 'x' is not an object; " \
                                                  f"{model_file.HINT}\n", p.stderr
     assert not (tmp_path / "rep").exists()

@@ -53,7 +53,7 @@ def test_build_refuses_images_in_serve_mode(tmp_path, data_dir):
 
 
 def frontier_with(tmp_path, edit):
-    from digit51.firmware import frontier
+    from digit51.firmware.bench import frontier
 
     table = json.loads(frontier.FRONTIER.read_text())
     edit(table["rows"])

@@ -27,11 +27,11 @@ for name in ("trainer", "quantize", "codegen", "firmware"):
         print("importable", name)
     except ModuleNotFoundError:
         pass
-import digit51, digit51.firmware.cli
+import digit51, digit51.firmware.app.cli
 print("digit51", digit51.__file__)
 print("stages", *(importlib.import_module("digit51." + s).__file__ for s in ("trainer", "quantize", "codegen", "firmware")))
 print("pytest11", *(ep.value for ep in md.entry_points(group="pytest11") if ep.name == "digit51"))
-importlib.import_module("digit51.firmware.pytest_plugin")
+importlib.import_module("digit51.firmware.app.pytest_plugin")
 """
 
 
@@ -88,7 +88,7 @@ def test_wheel_install_imports_runs_the_cli_and_registers_the_plugin(fresh_venv,
     assert "importable" not in out  # `import trainer` and friends fail
     assert f"digit51 {site / 'digit51' / '__init__.py'}" in out
     assert f"stages {' '.join(str(site / 'digit51' / s / '__init__.py') for s in STAGES)}" in out
-    assert "pytest11 digit51.firmware.pytest_plugin" in out
+    assert "pytest11 digit51.firmware.app.pytest_plugin" in out
     cli = python.parent / "digit51"
     assert "train" in run([cli, "--help"], cwd=tmp_path)
     fit = run([cli, "fit", "--target", "at89s52", "--json"], cwd=tmp_path)  # package data: frontier.json
@@ -110,7 +110,7 @@ def test_editable_install_maps_the_same_names(tmp_path):
     assert "importable" not in out
     assert f"digit51 {ROOT / 'firmware' / 'api' / '__init__.py'}" in out
     assert f"stages {' '.join(str(ROOT / s / '__init__.py') for s in STAGES)}" in out
-    assert "pytest11 digit51.firmware.pytest_plugin" in out
+    assert "pytest11 digit51.firmware.app.pytest_plugin" in out
     site = Path(sysconfig.get_paths()["purelib"])
     assert not [e for e in os.listdir(site) if e.split(".")[0] in STAGES]
     assert "train" in run([Path(sys.executable).parent / "digit51", "--help"], cwd=tmp_path)

@@ -1,10 +1,12 @@
-"""firmware/profile.py: the cycles it charges to the functions of the inference code add up
+"""firmware/measure/profile.py: the cycles it charges to the functions of the inference code add up
 to what the firmware's own Timer 0 count reports for the same images, and the static
 functions of infer.c (found by recompiling it) are among them."""
 
 import numpy as np
 
-from digit51.firmware import pipeline, profile, targets
+from digit51.firmware.host import pipeline
+from digit51.firmware.measure import profile
+from digit51.firmware.chips import targets
 from digit51.quantize.model_file import IntModel
 
 GENERIC = targets.get("generic-8052")

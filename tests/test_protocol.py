@@ -12,8 +12,8 @@ import pytest
 import serial
 
 from digit51.firmware import protocol
-from digit51.firmware.monitor import Tally
-from digit51.firmware.session import Session
+from digit51.firmware.app.monitor import Tally
+from digit51.firmware.host.session import Session
 from helpers import line
 
 
@@ -121,7 +121,7 @@ def monitor(board, *args, cwd):
                 board(conn)
 
     threading.Thread(target=serve, daemon=True).start()
-    p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", *args],
+    p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
     first = p.stderr.readline()
     go.set()
@@ -220,7 +220,7 @@ def test_line_reader_memory_stays_bounded_on_endless_lines_and_nul_streams():
     (["socket://127.0.0.1:1", "--send", "--images", "0"], "--images 0 must select"),
 ])
 def test_monitor_refuses_bad_options_in_one_line(args, says, data_dir, capsys):
-    from digit51.firmware.cli import main
+    from digit51.firmware.app.cli import main
 
     assert main(["monitor", *args, "--data", str(data_dir)]) == 1
     err = capsys.readouterr().err.strip().splitlines()

@@ -13,7 +13,7 @@ from digit51.quantize import model_file, simulate
 
 
 def run_report(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "report", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "report", *map(str, args)],
                           capture_output=True, text=True)
 
 
@@ -81,8 +81,10 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
     classify() sits within 1 KB of its top: the disassembly that finds the layer calls must
     stop at 0xFFFF (it found no call at all when asked to run past it)."""
     from digit51.codegen.render import SelfTestSet
-    from digit51.firmware import layer_cycles, pipeline, targets
-    from digit51.firmware.build import build, code_symbols
+    from digit51.firmware.measure import layer_cycles
+    from digit51.firmware.host import pipeline
+    from digit51.firmware.chips import targets
+    from digit51.firmware.builder.sdcc import build, code_symbols
 
     generic = targets.get("generic-8052")
     idx = list(range(pipeline.per_build(default_int_model, generic)))  # as many images as fit, as the report builds
@@ -95,7 +97,7 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
     assert prof.worst_gap < 0.02
 
 
-# The sparse-asm kernel's costs, measured by firmware/kernel_bench.py (README, kernels):
+# The sparse-asm kernel's costs, measured by firmware/bench/kernel_bench.py (README, kernels):
 # 21.2 cycles per non-zero multiply-accumulate all-in, 153 per neuron without MACs, and
 # its gather about 9.5 per input, once per layer.
 PER_NZ_MAC, PER_NEURON, PER_INPUT = 21.2, 153, 9.5

@@ -12,7 +12,7 @@ from digit51.quantize import model_file
 
 
 def run_report(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "report", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "report", *map(str, args)],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -24,7 +24,7 @@ def qmodel(small_int_model, tmp_path_factory):
 
 
 def refused(qmodel, data_dir, out, cwd=None) -> str:
-    p = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "report", str(qmodel), "--data", str(data_dir), "-o", str(out)],
+    p = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "report", str(qmodel), "--data", str(data_dir), "-o", str(out)],
                        capture_output=True, text=True, timeout=60, cwd=cwd)  # a run that is not refused takes minutes
     assert p.returncode == 1 and p.stdout == "" and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.startswith("digit51: error: ") and p.stderr.count("\n") == 1, p.stderr

@@ -12,7 +12,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from digit51.firmware import pipeline, targets
+from digit51.firmware.host import pipeline
+from digit51.firmware.chips import targets
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 

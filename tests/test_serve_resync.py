@@ -6,10 +6,12 @@ the host. Answers are compared logit for logit with the integer simulator."""
 import numpy as np
 import pytest
 
-from digit51.firmware import protocol, run, targets
-from digit51.firmware.build import build
-from digit51.firmware.session import Session
-from digit51.firmware.ucsim import Ucsim
+from digit51.firmware import protocol
+from digit51.firmware.host import run
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.host.session import Session
+from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
 
 GENERIC = targets.get("generic-8052")

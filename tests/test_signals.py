@@ -52,7 +52,7 @@ def test_signal_stops_the_simulator_and_removes_its_temp_folder(command, link, s
         model_file.save(tmp_path / "m.d51", train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0)))
         args = ["demo", "--model", str(tmp_path / "m.d51")]
     p = subprocess.Popen(
-        [sys.executable, "-m", "digit51.firmware.cli", *args, "--data", str(data_dir), "--mode", "serve",
+        [sys.executable, "-m", "digit51.firmware.app.cli", *args, "--data", str(data_dir), "--mode", "serve",
          "--images", "2000", "--out", str(tmp_path / "out")],
         cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -80,7 +80,7 @@ def test_signal_stops_monitor_with_one_line(sig, tmp_path):
     import socket
 
     with socket.create_server(("127.0.0.1", 0)) as srv:  # a board that never says a word
-        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
+        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         conn, _ = srv.accept()
         with conn:
@@ -99,7 +99,7 @@ def test_sigkill_takes_the_simulator_with_it(small_int_model, data_dir, tmp_path
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
     p = subprocess.Popen(
-        [sys.executable, "-m", "digit51.firmware.cli", "sim", str(q), "--link", "pty", "--data", str(data_dir),
+        [sys.executable, "-m", "digit51.firmware.app.cli", "sim", str(q), "--link", "pty", "--data", str(data_dir),
          "--mode", "serve", "--images", "2000", "--out", str(tmp_path / "out")],
         cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
@@ -129,7 +129,7 @@ def test_a_child_started_by_a_short_lived_thread_outlives_the_thread():
     parent-death signal must not be tied to that thread."""
     import threading
 
-    from digit51.firmware.children import Children
+    from digit51.firmware.sim.children import Children
 
     with Children("digit51-test-") as children:
         t = threading.Thread(target=children.popen, args=(["sleep", "60"],))
@@ -163,7 +163,7 @@ def wait_for_s51(p: subprocess.Popen, tmp: Path, deadline: float = 300) -> None:
 def test_sigterm_stops_timing_with_its_s51_and_temp_folders(small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    p, tmp = start_in(tmp_path, "digit51.firmware.timing", str(q), "--data", str(data_dir), "--images", "40")
+    p, tmp = start_in(tmp_path, "digit51.firmware.measure.timing", str(q), "--data", str(data_dir), "--images", "40")
     try:
         wait_for_s51(p, tmp)
         p.send_signal(signal.SIGTERM)
@@ -182,7 +182,7 @@ def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_
     pytest.importorskip("matplotlib", reason="report needs matplotlib (pip install '.[sweep]')")
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    p, tmp = start_in(tmp_path, "digit51.firmware.cli", "report", str(q), "--data", str(data_dir), "-o", str(tmp_path / "r"),
+    p, tmp = start_in(tmp_path, "digit51.firmware.app.cli", "report", str(q), "--data", str(data_dir), "-o", str(tmp_path / "r"),
                       "--images", "255")
     try:
         wait_for_s51(p, tmp)
@@ -202,7 +202,7 @@ def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_
 
 
 def verify_args(q: Path, data_dir: Path, *more: str) -> list[str]:
-    return ["digit51.firmware.verify", str(q), "--data", str(data_dir), "--workers", "2", "--chunk", "100", *more]
+    return ["digit51.firmware.bench.verify", str(q), "--data", str(data_dir), "--workers", "2", "--chunk", "100", *more]
 
 
 def workers_of(p: subprocess.Popen) -> list[int]:
@@ -256,7 +256,7 @@ def test_verify_stops_its_workers_their_s51_and_its_temp_folder(how, small_int_m
 def test_verify_refuses_counts_that_verify_nothing(args, line, small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    r = subprocess.run([sys.executable, "-m", "digit51.firmware.verify", str(q), "--data", str(data_dir), *args],
+    r = subprocess.run([sys.executable, "-m", "digit51.firmware.bench.verify", str(q), "--data", str(data_dir), *args],
                        capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stderr.splitlines(), r.stdout) == (1, [line], "")
 

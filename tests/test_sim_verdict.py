@@ -4,10 +4,12 @@ resent frame's answer may match the simulator, but the run is not called bit-exa
 
 import io
 
-from digit51.firmware import pipeline, run, targets
-from digit51.firmware.build import build
-from digit51.firmware.session import Session
-from digit51.firmware.ucsim import Ucsim
+from digit51.firmware.host import pipeline
+from digit51.firmware.host import run
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.host.session import Session
+from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
 
 GENERIC = targets.get("generic-8052")

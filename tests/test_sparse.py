@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from digit51.codegen.render import DEFAULT_KERNEL, FALLBACK_KERNEL
-from digit51.firmware import pipeline, targets
-from digit51.firmware.build import resolve_kernel
+from digit51.firmware.host import pipeline
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import resolve_kernel
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 

@@ -2,7 +2,7 @@
 start-up (hook, clock, watchdog, pins, UART, Timer 0), and the register state it leaves is
 read back from the simulator and compared with values computed here from the vendors'
 formulas and register addresses (typed from the headers named beside them, not taken from
-firmware/target_table.py).
+firmware/chips/target_table.py).
 
 s51 keeps every SFR write, even to addresses its generic 8052 lacks, so `dump sfr` shows
 what the firmware wrote. Two things s51 cannot do are played by the test, each said where
@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from digit51.firmware import targets, timing, ucsim
-from digit51.firmware.build import build
+from digit51.firmware.chips import targets
+from digit51.firmware.measure import timing
+from digit51.firmware.sim import ucsim
+from digit51.firmware.builder.sdcc import build
 
 FILL = 0xA5  # RAM contents before the run: SDCC's start-up must clear every variable
 

@@ -5,10 +5,11 @@ past it, and the firmware in s51 on sums at the very edge of 24 bits, bit for bi
 import numpy as np
 import pytest
 
-from digit51.firmware import run, targets
-from digit51.firmware.build import build, check_fit
-from digit51.firmware.session import Session
-from digit51.firmware.ucsim import Ucsim
+from digit51.firmware.host import run
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import build, check_fit
+from digit51.firmware.host.session import Session
+from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import ops, simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error

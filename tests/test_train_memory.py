@@ -13,7 +13,7 @@ from digit51.trainer.train import MAX_MEMORY_MB, check_memory, memory_estimate
 
 
 def train(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "train", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "train", *map(str, args)],
                           capture_output=True, text=True, timeout=300, cwd=cwd)
 
 

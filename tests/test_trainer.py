@@ -200,7 +200,7 @@ def test_same_bytes_whatever_the_blas_thread_count(tmp_path, data_dir):
     for threads in ("1", "3"):
         path = tmp_path / f"t{threads}.d51"
         env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
-        out = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "train", "--data", str(data_dir), "-o", str(path),
+        out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "train", "--data", str(data_dir), "-o", str(path),
                               "--pool", "1", "--hidden", "16", "--epochs", "1", "--augment", "0", "--batch-size", "512"],
                              capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stderr

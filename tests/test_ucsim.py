@@ -8,10 +8,12 @@ import threading
 
 import pytest
 
-from digit51.firmware import protocol, targets, ucsim
-from digit51.firmware.build import build
-from digit51.firmware.session import Session
-from digit51.firmware.ucsim import Ucsim
+from digit51.firmware import protocol
+from digit51.firmware.chips import targets
+from digit51.firmware.sim import ucsim
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.host.session import Session
+from digit51.firmware.sim.ucsim import Ucsim
 
 GENERIC = targets.get("generic-8052")
 
@@ -111,7 +113,7 @@ LISTENER_CHECK = """
 import socket, sys
 from pathlib import Path
 from digit51.firmware import targets
-from digit51.firmware.ucsim import Ucsim
+from digit51.firmware.sim.ucsim import Ucsim
 sim = Ucsim(Path(sys.argv[1]), targets.get("generic-8052"), "socket")
 with sim.children:
     _, port = sim.loopback_listener(sim.children.tmp / "mcu")

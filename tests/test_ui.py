@@ -135,7 +135,7 @@ def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_m
 
 
 def run_classify(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "classify", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "classify", *map(str, args)],
                           capture_output=True, text=True)
 
 
@@ -187,7 +187,7 @@ def test_a_hundred_clients_at_once_each_get_their_own_answer(small_qmodel, small
     answered, each with the answer for its own image (a different MNIST image per client)."""
     proc, url = uiserver.start(small_qmodel)
     port = int(url.rsplit(":", 1)[1].strip("/"))
-    from digit51.firmware.mnist_style import to_mnist
+    from digit51.firmware.app.mnist_style import to_mnist
 
     n = 100
     images = mnist_data.test_images[:n]
@@ -226,7 +226,7 @@ def threads_of(pid: int) -> int:
 def test_idle_connections_are_bounded_and_timed_out(small_qmodel, mnist_data):
     """Connections that send nothing, or stop halfway through a body, hold at most
     MAX_CONNECTIONS threads and are closed after IDLE_TIMEOUT; then requests are answered."""
-    from digit51.firmware.ui import IDLE_TIMEOUT, MAX_CONNECTIONS
+    from digit51.firmware.app.ui import IDLE_TIMEOUT, MAX_CONNECTIONS
 
     proc, url = uiserver.start(small_qmodel)
     port = int(url.rsplit(":", 1)[1].strip("/"))
@@ -281,6 +281,6 @@ def test_hostile_bodies_and_cross_site_posts_are_refused(small_qmodel):
 
 @pytest.mark.parametrize("port", ["-1", "70000"])
 def test_a_port_that_is_no_port_is_one_line(port, small_qmodel):
-    r = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "ui", str(small_qmodel), "--no-browser", "--http-port", port],
+    r = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "ui", str(small_qmodel), "--no-browser", "--http-port", port],
                        capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stderr.splitlines()) == (1, [f"digit51: error: --http-port {port} is not a TCP port: give 1 to 65535, or 0 for any free one"])

@@ -10,7 +10,7 @@ import time
 
 
 def start(qmodel, *args) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "digit51.firmware.cli", "ui", str(qmodel),
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "digit51.firmware.app.cli", "ui", str(qmodel),
                              "--no-browser", *args], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     seen = []

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from digit51.trainer.optim import SCHEDULES
 from digit51.trainer.preprocess import POOLS, Preprocess
 
-# The default 8051 model: what firmware/frontier.py's rule picks from the measured frontier
+# The default 8051 model: what firmware/bench/frontier.py's rule picks from the measured frontier
 # (docs/frontier.md); tests/test_frontier.py keeps the two in step.
 DEFAULT_HIDDEN = (192, 64)
 DEFAULT_POOL = 2

@@ -20,15 +20,15 @@ from types import MappingProxyType
 import numpy as np
 
 from digit51.codegen.render import SelfTestSet as _SelfTestSet
-from digit51.firmware import build as _build
-from digit51.firmware import targets as _targets
-from digit51.firmware.bitexact import assert_bit_exact
-from digit51.firmware.board import Board, RunResult, boot, connect
-from digit51.firmware.board import run_firmware as _run_firmware
-from digit51.firmware.build import Firmware
+from digit51.firmware.builder import sdcc as _build
+from digit51.firmware.chips import targets as _targets
+from digit51.firmware.host.bitexact import assert_bit_exact
+from digit51.firmware.host.board import Board, RunResult, boot, connect
+from digit51.firmware.host.board import run_firmware as _run_firmware
+from digit51.firmware.builder.sdcc import Firmware
 from digit51.firmware.protocol import BadLine, Done, FrameError, Prediction, Ready
 from digit51.firmware.protocol import image_frame as _image_frame
-from digit51.firmware.targets import Target
+from digit51.firmware.chips.targets import Target
 from digit51.quantize import model_file as _int_model_file
 from digit51.quantize import simulate as _simulate
 from digit51.quantize.measure import quantize_and_measure as _quantize_and_measure

@@ -1,0 +1,246 @@
+"""`digit51 build`, `digit51 sim` and `digit51 demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import digit51
+from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES
+from digit51.firmware.host import pipeline
+from digit51.firmware.chips import targets
+from digit51.firmware.builder.sdcc import OUTPUTS
+from digit51.firmware.sim.ucsim import LINKS
+from digit51.quantize import model_file as int_model_file
+from digit51.trainer import mnist
+from digit51.trainer.cli import add_data_option
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.files import check_output, check_output_dir, make_folder
+
+
+MODE_NAMES = tuple(MODES)
+MODE_HELP = ("selftest: embedded test images; serve: images sent over the UART; "
+             "stream: serve for tiny RAM, classifying as the bytes arrive")
+
+
+def _check_selection(a: argparse.Namespace, n_test: int | None = None) -> None:
+    """--start/--images select test images; checked before any long work, then with the real count."""
+    if a.images < 1 or a.start < 0 or (n_test is not None and a.start + a.images > n_test):
+        n_test = 10_000 if n_test is None else n_test
+        raise Digit51Error(f"--start {a.start} --images {a.images} must select test images within 0..{n_test - 1}")
+
+
+def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
+    _check_selection(a, n_test)
+    return list(range(a.start, a.start + a.images))
+
+
+def add_firmware_options(p: argparse.ArgumentParser, images: int) -> None:
+    p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS), help=f"chip profile (default {targets.DEFAULT_TARGET})")
+    p.add_argument("--kernel", choices=sorted(KERNELS),
+                   help=f"dense-layer kernel: asm (hand-written 8051 loop), c (the reference), or their zero-skipping "
+                        f"sparse-asm / sparse-c; default {DEFAULT_KERNEL} (asm where its list does not fit XRAM), c in stream mode")
+    if images is None:  # build: the images are embedded, so they only mean something in selftest mode
+        p.add_argument("--images", type=int, help="how many MNIST test images to embed (selftest mode only; default 10)")
+        p.add_argument("--start", type=int, help="first test-image index (selftest mode only; default 0)")
+        return
+    p.add_argument("--images", type=int, default=images, help=f"how many MNIST test images (default {images})")
+    p.add_argument("--start", type=int, default=0, help="first test-image index (default 0)")
+
+
+def cmd_build(a: argparse.Namespace) -> int:
+    if a.mode != "selftest" and (a.images is not None or a.start is not None):
+        raise Digit51Error(f"--images and --start choose the embedded self-test images: they only apply to --mode selftest, not {a.mode}")
+    a.images, a.start = 10 if a.images is None else a.images, a.start or 0
+    _check_selection(a)
+    check_output_dir(a.output, OUTPUTS)
+    model = int_model_file.load(a.qmodel)
+    target = targets.get(a.target)
+    images = labels = idx = None
+    if a.mode == "selftest":
+        data = mnist.load(a.data)
+        idx = _indices(a, len(data.test_images))
+        images, labels = data.test_images[idx], data.test_labels[idx]
+    replacing = Path(a.output).is_dir() and any(Path(a.output).iterdir())
+    fw = digit51.build_firmware(model, a.output, target, a.mode, kernel=a.kernel, hardware=a.hardware,
+                                images=images, labels=labels, indices=idx, source=Path(a.qmodel).name,
+                                clock=a.clock, baud=a.baud)
+    m = fw.memory
+    if replacing:
+        print(f"digit51: replaced the previous build in {fw.folder}", file=sys.stderr)
+    print(f"digit51: {fw.hex} for {target.name}: code {m['code']['used']}/{m['code']['budget']} B, "
+          f"internal RAM {m['iram']['used']}/{m['iram']['budget']} B, XRAM {m['xram']['used']}/{m['xram']['budget']} B; "
+          f"{m['clock_hz'] / 1e6:g} MHz, {m['baud']['asked']} baud ({100 * m['baud']['error']:.2f} % off)", file=sys.stderr)
+    if not a.no_timing:
+        from digit51.firmware.measure import timing
+
+        sample = images[:2] if images is not None else timing.sample_images()  # time does not depend on pixel values
+        print("digit51: " + timing.measure(model, target, sample, a.kernel, a.mode, m["clock_hz"]).line(), file=sys.stderr)
+    return 0
+
+
+def cmd_sim(a: argparse.Namespace) -> int:
+    _check_selection(a)
+    model = int_model_file.load(a.qmodel)
+    target = targets.get(a.target)
+    data = mnist.load(a.data)
+    idx = _indices(a, len(data.test_images))
+    result = pipeline.simulate_firmware(model, target, data, idx, a.mode, a.link, Path(a.out), Path(a.qmodel).name, a.kernel)
+    s = pipeline.summary(result, target)
+    for img, what in result.comparison.mismatches[:20]:
+        print(f"digit51: mismatch on test image {img}: {what}", file=sys.stderr)
+    if a.json:
+        print(json.dumps(s, sort_keys=True))
+    else:
+        pipeline.print_summary(s, target, sys.stdout)
+    return 0 if pipeline.clean(s) else 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("build", help="generate C and build firmware with SDCC", description="Generate the C sources from an integer model and build them with SDCC.")
+    p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder: src/, firmware.ihx, firmware.hex, memory.json")
+    p.add_argument("--mode", choices=MODE_NAMES, default="serve", help=f"{MODE_HELP} (default serve)")
+    add_data_option(p)
+    add_firmware_options(p, images=None)
+    p.add_argument("--hardware", action="store_true", help="leave out the simulator stop hook (for flashing a real chip)")
+    p.add_argument("--clock", type=int, metavar="HZ", help="system clock in Hz (default: the target's, see firmware/chips/target_table.py)")
+    p.add_argument("--baud", type=int, metavar="N", help="UART baud rate (default: the target's); refused if the chip is more than 2 %% off")
+    p.add_argument("--no-timing", action="store_true", help="skip the time-per-digit estimate (one extra ucsim run)")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("sim", help="run firmware in ucsim and check it against the integer simulator", description="Build the firmware, run it in the ucsim 8051 simulator, read its UART with pyserial and compare every logit with the Python integer simulator.")
+    p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
+    add_data_option(p)
+    p.add_argument("--mode", choices=MODE_NAMES, default="selftest", help=f"{MODE_HELP} (default selftest)")
+    p.add_argument("--link", choices=LINKS, default="socket", help="UART link: a TCP socket on 127.0.0.1, or a pseudo-terminal opened as a serial device (default socket)")
+    p.add_argument("--out", default="out/sim", metavar="DIR", help="where the builds go (default out/sim)")
+    add_firmware_options(p, images=20)
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.set_defaults(func=cmd_sim)
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from digit51.quantize.cli import print_summary as print_quant_summary
+    from digit51.quantize.measure import quantize_and_measure
+    from digit51.quantize.quantizer import QuantConfig
+    from digit51.trainer import model_file as float_model_file
+
+    _check_selection(a)
+    out = Path(a.out)
+    if a.model and not Path(a.model).is_file():
+        raise Digit51Error(f"--model {a.model}: no such file; leave --model out to train (or reuse) OUT/model.d51")
+    model_path = Path(a.model) if a.model else out / "model.d51"
+    target = targets.get(a.target)
+    data = mnist.load(a.data)
+    idx = _indices(a, len(data.test_images))
+    make_folder(out)
+    check_output(out / "model.q51", inputs=[model_path])
+    if not a.model:
+        check_output(model_path)
+    if model_path.exists():
+        print(f"demo: 1/4 reusing the float model {model_path}", file=sys.stderr)
+        model = float_model_file.load(model_path)
+    else:
+        print(f"demo: 1/4 training the default model -> {model_path}", file=sys.stderr)
+        model = digit51.train(data)
+        float_model_file.save(model_path, model)
+    print("demo: 2/4 quantizing", file=sys.stderr)
+    qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
+    int_model_file.save(out / "model.q51", qmodel, inputs=[model_path])
+    print(f"demo: 3/4 building for {target.name} and running {len(idx)} test images in ucsim ({a.mode} mode)", file=sys.stderr)
+    result = pipeline.simulate_firmware(qmodel, target, data, idx, a.mode, "socket", out / "firmware", "model.q51", a.kernel)
+    print("demo: 4/4 predictions read over serial and compared logit for logit", file=sys.stderr)
+    s = pipeline.summary(result, target)
+    s["float_test_accuracy"] = qsum["float_test_accuracy"]
+    s["int_test_accuracy"] = qsum["int_test_accuracy"]
+    s["model"] = "-".join(map(str, qmodel.sizes))
+    s["target"] = target.name
+    if a.json:
+        print(json.dumps(s, sort_keys=True))
+    else:
+        print_quant_summary(qsum)
+        pipeline.print_summary(s, target, sys.stdout)
+    return 0 if pipeline.clean(s) else 1
+
+
+def register_demo(sub) -> None:
+    p = sub.add_parser("demo", help="the whole pipeline: train -> quantize -> build -> simulate -> serial",
+                       description="Train (or reuse) the default model, quantize it, build the firmware, run it in ucsim, "
+                                   "read its predictions over serial and compare them with the integer simulator.")
+    add_data_option(p)
+    p.add_argument("--model", metavar="MODEL", help="reuse this float model instead of OUT/model.d51")
+    p.add_argument("--out", default="out", metavar="DIR", help="working folder for the artifacts (default out)")
+    p.add_argument("--mode", choices=MODE_NAMES, default="selftest", help=f"{MODE_HELP} (default selftest)")
+    add_firmware_options(p, images=20)
+    p.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    p.set_defaults(func=cmd_demo)
+
+
+def cmd_fit(a: argparse.Namespace) -> int:
+    from digit51.firmware.bench import frontier
+
+    table = frontier.load(Path(a.frontier) if a.frontier else frontier.FRONTIER)
+    chosen = [targets.get(a.target)] if a.target else list(targets.TARGETS.values())
+    rows = sorted(table["rows"], key=lambda r: -r["int_accuracy"])
+    report = []
+    for target in chosen:
+        for r in rows:
+            mode = frontier.fits(r, target)
+            prefix = "stream_" if mode == "stream" else ""
+            cycles, worst = r.get(prefix + "cycles"), r.get(prefix + "cycles_max")
+            classic = target.timing == "classic12"  # frontier cycles are 12-clock machine cycles
+            report.append({"target": target.name, "arch": r["arch"], "deskew": r.get("deskew", False),
+                           "fits": mode is not None, "mode": mode,
+                           "int_accuracy": r["int_accuracy"], "cycles": cycles, "cycles_max": worst,
+                           "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles and classic else None,
+                           "seconds_per_digit_max": pipeline.seconds_per_digit(worst, target) if worst and classic else None})
+            if mode and not classic:
+                report[-1].update(_chip_time(r, target))
+    if a.json:
+        print(json.dumps(report, sort_keys=True))
+        return 0
+    for target in chosen:
+        print(f"{target.name}: {target.description}")
+        for e in (e for e in report if e["target"] == target.name and (e["fits"] or a.all)):
+            speed = (f"{e['cycles']:>9,} mean" if e["cycles"] else "   (not measured)") + (
+                f" {e['cycles_max']:>9,} max cycles" if e["cycles_max"] else " (max not measured)") + (
+                f"  {e['seconds_per_digit']:.3f} / {e['seconds_per_digit_max']:.3f} s/digit" if e["seconds_per_digit_max"] else "") + (
+                f"  {e['chip_time']}" if e.get("chip_time") else "")
+            how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
+            print(f"  {e['arch']:>14}{' deskew' if e['deskew'] else '       '}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
+    print("cycles: 12-clock machine cycles measured in ucsim (firmware/bench/frontier.json), mean and maximum over the images "
+          "run: serve mode with the default kernel (sparse-asm where its list fits), stream mode with the C kernel on "
+          "at89s52; on 1T chips: time per digit measured by the sweep on each row's trained model with the chip's clock "
+          "table (firmware/measure/timing.py), where it was measured", file=sys.stderr)
+    return 0
+
+
+def _chip_time(row: dict, target) -> dict:
+    """ms per digit on a 1T chip for one frontier row, as the sweep measured it on the row's
+    trained model with the chip's clock table (firmware/measure/timing.py); none where it did not."""
+    t = (row.get("chip_times") or {}).get(target.name)
+    if not t:
+        return {"ms_per_digit": None, "chip_time": "time on this chip not measured"}
+    # the clocks counted are the same at any clock: a time measured at another clock than the
+    # chip's default (e.g. the CH552 at 24 MHz before its default became 16 MHz) scales exactly
+    scale = t["clock_hz"] / target.clock_hz
+    lo, hi, est = (None if v is None else round(v * scale, 3) for v in (*t["ms"], t.get("estimate_ms")))
+    span = f"{lo:.3g}-{hi:.3g} ms" if hi is not None else f">= {lo:.3g} ms"
+    if est:
+        span += f" (estimate {est:.3g} ms)"
+    return {"ms_per_digit": [lo, hi], "estimate_ms_per_digit": est,
+            "chip_time": f"{span} per digit at {target.clock_hz / 1e6:g} MHz ({t['table']} table, {t['images']} test images)"}
+
+
+def register_fit(sub) -> None:
+    p = sub.add_parser("fit", help="which architectures fit a chip, with what accuracy and speed",
+                       description="List the measured architectures (firmware/bench/frontier.json, from `python -m digit51.firmware.bench.sweep`) "
+                                   "that fit a chip, with their int8 accuracy and cycles per digit.")
+    p.add_argument("--target", choices=sorted(targets.TARGETS), help="one chip profile (default: all)")
+    p.add_argument("--all", action="store_true", help="also list the architectures that do not fit")
+    p.add_argument("--frontier", metavar="FILE", help="frontier table to read (default: the one shipped with digit51)")
+    p.add_argument("--json", action="store_true", help="print a machine-readable list on stdout")
+    p.set_defaults(func=cmd_fit)

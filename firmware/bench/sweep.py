@@ -1,0 +1,319 @@
+"""Sweep architectures: train, quantize, build and measure each; write the frontier
+(firmware/bench/frontier.json), its table into docs/frontier.md (between the frontier markers) and a
+PNG plot (docs/frontier.png) of integer test accuracy against code bytes and cycles per
+inference. Its result picks the default model (firmware/bench/frontier.py states the rule) on
+the maximum cycles: measured over the first --images test images and the few the integer
+simulator shows to have the most non-zero multiply-accumulates (the sparse kernels' work).
+
+    python -m digit51.firmware.bench.sweep --data ../shared/data/mnist
+
+The plot needs matplotlib (pip install '.[plots]'); the table does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from digit51.codegen.render import DEFAULT_KERNEL
+from digit51.firmware.bench import frontier
+from digit51.firmware.host import pipeline
+from digit51.firmware.chips import targets
+from digit51.firmware.measure import timing
+from digit51.quantize import simulate
+from digit51.quantize.quantizer import quantize
+from digit51.trainer import mnist
+from digit51.trainer import model_file as float_model_file
+from digit51.trainer.files import atomic_write
+from digit51.trainer.config import TrainConfig
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.train import train
+
+MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
+# (pool, hidden, recipe): the recipe overrides the sweep's defaults for its row and is shown
+# beside the row's name. Deskew, unless a recipe says, follows deskews(): on, except where
+# the smallest chip runs the model in stream mode, which cannot deskew.
+# 196-20-10 is the widest model the at89s52 (8 KB, stream mode) holds; 100 epochs at lr 5e-3
+# beat 40 at 2e-3 there by a point on the validation split (docs/frontier.md, "The smallest chip").
+# FLAT: the fast rows, where deskew's ~100,000 cycles a digit cost more than the width they
+# buy, and the 784-input rows (not retrained with deskew); 40 epochs measured best without it.
+FLAT = {"deskew": False, "epochs": 40}
+ARCHS = ([(4, (h,), {}) for h in (16, 32, 64, 128)] + [(2, (h,), {}) for h in (13, 16, 32, 64, 128)]
+         + [(2, (20,), {"epochs": 100, "lr": 5e-3})]
+         + [(2, h, {}) for h in ((64, 32), (96, 32), (112, 32), (128, 32), (192, 64), (160, 96, 64))]
+         + [(2, h, FLAT) for h in ((64, 32), (96, 32), (112, 32), (128, 32))]
+         + [(1, (h,), FLAT) for h in (16, 32, 64)] + [(1, (64, 32), FLAT)])
+
+
+def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
+    try:
+        pool, hidden = text.split(":")
+        pool, hidden = int(pool), tuple(int(h) for h in hidden.split(","))
+        return next(((p, h, r) for p, h, r in ARCHS if (p, h) == (pool, hidden)), (pool, hidden, {}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not POOL:H[,H], e.g. 2:128,32") from None
+
+
+HEAVY = 5  # besides the first --images test images, run the ones with the most non-zero MACs
+
+
+def heaviest(q, images: np.ndarray, k: int = HEAVY) -> list[int]:
+    """The k images with the most non-zero multiply-accumulates (the work of the sparse
+    kernels), from the integer simulator: where the maximum cycles are found."""
+    acts = simulate.activations(q, images)
+    work = sum((a != 0).sum(axis=1).astype(np.int64) * w.shape[0] for a, w in zip(acts[:-1], q.weights))
+    return [int(i) for i in np.argsort(-work, kind="stable")[:k]]
+
+
+def firmware_cycles(r, first: int, prefix: str = "") -> dict:
+    """Mean Timer 0 cycles over the first `first` test images, maximum over every image run,
+    and the kernel of a firmware run."""
+    cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
+    return {prefix + "cycles": round(float(np.mean([c for i, c in cycles.items() if i < first]))),
+            prefix + "cycles_max": max(cycles.values()), prefix + "kernel": r.firmware[0].memory["kernel"]}
+
+
+def trained(data, cfg: TrainConfig, cache: Path | None):
+    """(float model, training seconds) for `cfg`: trained now, or taken from `cache` where an
+    earlier sweep left it (training is deterministic: the same config gives the same bytes).
+    The seconds go beside the model in the cache, not into it (the model file has no clock)."""
+    lr = "" if cfg.lr == TrainConfig().lr else f"-lr{cfg.lr:g}"
+    name = f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}-e{cfg.epochs}{lr}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
+    if cache is not None and (cache / f"{name}.d51").is_file():
+        model = float_model_file.load(cache / f"{name}.d51")
+        if model.config == cfg:
+            return model, json.loads((cache / f"{name}.json").read_text())["train_seconds"]
+    t0 = time.perf_counter()
+    model = train(data, cfg)
+    seconds = time.perf_counter() - t0
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        float_model_file.save(cache / f"{name}.d51", model)
+        atomic_write(cache / f"{name}.json", json.dumps({"train_seconds": seconds}).encode())
+    return model, seconds
+
+
+CHIP_IMAGES = 3  # the first test images, as `python -m digit51.firmware.measure.timing` times them by default
+
+
+def chip_times(q, data) -> dict:
+    """Time per digit on each 1T chip that can run the model, by firmware/measure/timing.py on this
+    trained model (the zero-skipping kernels' time follows its activations): target ->
+    {"ms": [low, high or null], "estimate_ms", "table", "clock_hz", "images"}."""
+    out = {}
+    for t in targets.TARGETS.values():
+        if t.timing == "classic12":  # their time is the frontier's cycles at the chip's clock
+            continue
+        try:
+            mode = timing.runnable(q, t)
+        except Digit51Error:
+            continue
+        e = timing.measure(q, t, data.test_images[:CHIP_IMAGES], mode=mode)
+        lo, hi = e.ms
+        out[t.name] = {"ms": [round(lo, 3), None if hi is None else round(hi, 3)], "table": e.table, "clock_hz": e.clock_hz,
+                       "estimate_ms": round(timing.ms(e.estimate_clocks, e.clock_hz), 3) if e.estimate_clocks else None,
+                       "images": CHIP_IMAGES}
+    return out
+
+
+def deskews(pool: int, hidden: tuple, data) -> bool:
+    """Deskew (the default recipe) unless the architecture fits the smallest chip, whose
+    stream firmware folds pixels into layer 0 as they arrive and so cannot deskew."""
+    sizes = [(28 // pool) ** 2, *hidden, data.classes]
+    return frontier.fits({"sizes": sizes, "pool": pool}, targets.get("at89s52")) != "stream"
+
+
+def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache: Path | None):
+    """(config, float model, training seconds, integer model, integer test predictions) of one row."""
+    cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **recipe})
+    model, train_seconds = trained(data, cfg, cache)
+    q = quantize(model, data.train_images[:5000])
+    _, pred = simulate.run(q, data.test_images)
+    return cfg, model, train_seconds, q, pred
+
+
+def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: int, work: Path,
+            cache: Path | None = None) -> dict:
+    cfg, model, train_seconds, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
+    row = {
+        "arch": "-".join(map(str, q.sizes)),
+        "sizes": q.sizes,
+        "pool": pool,
+        "deskew": cfg.deskew,
+        "hidden": list(hidden),
+        "float_accuracy": model.accuracy["test"],
+        "int_accuracy": float((pred == data.test_labels).mean()),
+        "weight_bytes": q.n_macs,
+        "macs": q.n_macs,
+        "train_seconds": round(train_seconds, 1),
+    }
+    if recipe:
+        row["recipe"] = recipe
+    generic = targets.get("generic-8052")
+    run = sorted(set(range(images)) | set(heaviest(q, data.test_images)))
+    try:
+        r = pipeline.simulate_firmware(q, generic, data, run, "serve", "socket", work / (row["arch"] + ("-deskew" if cfg.deskew else "")), "sweep")
+        row.update(code_bytes=r.firmware[0].memory["code"]["used"], bit_exact=r.comparison.bit_exact, **firmware_cycles(r, images))
+    except Digit51Error as e:
+        row.update(code_bytes=None, cycles=None, cycles_max=None, bit_exact=None, note=str(e))
+    tiny = targets.get("at89s52")
+    if frontier.fits(row, tiny) == "stream":  # measure the tiny-RAM firmware too
+        r = pipeline.simulate_firmware(q, tiny, data, run, "stream", "socket", work / (row["arch"] + "-stream"), "sweep")
+        row.update(bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact), **firmware_cycles(r, images, "stream_"))
+    row["chip_times"] = chip_times(q, data)
+    return row
+
+
+def remeasure_chip_times(data, pool: int, hidden: tuple, recipe: dict, epochs: int, rows: list[dict], cache: Path | None) -> dict:
+    """Train the row's model again (deterministic: the same bytes as the sweep that wrote
+    the row), check it is that row's model (same integer test accuracy), and time it on the
+    1T chips; the row's other figures stay as measured."""
+    cfg, _, _, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
+    arch = "-".join(map(str, q.sizes))
+    row = next((r for r in rows if (r["arch"], r.get("recipe"), r.get("deskew", False)) == (arch, recipe or None, cfg.deskew)), None)
+    if row is None:
+        raise Digit51Error(f"{arch}: no such row in the frontier to add chip times to; measure it with --only first")
+    accuracy = float((pred == data.test_labels).mean())
+    if accuracy != row["int_accuracy"]:
+        raise Digit51Error(f"{arch}: the retrained model scores {accuracy:.4f}, the row {row['int_accuracy']:.4f}: not the row's "
+                           "model (other epochs or code?); measure the whole row with --only")
+    row["chip_times"] = chip_times(q, data)
+    return row
+
+
+def markdown(rows: list[dict], chosen: dict | None) -> str:
+    lines = [
+        "| model | pool | deskew | float acc. | int8 acc. | weight bytes | code bytes | cycles/digit mean | cycles/digit max "
+        "| s/digit max @ 11.0592 MHz | training s | fits |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: r["macs"]):
+        modes = {t.name: frontier.fits(r, t) for t in targets.TARGETS.values()}
+        fit = ", ".join(f"{name} ({mode})" for name, mode in modes.items() if mode)
+        worst = frontier.worst_cycles(r)
+        cyc = f"{r['cycles']:,}" if r.get("cycles") else "—"
+        cyc_max = f"{r['cycles_max']:,}" if r.get("cycles_max") else "—"
+        sec = f"{pipeline.seconds_per_digit(worst, targets.get('generic-8052')):.3f}" if worst else "—"
+        train_s = f"{r['train_seconds']:,.0f}" if r.get("train_seconds") else "—"
+        code = f"{r['code_bytes']:,}" if r.get("code_bytes") else "does not fit"
+        name = f"**{r['arch']}**" if r is chosen else r["arch"]
+        if r.get("recipe"):
+            name += " (" + ", ".join(f"{k} {v:g}" for k, v in sorted(r["recipe"].items()) if k != "deskew") + ")"
+        lines.append(f"| {name} | {r['pool']} | {'yes' if r.get('deskew') else 'no'} | {100 * r['float_accuracy']:.2f} % | {100 * r['int_accuracy']:.2f} % | "
+                     f"{r['weight_bytes']:,} | {code} | {cyc} | {cyc_max} | {sec} | {train_s} | {fit or 'none'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], chosen: dict | None, path: Path, mark: str = "default") -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    measured = [dict(r, worst=frontier.worst_cycles(r)) for r in rows if r.get("cycles")]
+    chosen = next((m for m in measured if chosen and m["arch"] == chosen["arch"]), None)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
+    for ax, key, label in ((axes[0], "code_bytes", "code bytes (firmware)"), (axes[1], "worst", "machine cycles per digit (max over the images run)")):
+        for pool, marker in ((1, "o"), (2, "s"), (4, "^")):
+            pts = [r for r in measured if r["pool"] == pool]
+            ax.scatter([r[key] for r in pts], [100 * r["int_accuracy"] for r in pts], marker=marker, label=f"pool {pool}")
+            for r in pts:
+                ax.annotate(r["arch"], (r[key], 100 * r["int_accuracy"]), fontsize=6, xytext=(3, 2), textcoords="offset points")
+        if chosen:
+            ax.scatter([chosen[key]], [100 * chosen["int_accuracy"]], s=160, facecolors="none", edgecolors="red", label=mark)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("int8 test accuracy (%)")
+        ax.grid(alpha=0.3)
+    axes[0].axvline(65536, color="gray", ls="--", lw=0.8)
+    axes[1].axvline(frontier.MAX_CYCLES, color="gray", ls="--", lw=0.8)
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"digit51 frontier ({DEFAULT_KERNEL} kernel, 12-clock 8051)")
+    fig.tight_layout()
+    with tempfile.NamedTemporaryFile(suffix=".png", dir=path.parent, delete=False) as tmp:
+        fig.savefig(tmp.name)
+    Path(tmp.name).replace(path)
+    return True
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", metavar="DIR", help="MNIST folder")
+    p.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="training epochs per architecture")
+    p.add_argument("--images", type=int, default=20,
+                   help=f"test images run in ucsim per architecture for the mean cycles (default 20); the maximum is "
+                        f"taken over these and the {HEAVY} test images with the most non-zero multiply-accumulates")
+    p.add_argument("--frontier", default=str(frontier.FRONTIER), help="the measurements file to write (default firmware/bench/frontier.json)")
+    p.add_argument("--readme", default="docs/frontier.md", help="page whose frontier table to replace (default docs/frontier.md)")
+    p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")
+    p.add_argument("--redraw", action="store_true", help="do not measure: redraw the table and plot from firmware/bench/frontier.json")
+    p.add_argument("--models", metavar="DIR", help="keep the trained float models here and reuse them on the next sweep "
+                   "(to re-measure new firmware without training again)")
+    p.add_argument("--only", action="append", type=arch_spec, metavar="POOL:H[,H]",
+                   help="measure just this architecture (repeatable) and update its row in firmware/bench/frontier.json")
+    p.add_argument("--chip-times", action="store_true",
+                   help="with --only: retrain the rows' models and measure only their time per digit on the 1T chips "
+                        "(firmware/measure/timing.py), keeping the rows' other figures")
+    a = p.parse_args(argv)
+    if a.chip_times and not a.only:
+        p.error("--chip-times needs --only POOL:H[,H] (the rows to time)")
+    t0 = time.perf_counter()
+    if a.redraw:
+        saved = frontier.load(Path(a.frontier))
+        rows, meta = saved["rows"], saved["meta"]
+        chosen = frontier.choose_default(rows)
+    elif a.chip_times:
+        saved = frontier.load(Path(a.frontier))
+        rows, meta = saved["rows"], saved["meta"]
+        data = mnist.load(a.data)
+        failed = 0
+        for pool, hidden, recipe in a.only:  # each row written as soon as it is timed
+            try:
+                row = remeasure_chip_times(data, pool, hidden, recipe, meta.get("epochs", a.epochs), rows, Path(a.models) if a.models else None)
+            except Digit51Error as e:
+                print(f"sweep: error: {e}", file=sys.stderr, flush=True)
+                failed += 1
+                continue
+            print(f"sweep: {row['arch']} chip times {json.dumps(row['chip_times'], sort_keys=True)}", file=sys.stderr, flush=True)
+            atomic_write(Path(a.frontier), (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
+        print(f"chip times of {len(a.only) - failed} of {len(a.only)} row(s) written to {a.frontier}; {time.perf_counter() - t0:.0f} s")
+        return 1 if failed else 0  # nothing the table or the plot show has changed
+    else:
+        data = mnist.load(a.data)
+        rows = frontier.load(Path(a.frontier))["rows"] if a.only and Path(a.frontier).exists() else []
+        with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
+            for pool, hidden, recipe in a.only or ARCHS:
+                row = measure(data, pool, hidden, recipe, a.epochs, a.images, Path(work), Path(a.models) if a.models else None)
+                rows = [r for r in rows if (r["arch"], r.get("recipe")) != (row["arch"], row.get("recipe"))] + [row]
+                print(f"sweep: {row['arch']:>12}{' deskew' if row['deskew'] else ''} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
+                      f"cycles mean {row['cycles']} max {row['cycles_max']}  training {row['train_seconds']} s",
+                      file=sys.stderr, flush=True)
+        chosen = frontier.choose_default(rows)
+        meta = {"epochs": a.epochs, "images": a.images, "kernel": DEFAULT_KERNEL, "seed": TrainConfig().seed,
+                "chosen": chosen["arch"] if chosen else None, "rule": frontier.RULE}
+        atomic_write(Path(a.frontier), (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
+    table = markdown(rows, chosen)
+    readme = Path(a.readme)
+    text = readme.read_text()
+    start, end = text.find(MARK_START), text.find(MARK_END)
+    if start >= 0 and end > start:
+        atomic_write(readme, (text[: start + len(MARK_START)] + "\n" + table + text[end:]).encode())
+    plotted = plot(rows, chosen, Path(a.plot))
+    print(table)
+    print(f"default model by the rule: {meta['chosen']}; {time.perf_counter() - t0:.0f} s"
+          + ("" if plotted else "; no plot (pip install matplotlib)"))
+    return 0
+
+
+if __name__ == "__main__":
+    from digit51.firmware.sim import signals
+
+    sys.exit(signals.run(main, "sweep"))  # one line on an error or a signal; s51 and temp folders go

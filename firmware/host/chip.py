@@ -1,0 +1,174 @@
+"""One firmware in serve mode answering many 28x28 images: in ucsim (built on the fly,
+one simulator process for the object's lifetime) or on a board on a serial port. Every
+answer comes with the integer simulator's logits for the same image. Calls are queued
+(a lock); a failed exchange drops the link and the next call opens a new one."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digit51.firmware.bench import frontier
+from digit51.firmware.host import pipeline
+from digit51.firmware import protocol
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.host.session import Session, open_port
+from digit51.firmware.chips.targets import Target
+from digit51.firmware.sim.ucsim import Ucsim
+from digit51.quantize import simulate
+from digit51.quantize.model_file import IntModel
+from digit51.trainer.errors import Digit51Error
+
+class ChipError(Digit51Error):
+    """The firmware or its link failed (not the image): worth trying again."""
+
+
+TIMEOUT = 60.0  # seconds without a byte from the firmware before a request fails
+
+
+@dataclass(frozen=True)
+class Answer:
+    image: np.ndarray  # (28, 28) uint8 sent
+    pooled: np.ndarray  # (side, side) uint8 the first layer sees
+    digit: int
+    logits: tuple[int, ...]  # the firmware's
+    sim_logits: tuple[int, ...]  # the integer simulator's
+    cycles: int
+    seconds: float  # cycles on the target chip at its clock
+
+    @property
+    def sim_digit(self) -> int:
+        return int(np.argmax(self.sim_logits))
+
+    @property
+    def match(self) -> bool:
+        return self.logits == self.sim_logits and self.digit == self.sim_digit
+
+    def as_dict(self) -> dict:
+        return {"digit": self.digit, "logits": list(self.logits), "sim_digit": self.sim_digit,
+                "sim_logits": list(self.sim_logits), "match": self.match, "cycles": self.cycles,
+                "seconds": self.seconds}
+
+
+def add_options(p) -> None:
+    """--port, --baud, --target: where the firmware runs and which chip it stands for."""
+    from digit51.firmware.chips import targets
+
+    p.add_argument("--port", metavar="PORT", help="serial port of a board running the serve firmware (default: ucsim)")
+    p.add_argument("--baud", type=int, default=9600, help="baud rate with --port (default 9600; the 1-clock chips default to 115200, n76e003 to 9600: the build prints it)")
+    p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS),
+                   help=f"chip profile: memory budgets, and the clock for time per digit (default {targets.DEFAULT_TARGET})")
+
+
+def serve_mode(model: IntModel, target: Target) -> str:
+    mode = frontier.fits({"sizes": model.sizes, "pool": model.pool}, target)
+    if mode is None:
+        raise Digit51Error(f"model {'-'.join(map(str, model.sizes))} fits {target.name} in no serving mode: "
+                           "use a smaller model or a bigger --target")
+    return mode
+
+
+class Chip:
+    def __init__(self, model: IntModel, target: Target, source: str, port: str | None = None, baud: int = 9600):
+        self.model, self.target, self.source, self.port_name, self.baud = model, target, source, port, baud
+        self.mode = serve_mode(model, target)
+        self.lock = threading.Lock()
+        self.tmp: Path | None = None
+        self.fw = None
+        self.sim: Ucsim | None = None
+        self.session: Session | None = None
+        self.serial = None
+        self.next_idx = 0
+
+    @property
+    def where(self) -> str:
+        return self.port_name or f"ucsim (s51 -t {self.target.s51_type})"
+
+    def __enter__(self) -> "Chip":
+        try:
+            if not self.port_name:
+                self.tmp = Path(tempfile.mkdtemp(prefix="digit51-chip-"))
+                self.fw = build(self.model, self.target, self.tmp / "fw", self.mode, self.source, sim_exit=True)
+            with self.lock:
+                self._open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        if self.session is not None:
+            return
+        if self.port_name:
+            self.serial = open_port(self.port_name, self.baud)
+            self.session = Session(self.serial)
+            return
+        self.sim = Ucsim(self.fw.ihx, self.target).__enter__()
+        self.session = Session(self.sim.port)
+        first = self.session.next_record(TIMEOUT)
+        if not isinstance(first, protocol.Ready):
+            self._drop()
+            raise Digit51Error(f"the simulated firmware did not start with a 'ready' line (got {first!r})")
+
+    def _drop(self) -> None:
+        if self.sim is not None:
+            try:  # the quit frame makes the firmware stop ucsim itself: a quick, clean exit
+                self.session.send_quit()
+            except Exception:
+                pass
+            self.sim.close()
+        if self.serial is not None:
+            try:
+                self.serial.close()
+            except Exception:
+                pass
+        self.sim = self.serial = self.session = None
+
+    def classify(self, image: np.ndarray) -> Answer:
+        """Send one (28, 28) uint8 image; the firmware's answer beside the simulator's."""
+        if image.shape != (28, 28) or image.dtype != np.uint8:
+            raise Digit51Error("an image for the firmware must be 28x28 uint8")
+        sim_logits, _ = simulate.run(self.model, image[None])
+        side = self.model.preprocess.side
+        pooled = self.model.preprocess(image[None]).reshape(side, side)
+        with self.lock:
+            try:
+                self._open()
+                idx = self.next_idx
+                self.next_idx = (self.next_idx + 1) % 0xFFFF
+                self.session.send_image(idx, image)
+                rec = self.session.next_record(TIMEOUT)
+                while isinstance(rec, protocol.Ready):  # a board that was reset says hello again
+                    rec = self.session.next_record(TIMEOUT)
+            except Digit51Error as e:
+                self._drop()
+                raise ChipError(f"{self.where}: {e}") from None
+            except (OSError, ValueError) as e:  # pyserial: the port vanished
+                self._drop()
+                raise ChipError(f"{self.where}: the serial link failed ({e}); reconnect and try again") from None
+        if isinstance(rec, protocol.FrameError):
+            raise ChipError(f"the firmware rejected the image frame ({rec.reason}); try again")
+        if isinstance(rec, protocol.BadLine):
+            raise ChipError(f"the firmware's answer was corrupt ({rec.reason}): {rec.text[:60]!r}; try again")
+        if not isinstance(rec, protocol.Prediction) or rec.img != idx:
+            raise ChipError(f"unexpected reply from the firmware: {rec!r}")
+        return Answer(image, pooled, rec.digit, rec.logits, tuple(int(v) for v in sim_logits[0]), rec.cycles,
+                      pipeline.seconds_per_digit(rec.cycles, self.target))
+
+    def close(self) -> None:
+        held = self.lock.acquire(timeout=2)  # a request still waiting on the firmware must not hold up the exit
+        try:
+            self._drop()
+        finally:
+            if held:
+                self.lock.release()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)

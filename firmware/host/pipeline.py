@@ -1,0 +1,139 @@
+"""Build firmware for a set of MNIST test images, run it in ucsim, compare with the
+integer simulator. Self-test images are split into as many builds as code memory needs.
+
+Each run builds and simulates in its own private folder (firmware/builder/sdcc.py `staging`) and
+only then swaps the build into OUT/<mode>: two runs in one folder never share files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+from digit51.codegen.render import SelfTestSet
+from digit51.firmware.host import run
+from digit51.firmware.builder.sdcc import OUTPUTS, Firmware, compile_firmware, max_selftest_images, publish, resolve_kernel, staging
+from digit51.firmware.host.session import Session
+from digit51.firmware.chips.targets import Target, board, on_generic_core
+from digit51.firmware.sim.ucsim import Ucsim
+from digit51.quantize import simulate
+from digit51.quantize.model_file import IntModel
+from digit51.trainer.errors import Digit51Error
+from digit51.trainer.files import check_output_dir, make_folder
+from digit51.trainer.mnist import Mnist
+
+
+@dataclass
+class SimResult:
+    comparison: run.Comparison
+    outcomes: list
+    firmware: list  # Firmware of each build
+    wall_seconds: float
+    max_sp: int | None = None  # highest stack pointer in ucsim (internal RAM address)
+
+    @property
+    def bad_lines(self) -> list:
+        return [b for o in self.outcomes for b in o.bad_lines]
+
+    @property
+    def frame_errors(self) -> list:
+        return [e for o in self.outcomes for e in o.frame_errors]
+
+
+def per_build(model: IntModel, target: Target) -> int:
+    """How many self-test images one build holds next to the model."""
+    n = min(max_selftest_images(model, target), 255)
+    if n < 1:
+        raise Digit51Error(
+            f"no room for self-test images next to model {'-'.join(map(str, model.sizes))} in "
+            f"{target.code} B of code on {target.name}: use --mode serve or a bigger target"
+        )
+    return n
+
+
+def batches(model: IntModel, target: Target, indices: list[int]) -> list[list[int]]:
+    n = per_build(model, target)
+    return [indices[i : i + n] for i in range(0, len(indices), n)]
+
+
+def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: list[int], mode: str, link: str,
+                      out: Path, source: str, kernel: str | None = None, timeout: float = 120.0) -> SimResult:
+    """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
+    t0 = time.perf_counter()
+    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
+    generic = board(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
+    images, labels = data.test_images[indices], data.test_labels[indices]
+    outcomes, firmware, max_sp = [], [], []
+    if mode in ("serve", "stream"):
+        jobs = [(out / mode, None, lambda port: run.serve(Session(port), indices, images, timeout))]
+    else:
+        jobs = [(out / f"selftest-{b}", SelfTestSet(part, data.test_images[part], data.test_labels[part]),
+                 lambda port: run.selftest(Session(port), timeout))
+                for b, part in enumerate(batches(model, target, indices))]
+    make_folder(out)
+    for folder, _, _ in jobs:  # every output folder checked before the first build
+        check_output_dir(folder, OUTPUTS)
+    for folder, sel, exchange in jobs:
+        with staging(folder) as tmp:
+            fw = compile_firmware(model, target, tmp, mode, source, sel, kernel, board=generic)
+            with Ucsim(fw.ihx, target, link) as sim:
+                outcomes.append(exchange(sim.port))
+            max_sp.append(sim.max_sp)
+            firmware.append(publish(fw, folder))
+    merged = run.Outcome()
+    for o in outcomes:
+        merged.predictions += o.predictions
+    logits, _ = simulate.run(model, images, stream=mode == "stream")
+    comparison = run.compare(merged, indices, logits, labels)
+    peak = max((sp for sp in max_sp if sp is not None), default=None)
+    return SimResult(comparison, outcomes, firmware, time.perf_counter() - t0, peak)
+
+
+def seconds_per_digit(cycles: float, target: Target) -> float:
+    return cycles * target.clocks_per_cycle / target.clock_hz
+
+
+def summary(result: SimResult, target: Target) -> dict:
+    c = result.comparison
+    fw: Firmware = result.firmware[0]
+    return {
+        "images": c.images,
+        "mismatches": len(c.mismatches),
+        "bit_exact": c.bit_exact and not result.bad_lines and not result.frame_errors,  # a corrupt line proves nothing
+        "firmware_accuracy": c.accuracy,
+        "kernel": fw.memory["kernel"],
+        "cycles_per_inference": round(c.mean_cycles),  # mean over the images run
+        "cycles_max": c.max_cycles,
+        "seconds_per_digit": round(seconds_per_digit(c.mean_cycles, on_generic_core(target)), 4),  # as ucsim ran it
+        "seconds_per_digit_max": round(seconds_per_digit(c.max_cycles, on_generic_core(target)), 4),
+        "bad_lines": len(result.bad_lines),
+        "frame_errors": len(result.frame_errors),
+        "builds": len(result.firmware),
+        "memory": fw.memory,
+        "stack_peak": result.max_sp,
+        "wall_seconds": round(result.wall_seconds, 2),
+    }
+
+
+def clean(s: dict) -> bool:
+    """A run to trust: every logit equal to the simulator's and no serial errors."""
+    return s["bit_exact"] and not s["bad_lines"] and not s["frame_errors"]
+
+
+def print_summary(s: dict, target: Target, out) -> None:
+    m = s["memory"]
+    verdict = ("bit-exact against the integer simulator" if s["bit_exact"] else
+               f"{s['mismatches']} MISMATCHES against the integer simulator" if s["mismatches"] else
+               "every answer equal to the integer simulator's, but the serial line was not clean (below): not verified")
+    print(f"firmware   {s['images']} images in {s['builds']} build(s) on {target.name}: "
+          f"accuracy {100 * s['firmware_accuracy']:.2f}%, {verdict}", file=out)
+    peak = f", stack peak 0x{s['stack_peak']:02X}" if s["stack_peak"] is not None else ""
+    print(f"memory     code {m['code']['used']}/{m['code']['budget']} B, internal RAM {m['iram']['used']}/{m['iram']['budget']} B{peak}, "
+          f"XRAM {m['xram']['used']}/{m['xram']['budget']} B", file=out)
+    print(f"speed      mean {s['cycles_per_inference']:,} / max {s['cycles_max']:,} machine cycles per inference over "
+          f"{s['images']} images = {s['seconds_per_digit']:.3f} / {s['seconds_per_digit_max']:.3f} s per digit "
+          f"on ucsim's 12-clock core at 11.0592 MHz, {s['kernel']} kernel "
+          f"(the chip's own time: `digit51 fit --target {target.name}`)", file=out)
+    if s["bad_lines"] or s["frame_errors"]:
+        print(f"serial     {s['bad_lines']} corrupt lines, {s['frame_errors']} frame errors", file=out)

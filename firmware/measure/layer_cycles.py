@@ -1,0 +1,93 @@
+"""Cycles per layer, measured in ucsim with breakpoints on the self-test firmware.
+
+Method: s51 stops at cycles_start() (the firmware's Timer 0 starts), at classify(), after
+each layer's call returns, and at cycles_pause() (Timer 0 stops); `state` after each stop
+gives the simulated clock count. The segments between stops are: reading and pooling the
+784 pixels, one per layer (its argument set-up, call and return included), and argmax.
+Their sum is checked against the firmware's own Timer 0 count on its `pred` line: two
+independent measurements of the same digit. Breakpoints cost no simulated time.
+
+The call sites come from disassembling classify() in ucsim (`dc`): each LCALL in it,
+in order, is one layer; what follows the last layer (a tail LJMP or LCALL) is argmax.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digit51.firmware import protocol
+from digit51.firmware.builder.sdcc import code_symbols
+from digit51.firmware.chips.targets import Target
+from digit51.firmware.sim.ucsim import batch
+from digit51.trainer.errors import Digit51Error
+
+_INSN = re.compile(r"^0x([0-9a-f]{4})\s+\S*\s+(?:[0-9a-f]{2} ?)+\s+(\w+)\s*(\S*)", re.M)
+_STOP = re.compile(r"Stop at 0x([0-9a-fA-F]+): \(\d+\) Breakpoint")
+_CLKS = re.compile(r"Total time since last reset= \S+ sec \((\d+) clks\)")
+
+
+@dataclass(frozen=True)
+class Profile:
+    segments: list[str]  # "input", "deskew" (if the model has it), "layer 0", ..., "argmax"
+    cycles: np.ndarray  # (images, segments) machine cycles from ucsim's clock
+    timer0: np.ndarray  # (images,) the firmware's own count (pred line)
+    predictions: list  # protocol.Prediction per image
+
+    @property
+    def totals(self) -> np.ndarray:
+        return self.cycles.sum(axis=1)
+
+    @property
+    def worst_gap(self) -> float:
+        """Largest |sum of segments - Timer 0| / Timer 0 over the images."""
+        return float(np.max(np.abs(self.totals - self.timer0) / self.timer0))
+
+
+def call_sites(ihx: Path, target: Target, classify: int, n_layers: int, deskew: bool = False) -> list[int]:
+    """Return addresses of the calls in classify() before argmax: deskew (for a model that
+    has it), then one per layer."""
+    n_layers += deskew
+    # dc stops at the top of code memory
+    out, _ = batch(ihx, target.s51_type, f"dc 0x{classify:x} 0x{min(classify + 0x400, 0xFFFF):x}\nkill\n", 30, "disassembling classify()")
+    calls, ends = [], 0
+    for addr, op, arg in _INSN.findall(out):
+        if op == "LCALL":
+            calls.append(int(addr, 16) + 3)
+        if op in ("RET", "LJMP"):
+            ends = op
+            break
+    if len(calls) < n_layers or len(calls) + (ends == "LJMP") != n_layers + 1:
+        raise Digit51Error(f"classify() makes {len(calls)} calls, not deskew (if any), one per layer and argmax ({n_layers + 1}): "
+                           "per-layer profiling knows the buffered firmware of codegen/templates/infer.c.j2")
+    return calls[:n_layers]
+
+
+def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: int, timeout: float = 600,
+            deskew: bool = False) -> Profile:
+    syms = code_symbols(Path(map_file).read_text())
+    try:
+        start, classify, pause = syms["_cycles_start"], syms["_classify"], syms["_cycles_pause"]
+    except KeyError as e:
+        raise Digit51Error(f"{map_file}: no symbol {e} in the firmware map; is it a digit51 self-test build?") from None
+    returns = call_sites(ihx, target, classify, n_layers, deskew)
+    stops = [start, classify, *returns, pause]
+    commands = "".join(f"break 0x{a:x}\n" for a in stops) + "run\nstate\n" * (len(stops) * n_images + 1) + "kill\n"
+    out, uart = batch(ihx, target.s51_type, commands, timeout, "profiling (use fewer --images)")
+    reader = protocol.LineReader()
+    records = reader.feed(uart) + reader.close()
+    hits = [(int(a, 16), int(c)) for a, c in re.findall(_STOP.pattern + r"[\s\S]*?" + _CLKS.pattern, out)]
+    preds = [r for r in records if isinstance(r, protocol.Prediction)]
+    if len(hits) != len(stops) * n_images or len(preds) != n_images:
+        raise Digit51Error(f"profiling stopped early: {len(hits)} of {len(stops) * n_images} breakpoints, "
+                           f"{len(preds)} of {n_images} answers")
+    addrs = np.array([a for a, _ in hits]).reshape(n_images, len(stops))
+    if not (addrs == np.array(stops)).all():
+        raise Digit51Error("ucsim stopped at the breakpoints out of order; the firmware's control flow is not the one profiled")
+    clks = np.array([c for _, c in hits], dtype=np.int64).reshape(n_images, len(stops))
+    cycles = np.diff(clks, axis=1) // target.clocks_per_cycle
+    names = ["input"] + ["deskew"] * deskew + [f"layer {i}" for i in range(n_layers)] + ["argmax"]
+    return Profile(names, cycles, np.array([p.cycles for p in preds], dtype=np.int64), preds)
