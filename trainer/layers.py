@@ -1,0 +1,193 @@
+"""Float forward and backward of each layer type of a graph (trainer/arch.py), in NumPy.
+
+Maps are NHWC inside the trainer (batch, row, column, channel), so a 3 x 3 window of
+every channel is one contiguous row of the im2col matrix that
+numpy.lib.stride_tricks.sliding_window_view gives, and a convolution is one BLAS matmul.
+Weights are stored as the integer spec lays them out (quantize/ops.py):
+conv3x3 (out, in, 3, 3), dwconv3x3 (C, 3, 3), conv1x1 and dense (out, in); a dense
+flattens channel by channel (its input transposed to NCHW first).
+
+Each layer type is one class: `init(in_shape, rng)` -> params, `forward(params, x, relu)`
+-> (y, cache), `backward(params, cache, dy)` -> (dx, grads). ReLU is part of every
+weighted layer (`relu` False only for the logits).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from digit51.trainer.arch import Layer
+
+
+def _he(rng, shape, fan_in, dtype):
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def _relu(z, relu):
+    return (np.maximum(z, 0), z > 0) if relu else (z, None)
+
+
+def _unrelu(dy, mask):
+    return dy if mask is None else dy * mask
+
+
+class Conv3x3:
+    def __init__(self, n):
+        self.n = n
+
+    def init(self, in_shape, rng, dtype=np.float32):
+        c = in_shape[0]
+        return [_he(rng, (self.n, c, 3, 3), 9 * c, dtype), np.zeros(self.n, dtype)]
+
+    def forward(self, params, x, relu=True):
+        W, b = params
+        n, h, w, c = x.shape
+        cols = sliding_window_view(x, (3, 3), axis=(1, 2)).reshape(n * (h - 2) * (w - 2), c * 9)
+        z = (cols @ W.reshape(self.n, -1).T + b).reshape(n, h - 2, w - 2, self.n)
+        y, mask = _relu(z, relu)
+        return y, (cols, x.shape, mask)
+
+    def backward(self, params, cache, dy):
+        W, _ = params
+        cols, (n, h, w, c), mask = cache
+        d = _unrelu(dy, mask).reshape(-1, self.n)
+        grads = [(d.T @ cols).reshape(W.shape), d.sum(axis=0)]
+        dcols = (d @ W.reshape(self.n, -1)).reshape(n, h - 2, w - 2, c, 3, 3)
+        dx = np.zeros((n, h, w, c), dy.dtype)
+        for ky in range(3):
+            for kx in range(3):
+                dx[:, ky : ky + h - 2, kx : kx + w - 2, :] += dcols[..., ky, kx]
+        return dx, grads
+
+
+class DWConv3x3:
+    def init(self, in_shape, rng, dtype=np.float32):
+        c = in_shape[0]
+        return [_he(rng, (c, 3, 3), 9, dtype), np.zeros(c, dtype)]
+
+    def forward(self, params, x, relu=True):
+        W, b = params
+        _, h, w, _ = x.shape
+        z = np.broadcast_to(b, (x.shape[0], h - 2, w - 2, x.shape[3])).copy()
+        for ky in range(3):
+            for kx in range(3):
+                z += x[:, ky : ky + h - 2, kx : kx + w - 2, :] * W[:, ky, kx]
+        y, mask = _relu(z, relu)
+        return y, (x, mask)
+
+    def backward(self, params, cache, dy):
+        W, _ = params
+        x, mask = cache
+        d = _unrelu(dy, mask)
+        _, h, w, _ = x.shape
+        dW = np.empty_like(W)
+        dx = np.zeros_like(x)
+        for ky in range(3):
+            for kx in range(3):
+                xs = x[:, ky : ky + h - 2, kx : kx + w - 2, :]
+                dW[:, ky, kx] = np.einsum("nyxc,nyxc->c", d, xs)
+                dx[:, ky : ky + h - 2, kx : kx + w - 2, :] += d * W[:, ky, kx]
+        return dx, [dW, d.sum(axis=(0, 1, 2))]
+
+
+class Conv1x1:
+    def __init__(self, n):
+        self.n = n
+
+    def init(self, in_shape, rng, dtype=np.float32):
+        c = in_shape[0]
+        return [_he(rng, (self.n, c), c, dtype), np.zeros(self.n, dtype)]
+
+    def forward(self, params, x, relu=True):
+        W, b = params
+        n, h, w, c = x.shape
+        flat = x.reshape(-1, c)
+        y, mask = _relu((flat @ W.T + b).reshape(n, h, w, self.n), relu)
+        return y, (flat, x.shape, mask)
+
+    def backward(self, params, cache, dy):
+        W, _ = params
+        flat, shape, mask = cache
+        d = _unrelu(dy, mask).reshape(-1, self.n)
+        return (d @ W).reshape(shape), [d.T @ flat, d.sum(axis=0)]
+
+
+class Dense:
+    """Fully connected; a map input (N, H, W, C) is flattened channel by channel."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def init(self, in_shape, rng, dtype=np.float32):
+        fan_in = int(np.prod(in_shape))
+        return [_he(rng, (self.n, fan_in), fan_in, dtype), np.zeros(self.n, dtype)]
+
+    def forward(self, params, x, relu=True):
+        W, b = params
+        h = x if x.ndim == 2 else x.transpose(0, 3, 1, 2).reshape(len(x), -1)
+        y, mask = _relu(h @ W.T + b, relu)
+        return y, (h, x.shape, mask)
+
+    def backward(self, params, cache, dy):
+        W, _ = params
+        h, shape, mask = cache
+        d = _unrelu(dy, mask)
+        dx = d @ W
+        if len(shape) == 4:
+            n, hh, ww, c = shape
+            dx = dx.reshape(n, c, hh, ww).transpose(0, 2, 3, 1)
+        return dx, [d.T @ h, d.sum(axis=0)]
+
+
+class MaxPool2:
+    def init(self, in_shape, rng, dtype=np.float32):
+        return []
+
+    def forward(self, params, x, relu=True):
+        n, h, w, c = x.shape
+        ho, wo = h // 2, w // 2
+        blocks = x[:, : 2 * ho, : 2 * wo].reshape(n, ho, 2, wo, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, ho, wo, c, 4)
+        first = blocks.argmax(axis=-1)  # the gradient goes to the first maximum
+        return np.take_along_axis(blocks, first[..., None], -1)[..., 0], (first, x.shape)
+
+    def backward(self, params, cache, dy):
+        first, (n, h, w, c) = cache
+        ho, wo = h // 2, w // 2
+        blocks = np.zeros((n, ho, wo, c, 4), dy.dtype)
+        np.put_along_axis(blocks, first[..., None], dy[..., None], -1)
+        dx = np.zeros((n, h, w, c), dy.dtype)
+        dx[:, : 2 * ho, : 2 * wo] = blocks.reshape(n, ho, wo, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, 2 * ho, 2 * wo, c)
+        return dx, []
+
+
+class AvgPool:
+    """K x K means (the float view of the integer avgpool; a leading avgpool runs in
+    integers on the image instead: trainer/graph.py)."""
+
+    def __init__(self, k):
+        self.k = k
+
+    def init(self, in_shape, rng, dtype=np.float32):
+        return []
+
+    def forward(self, params, x, relu=True):
+        n, h, w, c = x.shape
+        k, ho, wo = self.k, h // self.k, w // self.k
+        y = x[:, : k * ho, : k * wo].reshape(n, ho, k, wo, k, c).mean(axis=(2, 4), dtype=x.dtype)
+        return y, x.shape
+
+    def backward(self, params, cache, dy):
+        n, h, w, c = cache
+        k, ho, wo = self.k, h // self.k, w // self.k
+        dx = np.zeros(cache, dy.dtype)
+        dx[:, : k * ho, : k * wo] = np.repeat(np.repeat(dy / (k * k), k, axis=1), k, axis=2)
+        return dx, []
+
+
+def make(layer: Layer):
+    """The float implementation of one arch.Layer."""
+    return {
+        "conv3x3": lambda: Conv3x3(layer.n), "dwconv3x3": DWConv3x3, "conv1x1": lambda: Conv1x1(layer.n),
+        "dense": lambda: Dense(layer.n), "maxpool2": MaxPool2, "avgpool": lambda: AvgPool(layer.n),
+    }[layer.kind]()
