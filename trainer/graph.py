@@ -63,8 +63,6 @@ class Graph:
         if weight_hook or act_hook:
             raise NotImplementedError("quantization-aware training of layer graphs")
         h = x.transpose(0, 2, 3, 1) if x.ndim == 4 else x
-        if h.ndim == 4 and self.body[0].kind == "dense":
-            h = x.reshape(len(x), -1)
         cache, last = [], len(self.impls) - 1
         for i, (impl, p) in enumerate(zip(self.impls, self._split(params))):
             h, c = impl.forward(p, h, relu=i < last)
@@ -74,8 +72,8 @@ class Graph:
     def backward(self, params, cache, dlogits):
         grads = []
         d = dlogits
-        for impl, p, c in reversed(list(zip(self.impls, self._split(params), cache))):
-            d, g = impl.backward(p, c, d)
+        for i, (impl, p, c) in reversed(list(enumerate(zip(self.impls, self._split(params), cache)))):
+            d, g = impl.backward(p, c, d, need_dx=i > 0)  # nothing needs the input's gradient
             grads = g + grads
         return grads
 

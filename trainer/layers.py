@@ -8,7 +8,7 @@ conv3x3 (out, in, 3, 3), dwconv3x3 (C, 3, 3), conv1x1 and dense (out, in); a den
 flattens channel by channel (its input transposed to NCHW first).
 
 Each layer type is one class: `init(in_shape, rng)` -> params, `forward(params, x, relu)`
--> (y, cache), `backward(params, cache, dy)` -> (dx, grads). ReLU is part of every
+-> (y, cache), `backward(params, cache, dy, need_dx)` -> (dx or None, grads). ReLU is part of every
 weighted layer (`relu` False only for the logits).
 """
 
@@ -48,11 +48,13 @@ class Conv3x3:
         y, mask = _relu(z, relu)
         return y, (cols, x.shape, mask)
 
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache, dy, need_dx=True):
         W, _ = params
         cols, (n, h, w, c), mask = cache
         d = _unrelu(dy, mask).reshape(-1, self.n)
         grads = [(d.T @ cols).reshape(W.shape), d.sum(axis=0)]
+        if not need_dx:
+            return None, grads
         dcols = (d @ W.reshape(self.n, -1)).reshape(n, h - 2, w - 2, c, 3, 3)
         dx = np.zeros((n, h, w, c), dy.dtype)
         for ky in range(3):
@@ -76,7 +78,7 @@ class DWConv3x3:
         y, mask = _relu(z, relu)
         return y, (x, mask)
 
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache, dy, need_dx=True):
         W, _ = params
         x, mask = cache
         d = _unrelu(dy, mask)
@@ -106,11 +108,11 @@ class Conv1x1:
         y, mask = _relu((flat @ W.T + b).reshape(n, h, w, self.n), relu)
         return y, (flat, x.shape, mask)
 
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache, dy, need_dx=True):
         W, _ = params
         flat, shape, mask = cache
         d = _unrelu(dy, mask).reshape(-1, self.n)
-        return (d @ W).reshape(shape), [d.T @ flat, d.sum(axis=0)]
+        return (d @ W).reshape(shape) if need_dx else None, [d.T @ flat, d.sum(axis=0)]
 
 
 class Dense:
@@ -129,10 +131,12 @@ class Dense:
         y, mask = _relu(h @ W.T + b, relu)
         return y, (h, x.shape, mask)
 
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache, dy, need_dx=True):
         W, _ = params
         h, shape, mask = cache
         d = _unrelu(dy, mask)
+        if not need_dx:
+            return None, [d.T @ h, d.sum(axis=0)]
         dx = d @ W
         if len(shape) == 4:
             n, hh, ww, c = shape
@@ -151,7 +155,7 @@ class MaxPool2:
         first = blocks.argmax(axis=-1)  # the gradient goes to the first maximum
         return np.take_along_axis(blocks, first[..., None], -1)[..., 0], (first, x.shape)
 
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache, dy, need_dx=True):
         first, (n, h, w, c) = cache
         ho, wo = h // 2, w // 2
         blocks = np.zeros((n, ho, wo, c, 4), dy.dtype)
@@ -177,7 +181,7 @@ class AvgPool:
         y = x[:, : k * ho, : k * wo].reshape(n, ho, k, wo, k, c).mean(axis=(2, 4), dtype=x.dtype)
         return y, x.shape
 
-    def backward(self, params, cache, dy):
+    def backward(self, params, cache, dy, need_dx=True):
         n, h, w, c = cache
         k, ho, wo = self.k, h // self.k, w // self.k
         dx = np.zeros(cache, dy.dtype)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import partial
 
 import numpy as np
 
-from digit51.trainer import blas, mlp, model_file
+from digit51.trainer import arch, blas, mlp, model_file
 from digit51.trainer.augment import Distortion, distort
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
@@ -20,25 +21,26 @@ from digit51.trainer.progress import Progress
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
     """Each image moved by a random (dy, dx) in [-max_shift, max_shift]^2, zero fill."""
-    n = len(images)
+    n, h, w = images.shape
     s = max_shift
-    padded = np.zeros((n, SIDE + 2 * s, SIDE + 2 * s), dtype=images.dtype)
-    padded[:, s : s + SIDE, s : s + SIDE] = images
+    padded = np.zeros((n, h + 2 * s, w + 2 * s), dtype=images.dtype)
+    padded[:, s : s + h, s : s + w] = images
     dy, dx = rng.integers(-s, s + 1, size=(2, n))
-    rows = (np.arange(SIDE)[None, :] + s - dy[:, None])[:, :, None]
-    cols = (np.arange(SIDE)[None, :] + s - dx[:, None])[:, None, :]
+    rows = (np.arange(h)[None, :] + s - dy[:, None])[:, :, None]
+    cols = (np.arange(w)[None, :] + s - dx[:, None])[:, None, :]
     return padded[np.arange(n)[:, None, None], rows, cols]
 
 
-def inputs(images: np.ndarray, prep: Preprocess) -> np.ndarray:
-    """Float inputs of the model for uint8 (N, 28, 28) images."""
+def inputs(images: np.ndarray, prep) -> np.ndarray:
+    """Float inputs of the model for uint8 (N, H, W) images."""
     return to_float(prep(images))
 
 
-def accuracy(params, images: np.ndarray, labels: np.ndarray, prep: Preprocess, hooks=(None, None)) -> float:
+def accuracy(params, images: np.ndarray, labels: np.ndarray, prep, hooks=(None, None), net=mlp) -> float:
+    """Share of `labels` the float network `net` (mlp or a graph.Graph) gets right."""
     correct = 0
     for i in range(0, len(images), 5000):
-        logits, _ = mlp.forward(params, inputs(images[i : i + 5000], prep), *hooks)
+        logits, _ = net.forward(params, inputs(images[i : i + 5000], prep), *hooks)
         correct += int((logits.argmax(axis=1) == labels[i : i + 5000]).sum())
     return correct / len(images)
 
@@ -75,9 +77,14 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     y = y.astype(np.int64)
     if teacher is not None and teacher.config.deskew != cfg.deskew:
         raise Digit51Error(f"the teacher {cfg.teacher} was trained {'with' if teacher.config.deskew else 'without'} deskew: train the student the same way (--deskew / --no-deskew)")
+    if teacher is not None and teacher.config.arch:
+        raise Digit51Error(f"the teacher {cfg.teacher} is a layer graph: distillation takes an MLP teacher for now")
+    if distortion(cfg).active and x_u8.shape[1:] != (SIDE, SIDE):
+        raise Digit51Error(f"the distortion ranges (--rotate, --scale, ...) work on 28x28 images, these are {x_u8.shape[1]}x{x_u8.shape[2]}: use --augment N (whole-pixel shifts)")
+    net = cfg.net
     if cfg.deskew:
         x_u8 = deskew(x_u8)
-    prep = Preprocess(cfg.pool)  # what is left to do per batch
+    prep = dataclasses.replace(cfg.preprocess, deskew=False)  # what is left to do per batch
     fixed = None if cfg.augment or teacher else inputs(x_u8, prep)
     epochs = epochs or cfg.epochs
     lr = lr or cfg.lr
@@ -103,7 +110,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
                     loss_fn = partial(mlp.distill_xent, teacher_logits=t_logits, weight=cfg.distill, temperature=cfg.temperature)
             else:
                 xb = fixed[idx]
-            loss, grads, logits = mlp.loss_and_grads(params, xb, y[idx], *hooks, loss_fn=loss_fn)
+            loss, grads, logits = net.loss_and_grads(params, xb, y[idx], *hooks, loss_fn=loss_fn)
             if not np.isfinite(loss):
                 raise Digit51Error(f"training diverged in epoch {epoch} (loss {loss}): use a smaller --lr (now {lr:g})")
             opt.step(params, grads, learning_rate(lr, cfg.schedule, step, total, warmup))
@@ -114,7 +121,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
         seconds = time.perf_counter() - t0
         if on_epoch:
             on_epoch(epoch, params, seconds)
-        val = accuracy(params, xv_u8, yv, cfg.preprocess, hooks)
+        val = accuracy(params, xv_u8, yv, cfg.preprocess, hooks, net)
         if val > best[1]:
             best = ([p.copy() for p in params], val, epoch)
         bar.finish(
@@ -127,10 +134,22 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
 @blas.one_thread
 def train(data: Mnist, cfg: TrainConfig, on_epoch=None) -> FloatModel:
     """Train a new float model from scratch, evaluate it, and return it."""
+    h, w = data.train_images.shape[1:]
+    if cfg.arch:
+        check_arch(cfg.arch, h, w, data.classes)
+        params = cfg.net.init_params((h, w), np.random.default_rng(cfg.seed))
+    else:
+        sizes = [(h // cfg.pool) * (w // cfg.pool), *cfg.hidden, data.classes]
+        params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
     teacher = model_file.load(cfg.teacher) if cfg.teacher else None
-    side = 28 // cfg.pool
-    sizes = [side * side, *cfg.hidden, data.classes]
-    params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
     best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch, teacher=teacher)
-    test = accuracy(best, data.test_images, data.test_labels, cfg.preprocess)
-    return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch)
+    test = accuracy(best, data.test_images, data.test_labels, cfg.preprocess, net=cfg.net)
+    return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch, (h, w))
+
+
+def check_arch(spec: str, height: int, width: int, classes: int) -> None:
+    """One Digit51Error line when the layer graph `spec` cannot work on these images and classes."""
+    try:
+        arch.shapes(arch.parse(spec), height, width, classes)
+    except ValueError as e:
+        raise Digit51Error(f"--arch {spec}: {e}") from None
