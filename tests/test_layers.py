@@ -104,3 +104,12 @@ def test_the_mlp_shorthand_is_recognised():
     assert arch.mlp_form(arch.parse("dense:128,dense:10")) == (1, (128,))
     assert arch.mlp_form(arch.parse("avgpool8,dense:10")) is None
     assert arch.mlp_form(arch.parse("avgpool2,conv3x3:4,dense:10")) is None
+
+
+def test_maxpool_sends_a_tied_blocks_gradient_to_its_first_maximum_only():
+    x = np.zeros((1, 2, 2, 1))
+    x[0, 0, 1, 0] = x[0, 1, 0, 0] = 3.0  # top-right and bottom-left tie
+    impl = layers.MaxPool2()
+    y, cache = impl.forward([], x)
+    dx, _ = impl.backward([], cache, np.ones_like(y))
+    assert y[0, 0, 0, 0] == 3.0 and dx[0, :, :, 0].tolist() == [[0.0, 1.0], [0.0, 0.0]]

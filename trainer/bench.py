@@ -33,7 +33,7 @@ def run_digit51(data, cfg: TrainConfig):
         nonlocal elapsed
         elapsed += seconds
         per_epoch.append(seconds)
-        acc = accuracy(params, data.test_images, data.test_labels, cfg.preprocess)
+        acc = accuracy(params, data.test_images, data.test_labels, cfg.preprocess, net=cfg.net)
         for t in TARGETS:
             if acc >= t and t not in reached:
                 reached[t] = elapsed
@@ -122,7 +122,7 @@ def profile(data, cfg: TrainConfig, steps: int = 40) -> list[tuple[str, float, f
         d = np.ones_like(h) / len(h)
         for i in reversed(range(len(net.impls))):
             t0 = time.perf_counter()
-            d, _ = net.impls[i].backward(parts[i], caches[i], d)
+            d, _ = net.impls[i].backward(parts[i], caches[i], d, need_dx=i > 0)
             bwd[i] += time.perf_counter() - t0
     return [(str(L), f / steps, b / steps) for L, f, b in zip(net.body, fwd, bwd)]
 

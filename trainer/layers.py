@@ -145,23 +145,30 @@ class Dense:
 
 
 class MaxPool2:
+    """2 x 2 maxima over whole blocks; the gradient goes to the first maximum of a block
+    (in the order top-left, top-right, bottom-left, bottom-right)."""
+
     def init(self, in_shape, rng, dtype=np.float32):
         return []
 
+    @staticmethod
+    def _corners(x):
+        ho, wo = x.shape[1] // 2, x.shape[2] // 2
+        return [x[:, dy : 2 * ho : 2, dx : 2 * wo : 2] for dy in (0, 1) for dx in (0, 1)]
+
     def forward(self, params, x, relu=True):
-        n, h, w, c = x.shape
-        ho, wo = h // 2, w // 2
-        blocks = x[:, : 2 * ho, : 2 * wo].reshape(n, ho, 2, wo, 2, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, ho, wo, c, 4)
-        first = blocks.argmax(axis=-1)  # the gradient goes to the first maximum
-        return np.take_along_axis(blocks, first[..., None], -1)[..., 0], (first, x.shape)
+        a, b, c, d = self._corners(x)
+        y = np.maximum(np.maximum(a, b), np.maximum(c, d))
+        return y, (x, y)
 
     def backward(self, params, cache, dy, need_dx=True):
-        first, (n, h, w, c) = cache
-        ho, wo = h // 2, w // 2
-        blocks = np.zeros((n, ho, wo, c, 4), dy.dtype)
-        np.put_along_axis(blocks, first[..., None], dy[..., None], -1)
-        dx = np.zeros((n, h, w, c), dy.dtype)
-        dx[:, : 2 * ho, : 2 * wo] = blocks.reshape(n, ho, wo, c, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, 2 * ho, 2 * wo, c)
+        x, y = cache
+        dx = np.zeros_like(x)
+        taken = np.zeros(y.shape, bool)
+        for corner, out in zip(self._corners(x), self._corners(dx)):
+            first = (corner == y) & ~taken
+            taken |= first
+            out[...] = dy * first
         return dx, []
 
 
