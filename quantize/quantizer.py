@@ -181,7 +181,8 @@ def quantize_graph(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig
         def float_layer(xi, W=W, b=b, impl=impl):  # the float layer on the quantized input, NCHW out
             xf = xi.astype(np.float64) * s_in
             z, _ = impl.forward([W, b], xf.transpose(0, 2, 3, 1) if xf.ndim == 4 and L.kind != "dense" else xf.reshape(len(xf), -1), relu=False)
-            return z.transpose(0, 3, 1, 2) if z.ndim == 4 else z
+            z = z.transpose(0, 3, 1, 2) if z.ndim == 4 else z
+            return z.astype(np.float32)  # float32 kept: 5,000 maps of 16 x 26 x 26 are 216 MB so
 
         z = _chunked(float_layer, x)
         q, bias, sh, s_out, s_w, weight_clip, bound = _scale_layer(W, b, z, s_in, hidden, cfg, f"layer {index} ({L}) output")

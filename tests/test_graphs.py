@@ -220,3 +220,13 @@ def test_the_firmware_refuses_a_graph_in_one_line(graph_pair, tmp_path):
     r = cli("build", str(tmp_path / "m.q51"), "-o", str(tmp_path / "fw"))
     assert r.returncode == 1 and r.stderr.count("\n") == 1
     assert "convolution layers are not in the firmware yet: avgpool2,conv3x3:3,maxpool2,dense:8,dense:3" in r.stderr
+
+
+def test_a_conv_whose_sum_could_leave_int32_is_refused():
+    rng = np.random.default_rng(0)
+    cfg = TrainConfig(arch="conv3x3:2,dense:3", epochs=1)
+    params = cfg.net.init_params((8, 8), rng)
+    params[1][:] = 1e9  # a bias of ~2^38 accumulator units at s_in * s_w
+    model = float_model_file.FloatModel(params, cfg, {}, 1, (8, 8))
+    with pytest.raises(Digit51Error, match=r"layer 0 \(conv3x3:2\) output [01]: worst-case accumulator \d+ exceeds int32"):
+        quantize(model, rng.integers(0, 256, (20, 8, 8)).astype(np.uint8))

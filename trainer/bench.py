@@ -6,7 +6,7 @@
 Runs the default 8051 model and 784-128-N (N classes, taken from the data's labels), or
 with --arch that layer graph only, plus where its time goes (forward and backward per
 layer). Times are training time only (the test evaluation after each epoch is not counted).
-Where PyTorch is importable (an optional bench dependency: pip install torch), it also
+Where PyTorch is importable (the optional extra: pip install digit51[bench]), it also
 trains the same network (same batch size, Adam, CPU, one thread on both sides, no
 augmentation on either side) and prints the per-epoch time ratio.
 """
@@ -173,7 +173,7 @@ def main(argv=None) -> None:
             print(f"  without augmentation, {a.torch_epochs} epochs: digit51 {psec:.2f} s/epoch, PyTorch {version} CPU, 1 thread "
                   f"(same network, batch, Adam) {tsec:.2f} s/epoch; digit51/PyTorch = {psec / tsec:.2f}")
     if not have_torch:
-        print("PyTorch is not importable: no comparison (pip install torch to get one)")
+        print("PyTorch is not importable: no comparison (pip install digit51[bench] to get one)")
 
 
 if __name__ == "__main__":

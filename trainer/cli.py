@@ -139,7 +139,7 @@ def cmd_eval(a: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a float MLP on MNIST", description="Train a float MLP on MNIST with NumPy.")
+    p = sub.add_parser("train", help="train a float MLP or layer graph on MNIST", description="Train a float MLP (--hidden, --pool) or layer graph (--arch) on MNIST or another IDX image set with NumPy.")
     add_data_option(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to write the float model file")
     add_train_options(p)

@@ -51,10 +51,11 @@ SLANT_ONE = 256  # slant is in 1/256 pixel of sideways move per row (Q8)
 
 
 def ink_moments(images: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Ink moments of uint8 (N, 28, 28) images, per image, from each row's ink
-    r[y] = sum_x p (uint16) and first moment c[y] = sum_x x * p (<= 96390):
+    """Ink moments of uint8 (N, H, W) images, per image, from each row's ink
+    r[y] = sum_x p (uint16) and first moment c[y] = sum_x x * p (<= 96390 for 28 wide):
     S = sum r, Sy = sum y * r, Syy = sum y * y * r, Sx = sum c, Syx = sum y * c.
-    Each is below 2^28, so int32 holds it."""
+    For 28x28 (the firmware's images) each is below 2^28, so int32 holds it; here they are
+    int64, so other sizes (up to 64x64) are exact too (the int32 bounds are for 28x28 only)."""
     p = images.astype(np.int64)
     y, x = np.arange(p.shape[1]), np.arange(p.shape[2])
     r, c = p.sum(axis=2), (p * x).sum(axis=2)
@@ -100,7 +101,7 @@ def shear(images: np.ndarray, my: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> uint8 (N, 28, 28), each image's slant sheared away."""
+    """uint8 (N, H, W) -> uint8 (N, H, W), each image's slant sheared away."""
     return shear(images, *slant(*ink_moments(images)))
 
 
