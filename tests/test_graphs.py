@@ -230,3 +230,12 @@ def test_a_conv_whose_sum_could_leave_int32_is_refused():
     model = float_model_file.FloatModel(params, cfg, {}, 1, (8, 8))
     with pytest.raises(Digit51Error, match=r"layer 0 \(conv3x3:2\) output [01]: worst-case accumulator \d+ exceeds int32"):
         quantize(model, rng.integers(0, 256, (20, 8, 8)).astype(np.uint8))
+
+
+def test_a_dense_reads_a_map_channel_by_channel():
+    from digit51.quantize.simulate import graph_flatten
+
+    m = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(1, 2, 3, 4) * 7
+    flat = graph_flatten(m)
+    for c, y, x in np.ndindex(2, 3, 4):
+        assert flat[0, (c * 3 + y) * 4 + x] == m[0, c, y, x]
