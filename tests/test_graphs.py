@@ -92,6 +92,7 @@ def test_an_mlp_on_20x12_images_with_2_classes(tmp_path):
 @pytest.mark.parametrize("spec, words", [
     ("avgpool8,conv3x3:4,dense:3", "layer 2 conv3x3:4 needs a map of at least 3x3, it gets 2x2"),
     ("conv3x3:4,dense:10", "the data has 3 classes: end with dense:3"),
+    ("avgpool2,dense:16,dense:10", "the data has 3 classes: end with dense:3"),  # an MLP spec too
     ("conv3x3:4,dense:0", "dense needs 1 to 4096 outputs"),
     ("conv5x5:4,dense:3", "'conv5x5:4' is not a layer"),
 ])

@@ -101,7 +101,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
     check_output(a.output)
     h, w, classes = mnist.peek(a.data)  # shapes checked before the images are read
-    check_arch(cfg.arch or arch.spec_string(mlp_layers(cfg.pool, cfg.hidden, classes)), h, w, classes)
+    check_arch(a.arch or arch.spec_string(mlp_layers(cfg.pool, cfg.hidden, classes)), h, w, classes)
     data = mnist.load(a.data)
     model = digit51.train(data, cfg)
     model_file.save(a.output, model)
