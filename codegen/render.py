@@ -87,6 +87,14 @@ def fold_step(n_out: int, pool: int) -> int:
 
 
 PER_LINE = 16
+MAX_MODEL_NAME = 200  # the `ready` line's model=, so that the line stays under protocol.MAX_LINE
+
+
+def model_name(sizes: list[int]) -> str:
+    """The model's name in the `ready` line: its layer widths (196-192-64-10); a name longer
+    than MAX_MODEL_NAME (hundreds of layers) is shortened to first-<n>hidden-last."""
+    name = "-".join(map(str, sizes))
+    return name if len(name) <= MAX_MODEL_NAME else f"{sizes[0]}-{len(sizes) - 2}hidden-{sizes[-1]}"
 
 
 def _env() -> jinja2.Environment:
@@ -154,7 +162,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         })
     ctx = {
         "banner": BANNER.format(source=source),
-        "model_name": "-".join(map(str, model.sizes)),
+        "model_name": model_name(model.sizes),
         "layers": layers,
         "n_layers": n,
         "n_input": model.sizes[0],

@@ -51,7 +51,7 @@ DESKEW_XRAM = 47
 IRAM_BASE = 120  # internal RAM SDCC uses besides our buffers (registers, locals, printf): 111-116 measured
 # Stream mode folds FOLD_STEP layer-0 neurons per received byte (codegen/render.py fold_step): with 5,
 # 196-20-10 on at89s52 measured 540 cycles a step and at most 806 a byte with CRC and pooling,
-# of the 960 a byte lasts at 9600 baud (README, "The smallest chip"); more would not keep up.
+# of the 960 a byte lasts at 9600 baud (docs/frontier.md, "The smallest chip"); more would not keep up.
 MAX_FOLD_STEP = 5
 IRAM_BASE_STREAM = 74  # the same in stream mode, which links printf_fast (codegen/render.py PRINTF): 70 measured
 

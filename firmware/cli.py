@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digit51.firmware import classify, commands, flash, monitor, report, signals, ui
+from digit51.firmware import classify, commands, doctor, flash, monitor, report, signals, ui
 from digit51.quantize import cli as quantize_cli
 from digit51.trainer import cli as trainer_cli
 from digit51.trainer.errors import Digit51Error
@@ -27,6 +27,7 @@ def parser() -> argparse.ArgumentParser:
     ui.register(sub)
     classify.register(sub)
     report.register(sub)
+    doctor.register(sub)
     return p
 
 

@@ -196,9 +196,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
                            "int_accuracy": r["int_accuracy"], "cycles": cycles, "cycles_max": worst,
                            "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles and classic else None,
                            "seconds_per_digit_max": pipeline.seconds_per_digit(worst, target) if worst and classic else None})
-        best = next((e for e in report if e["target"] == target.name and e["fits"]), None)
-        if best and not classic:  # time the best fitting row with the chip's table
-            best.update(_chip_time(table, best, target))
+            if mode and not classic:
+                report[-1].update(_chip_time(r, target))
     if a.json:
         print(json.dumps(report, sort_keys=True))
         return 0
@@ -213,20 +212,26 @@ def cmd_fit(a: argparse.Namespace) -> int:
             print(f"  {e['arch']:>14}{' deskew' if e['deskew'] else '       '}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
     print("cycles: 12-clock machine cycles measured in ucsim (firmware/frontier.json), mean and maximum over the images "
           "run: serve mode with the default kernel (sparse-asm where its list fits), stream mode with the C kernel on "
-          "at89s52; on 1T chips the best fitting row is timed with the chip's clock table (firmware/timing.py)", file=sys.stderr)
+          "at89s52; on 1T chips: time per digit measured by the sweep on each row's trained model with the chip's clock "
+          "table (firmware/timing.py), where it was measured", file=sys.stderr)
     return 0
 
 
-def _chip_time(table: dict, entry: dict, target) -> dict:
-    """ms per digit on a 1T chip for one frontier row: its architecture with random int8
-    weights (time barely depends on their values) timed by firmware/timing.py in s51."""
-    from digit51.firmware import timing
-
-    row = next(r for r in table["rows"] if (r["arch"], r.get("deskew", False)) == (entry["arch"], entry["deskew"]))
-    e = timing.measure(timing.model_of(row["sizes"], row["pool"], deskew=entry["deskew"]), target, timing.sample_images(), mode=entry["mode"])
-    lo, hi = e.ms
-    return {"ms_per_digit": [round(lo, 2), None if hi is None else round(hi, 2)],
-            "chip_time": f"{e.span()} per digit at {target.clock_hz / 1e6:g} MHz ({e.table} table)"}
+def _chip_time(row: dict, target) -> dict:
+    """ms per digit on a 1T chip for one frontier row, as the sweep measured it on the row's
+    trained model with the chip's clock table (firmware/timing.py); none where it did not."""
+    t = (row.get("chip_times") or {}).get(target.name)
+    if not t:
+        return {"ms_per_digit": None, "chip_time": "time on this chip not measured"}
+    # the clocks counted are the same at any clock: a time measured at another clock than the
+    # chip's default (e.g. the CH552 at 24 MHz before its default became 16 MHz) scales exactly
+    scale = t["clock_hz"] / target.clock_hz
+    lo, hi, est = (None if v is None else round(v * scale, 3) for v in (*t["ms"], t.get("estimate_ms")))
+    span = f"{lo:.3g}-{hi:.3g} ms" if hi is not None else f">= {lo:.3g} ms"
+    if est:
+        span += f" (estimate {est:.3g} ms)"
+    return {"ms_per_digit": [lo, hi], "estimate_ms_per_digit": est,
+            "chip_time": f"{span} per digit at {target.clock_hz / 1e6:g} MHz ({t['table']} table, {t['images']} test images)"}
 
 
 def register_fit(sub) -> None:

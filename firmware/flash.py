@@ -55,12 +55,13 @@ def plan(target: targets.Target, folder: Path, port: str | None, clock: int) -> 
     raise Digit51Error(f"{target.name} has no flashing recipe: program {hexfile} with your programmer")
 
 
-def _have(tool: str) -> bool:
+def _where(tool: str) -> str | None:
+    """The tool's path: on PATH, else beside this Python (a venv's bin, not activated)."""
     if tool == "ch55xtool":
         import importlib.util
 
-        return importlib.util.find_spec("ch55xtool") is not None
-    return shutil.which(tool) is not None
+        return sys.executable if importlib.util.find_spec("ch55xtool") is not None else None
+    return shutil.which(tool) or shutil.which(tool, path=str(Path(sys.executable).parent))
 
 
 def make_bin(folder: Path) -> Path:
@@ -111,13 +112,14 @@ def cmd_flash(a: argparse.Namespace) -> int:
     shown = shlex.join(p.argv)
     if p.needs_bin:
         shown = f"{shlex.join(['makebin', '-p', str(folder / 'firmware.ihx'), str(folder / 'firmware.bin')])} && {shown}"
-    if not _have(p.tool):
+    where = _where(p.tool)
+    if where is None:
         print(f"digit51: {p.tool} is not installed ({p.install}); then run: {shown}", file=sys.stderr)
         return 1
     if p.needs_bin:
         make_bin(folder)
     print(f"digit51: {shown}", file=sys.stderr)
-    return subprocess.run(p.argv).returncode
+    return subprocess.run([where if a == p.tool else a for a in p.argv[:1]] + p.argv[1:]).returncode
 
 
 def _clock(text: str) -> int:

@@ -40,6 +40,18 @@ def row_problem(r) -> str | None:
     for key in ("cycles", "stream_cycles"):
         if r.get(key) is not None and not (_number(r[key]) and r[key] > 0):
             return f"'{key}' must be a positive number or null"
+    return chip_times_problem(r.get("chip_times", {}))
+
+
+def chip_times_problem(times) -> str | None:
+    """What is wrong with a row's 'chip_times' (target -> the sweep's timing on that chip), or None."""
+    if not isinstance(times, dict):
+        return "has 'chip_times' that is not an object"
+    for name, t in times.items():
+        ms = t.get("ms") if isinstance(t, dict) else None
+        if not (isinstance(ms, list) and len(ms) == 2 and _number(ms[0]) and (ms[1] is None or _number(ms[1]))
+                and _number(t.get("clock_hz")) and isinstance(t.get("table"), str) and _number(t.get("images"))):
+            return f"'chip_times' of {name} needs 'ms' [low, high or null], 'clock_hz', 'table' and 'images'"
     return None
 
 

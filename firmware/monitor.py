@@ -2,7 +2,9 @@
 checksum, print them with running accuracy; with --send, stream test images to a board
 running the serve firmware. Data on stdout, status on stderr (pyserial miniterm style).
 Exit status 0 only for a run that reached its `done` line with no corrupt line, no
-rejected frame and no prediction whose digit is not the argmax of its logits.
+rejected frame, no prediction whose digit is not the argmax of its logits, and as many
+predictions as the `done` line counts (with --send, not more: a frame sent twice may be
+answered twice, and the second answer is dropped).
 
     python -m digit51.firmware.monitor /dev/ttyUSB0 --data ../shared/data/mnist
 """
@@ -30,6 +32,7 @@ class Tally:
         self.seen = self.scored = self.correct = self.corrupt = self.frame_errors = self.inconsistent = 0
         self.done: protocol.Done | None = None
         self.images = None  # test images to draw beside each answer (--show)
+        self.sending = False  # --send: the host drops a second answer to a frame it sent twice
 
     def _say(self, text: str) -> None:
         print(f"monitor: {text}", file=self.err, flush=True)
@@ -76,6 +79,10 @@ class Tally:
                     else "the firmware stopped before its 'done' line")
         if self.corrupt or self.frame_errors or self.inconsistent:
             return "corrupt lines, rejected frames or inconsistent predictions (see above)"
+        # listening, every answer must have arrived; sending, a frame sent twice may be answered twice
+        if self.done.images < self.seen or (self.done.images != self.seen and not self.sending):
+            return (f"the firmware says it answered {self.done.images} images but {self.seen} predictions arrived "
+                    "(was the monitor started after the firmware?)")
         return None
 
 
@@ -110,6 +117,7 @@ def cmd_monitor(a: argparse.Namespace) -> int:
     if a.send:
         indices = _indices(a, len(data.test_images))
     tally = Tally(labels)
+    tally.sending = a.send
     if a.show:
         tally.images = data.test_images
     port = open_port(a.port, a.baud)

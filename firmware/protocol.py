@@ -13,6 +13,9 @@ test image 7 sent once with one bit flipped, then intact, then the quit frame):
     pred img=7 digit=9 logits=-12980,-21436,-16312,-8659,1696,-2500,-4574,-7035,-3386,5878 cycles=91135 *EAA8
     done images=1 *B131
 
+Each key appears once in a line; a line with a key twice is corrupt (which value was meant
+cannot be told).
+
 - `ready`: first line after reset; `images=N` only in self-test mode (N embedded images).
 - `pred`: `digit` is the argmax of the ten `logits` (the first maximum); `cycles` are
   machine cycles of this inference, counted by Timer 0.
@@ -132,7 +135,10 @@ def parse_line(text: str):
     if crc16(m["body"].encode()) != int(m["crc"], 16):
         return BadLine(text, "checksum mismatch")
     kind = m["kind"]
-    fields = dict(kv.split("=", 1) for kv in m["body"].split(" ")[1:])
+    pairs = [kv.split("=", 1) for kv in m["body"].split(" ")[1:]]
+    fields = dict(pairs)
+    if len(fields) != len(pairs):  # a repeated key: which value is meant cannot be told
+        return BadLine(text, f"repeated key in a '{kind}' record")
     try:
         if kind == "pred" and set(fields) == {"img", "digit", "logits", "cycles"}:
             logits = tuple(_int(v, -(2**31), 2**31 - 1) for v in fields["logits"].split(","))

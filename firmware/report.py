@@ -3,7 +3,7 @@ embedded, nothing fetched) and report.json about a model on a chip: per layer si
 MACs, memory, accumulator bounds, shifts, clipping and cycles measured in ucsim
 (firmware/layer_cycles.py states the method); totals against the target's budgets; float vs
 integer vs firmware accuracy; confusion matrix, most confident mistakes and the
-frontier plot as PNG files (matplotlib: pip install 'digit51[sweep]')."""
+frontier plot as PNG files (matplotlib: pip install 'digit51[plots]')."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import argparse
 import base64
 import io
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -28,11 +29,13 @@ from digit51.quantize import simulate
 from digit51.quantize.quantizer import accumulator_bound
 from digit51.trainer import mnist
 from digit51.trainer.artifact import atomic_write
+from digit51.trainer.files import check_output_dir, replace_dir, temp_dir_beside
 from digit51.trainer.cli import add_data_option
 from digit51.trainer.errors import Digit51Error
 
 WEB = Path(__file__).with_name("web")
 MISTAKES = 12
+OUTPUTS = {"report.html", "report.json", "confusion.png", "mistakes.png", "frontier.png"}  # all it writes in -o
 
 
 def _pyplot():
@@ -42,7 +45,7 @@ def _pyplot():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise Digit51Error("the report's plots need matplotlib: pip install 'digit51[sweep]'") from None
+        raise Digit51Error("the report's plots need matplotlib: pip install 'digit51[plots]'") from None
     return plt
 
 
@@ -143,11 +146,7 @@ def measure_firmware(model, target, data, n_images: int, source: str, work: Path
 
 
 def make(a: argparse.Namespace) -> dict:
-    out = Path(a.output)
-    if out.exists() and not out.is_dir():
-        raise Digit51Error(f"{out} exists and is not a folder: choose another -o")
-    if not out.parent.is_dir():
-        raise Digit51Error(f"cannot write {out}: folder {out.parent} does not exist (create it first)")
+    out = check_report_folder(a.output)
     if a.images < 1:
         raise Digit51Error("--images must be at least 1")
     plt = _pyplot()
@@ -159,7 +158,6 @@ def make(a: argparse.Namespace) -> dict:
     except Digit51Error as e:
         raise Digit51Error(f"cycles per layer are measured on the buffered self-test firmware, which does not fit "
                            f"{target.name} ({e}); report on --target generic-8052 (same 8051 core, same cycles)") from None
-    out.mkdir(exist_ok=True)
     name = "-".join(map(str, model.sizes))
 
     print(f"report: integer simulator on {len(data.test_images):,} test images", file=sys.stderr)
@@ -176,7 +174,8 @@ def make(a: argparse.Namespace) -> dict:
     try:
         serve, prof, cmp = measure_firmware(model, target, data, a.images, Path(a.qmodel).name, tmp)
         per_image = prof.totals
-        for row, k in zip(layers, range(1, len(layers) + 1)):
+        for i, row in enumerate(layers):  # by name: a deskew model has a deskew segment before layer 0
+            k = prof.segments.index(f"layer {i}")
             row["cycles_mean"] = float(prof.cycles[:, k].mean())
             row["cycles_max"] = int(prof.cycles[:, k].max())
             row["cycles_per_mac"] = row["cycles_mean"] / row["macs"]
@@ -212,11 +211,34 @@ def make(a: argparse.Namespace) -> dict:
     html = env.get_template("report.html.j2").render(
         s=summary, images={k[:-4]: "data:image/png;base64," + base64.b64encode(v).decode() for k, v in files.items()},
         clock_mhz=f"{target.clock_hz / 1e6:.4f}", cpc=target.clocks_per_cycle)
-    for fname, data_bytes in files.items():
-        atomic_write(out / fname, data_bytes)
-    atomic_write(out / "report.json", (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode())
-    atomic_write(out / "report.html", html.encode())
+    files["report.json"] = (json.dumps(summary, indent=1, sort_keys=True) + "\n").encode()
+    files["report.html"] = html.encode()
+    publish(files, check_report_folder(a.output))  # checked again: the run took minutes
     return summary
+
+
+def check_report_folder(path) -> Path:
+    """Refuse, before any work, an -o that is empty, not a folder, in a folder that cannot be
+    written, holding files the report did not write (as `digit51 build` does), or whose
+    report files are not plain files (a symlinked report.json is never written through)."""
+    out = check_output_dir(path, OUTPUTS)
+    out = Path(os.path.abspath(out))  # `-o .`: the folder is swapped in beside it, in its real parent
+    for name in sorted(OUTPUTS):
+        if os.path.lexists(out / name) and (os.path.islink(out / name) or not os.path.isfile(out / name)):
+            raise Digit51Error(f"cannot write {out / name}: it is a symlink, folder or special file; "
+                               "name a new or empty output folder")
+    return out
+
+
+def publish(files: dict[str, bytes], out: Path) -> None:
+    """Write every file into a private folder beside `out`, then swap it in whole."""
+    tmp = temp_dir_beside(out)
+    try:
+        for fname, data_bytes in files.items():
+            atomic_write(tmp / fname, data_bytes)
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def cmd_report(a: argparse.Namespace) -> int:

@@ -1,5 +1,5 @@
 """Sweep architectures: train, quantize, build and measure each; write the frontier
-(firmware/frontier.json), its table into README.md (between the frontier markers) and a
+(firmware/frontier.json), its table into docs/frontier.md (between the frontier markers) and a
 PNG plot (docs/frontier.png) of integer test accuracy against code bytes and cycles per
 inference. Its result picks the default model (firmware/frontier.py states the rule) on
 the maximum cycles: measured over the first --images test images and the few the integer
@@ -7,7 +7,7 @@ simulator shows to have the most non-zero multiply-accumulates (the sparse kerne
 
     python -m digit51.firmware.sweep --data ../shared/data/mnist
 
-The plot needs matplotlib (pip install '.[sweep]'); the table does not.
+The plot needs matplotlib (pip install '.[plots]'); the table does not.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from digit51.codegen.render import DEFAULT_KERNEL
-from digit51.firmware import frontier, pipeline, targets
+from digit51.firmware import frontier, pipeline, targets, timing
 from digit51.quantize import simulate
 from digit51.quantize.quantizer import quantize
 from digit51.trainer import mnist
@@ -37,7 +37,7 @@ MARK_START, MARK_END = "<!-- frontier:start -->", "<!-- frontier:end -->"
 # beside the row's name. Deskew, unless a recipe says, follows deskews(): on, except where
 # the smallest chip runs the model in stream mode, which cannot deskew.
 # 196-20-10 is the widest model the at89s52 (8 KB, stream mode) holds; 100 epochs at lr 5e-3
-# beat 40 at 2e-3 there by a point on the validation split (README "The smallest chip").
+# beat 40 at 2e-3 there by a point on the validation split (docs/frontier.md, "The smallest chip").
 # FLAT: the fast rows, where deskew's ~100,000 cycles a digit cost more than the width they
 # buy, and the 784-input rows (not retrained with deskew); 40 epochs measured best without it.
 FLAT = {"deskew": False, "epochs": 40}
@@ -96,6 +96,29 @@ def trained(data, cfg: TrainConfig, cache: Path | None):
     return model, seconds
 
 
+CHIP_IMAGES = 3  # the first test images, as `python -m digit51.firmware.timing` times them by default
+
+
+def chip_times(q, data) -> dict:
+    """Time per digit on each 1T chip that can run the model, by firmware/timing.py on this
+    trained model (the zero-skipping kernels' time follows its activations): target ->
+    {"ms": [low, high or null], "estimate_ms", "table", "clock_hz", "images"}."""
+    out = {}
+    for t in targets.TARGETS.values():
+        if t.timing == "classic12":  # their time is the frontier's cycles at the chip's clock
+            continue
+        try:
+            mode = timing.runnable(q, t)
+        except Digit51Error:
+            continue
+        e = timing.measure(q, t, data.test_images[:CHIP_IMAGES], mode=mode)
+        lo, hi = e.ms
+        out[t.name] = {"ms": [round(lo, 3), None if hi is None else round(hi, 3)], "table": e.table, "clock_hz": e.clock_hz,
+                       "estimate_ms": round(timing.ms(e.estimate_clocks, e.clock_hz), 3) if e.estimate_clocks else None,
+                       "images": CHIP_IMAGES}
+    return out
+
+
 def deskews(pool: int, hidden: tuple, data) -> bool:
     """Deskew (the default recipe) unless the architecture fits the smallest chip, whose
     stream firmware folds pixels into layer 0 as they arrive and so cannot deskew."""
@@ -103,12 +126,18 @@ def deskews(pool: int, hidden: tuple, data) -> bool:
     return frontier.fits({"sizes": sizes, "pool": pool}, targets.get("at89s52")) != "stream"
 
 
-def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: int, work: Path,
-            cache: Path | None = None) -> dict:
+def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache: Path | None):
+    """(config, float model, training seconds, integer model, integer test predictions) of one row."""
     cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **recipe})
     model, train_seconds = trained(data, cfg, cache)
     q = quantize(model, data.train_images[:5000])
     _, pred = simulate.run(q, data.test_images)
+    return cfg, model, train_seconds, q, pred
+
+
+def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: int, work: Path,
+            cache: Path | None = None) -> dict:
+    cfg, model, train_seconds, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
     row = {
         "arch": "-".join(map(str, q.sizes)),
         "sizes": q.sizes,
@@ -134,6 +163,24 @@ def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: i
     if frontier.fits(row, tiny) == "stream":  # measure the tiny-RAM firmware too
         r = pipeline.simulate_firmware(q, tiny, data, run, "stream", "socket", work / (row["arch"] + "-stream"), "sweep")
         row.update(bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact), **firmware_cycles(r, images, "stream_"))
+    row["chip_times"] = chip_times(q, data)
+    return row
+
+
+def remeasure_chip_times(data, pool: int, hidden: tuple, recipe: dict, epochs: int, rows: list[dict], cache: Path | None) -> dict:
+    """Train the row's model again (deterministic: the same bytes as the sweep that wrote
+    the row), check it is that row's model (same integer test accuracy), and time it on the
+    1T chips; the row's other figures stay as measured."""
+    cfg, _, _, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
+    arch = "-".join(map(str, q.sizes))
+    row = next((r for r in rows if (r["arch"], r.get("recipe"), r.get("deskew", False)) == (arch, recipe or None, cfg.deskew)), None)
+    if row is None:
+        raise Digit51Error(f"{arch}: no such row in the frontier to add chip times to; measure it with --only first")
+    accuracy = float((pred == data.test_labels).mean())
+    if accuracy != row["int_accuracy"]:
+        raise Digit51Error(f"{arch}: the retrained model scores {accuracy:.4f}, the row {row['int_accuracy']:.4f}: not the row's "
+                           "model (other epochs or code?); measure the whole row with --only")
+    row["chip_times"] = chip_times(q, data)
     return row
 
 
@@ -202,19 +249,40 @@ def main(argv=None) -> int:
                    help=f"test images run in ucsim per architecture for the mean cycles (default 20); the maximum is "
                         f"taken over these and the {HEAVY} test images with the most non-zero multiply-accumulates")
     p.add_argument("--frontier", default=str(frontier.FRONTIER), help="the measurements file to write (default firmware/frontier.json)")
-    p.add_argument("--readme", default="README.md", help="README whose frontier table to replace (default README.md)")
+    p.add_argument("--readme", default="docs/frontier.md", help="page whose frontier table to replace (default docs/frontier.md)")
     p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")
     p.add_argument("--redraw", action="store_true", help="do not measure: redraw the table and plot from firmware/frontier.json")
     p.add_argument("--models", metavar="DIR", help="keep the trained float models here and reuse them on the next sweep "
                    "(to re-measure new firmware without training again)")
     p.add_argument("--only", action="append", type=arch_spec, metavar="POOL:H[,H]",
                    help="measure just this architecture (repeatable) and update its row in firmware/frontier.json")
+    p.add_argument("--chip-times", action="store_true",
+                   help="with --only: retrain the rows' models and measure only their time per digit on the 1T chips "
+                        "(firmware/timing.py), keeping the rows' other figures")
     a = p.parse_args(argv)
+    if a.chip_times and not a.only:
+        p.error("--chip-times needs --only POOL:H[,H] (the rows to time)")
     t0 = time.perf_counter()
     if a.redraw:
         saved = frontier.load(Path(a.frontier))
         rows, meta = saved["rows"], saved["meta"]
         chosen = frontier.choose_default(rows)
+    elif a.chip_times:
+        saved = frontier.load(Path(a.frontier))
+        rows, meta = saved["rows"], saved["meta"]
+        data = mnist.load(a.data)
+        failed = 0
+        for pool, hidden, recipe in a.only:  # each row written as soon as it is timed
+            try:
+                row = remeasure_chip_times(data, pool, hidden, recipe, meta.get("epochs", a.epochs), rows, Path(a.models) if a.models else None)
+            except Digit51Error as e:
+                print(f"sweep: error: {e}", file=sys.stderr, flush=True)
+                failed += 1
+                continue
+            print(f"sweep: {row['arch']} chip times {json.dumps(row['chip_times'], sort_keys=True)}", file=sys.stderr, flush=True)
+            atomic_write(Path(a.frontier), (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
+        print(f"chip times of {len(a.only) - failed} of {len(a.only)} row(s) written to {a.frontier}; {time.perf_counter() - t0:.0f} s")
+        return 1 if failed else 0  # nothing the table or the plot show has changed
     else:
         data = mnist.load(a.data)
         rows = frontier.load(Path(a.frontier))["rows"] if a.only and Path(a.frontier).exists() else []

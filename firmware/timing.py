@@ -3,9 +3,10 @@
 ucsim models a 12-clock core only. s51 0.6.4's `statistic rom` prints how often each code
 byte was read; the count at an instruction's first byte is its execution count. The
 instruction starts come from sweeping the code areas of the .map with the opcode lengths
-(firmware/opcodes.py). Counts x a chip's clocks per opcode give the chip's clocks, as a
-range: a conditional branch counts between not taken and taken, and table entries that
-depend on address parity between their smallest and largest value. The method is checked
+(firmware/opcodes.py). Counts x a chip's clocks per opcode (firmware/clock_tables.py, the
+published tables) give the chip's clocks, as a range: a conditional branch whose fall-through
+count the counts show is timed as taken or not that many times, the others between their
+not-taken and taken times; opcodes a table does not cover are bounded. The method is checked
 by rebuilding ucsim's own 12-clock total from the same counts (`validate`).
 
 Inference time is the code in the INFER area (infer.c is compiled with --codeseg INFER).
@@ -22,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from digit51.firmware import clock_tables
 from digit51.firmware.opcodes import OPS, Op
 from digit51.firmware.ucsim import batch
 from digit51.trainer.errors import Digit51Error
@@ -71,30 +73,12 @@ def ch55x_clocks(op: Op, a: int, code: bytes) -> tuple[int, int]:
     return (op.size, taken) if op.cond else (taken, taken)
 
 
-N76_SOURCE = "N76E003 datasheet Rev1.09 Table 30-1 (SoCXin/N76E003 docs/DS_N76E003_EN_Rev1.09.pdf); one value per branch"
-_N76 = {  # clocks per instruction, as the table lists them (branches: one value, taken or not)
-    "NOP": 1, "ADD A,Rn": 2, "ADD A,direct": 3, "ADD A,@Ri": 4, "ADD A,#data": 2,
-    "ADDC A,Rn": 2, "ADDC A,direct": 3, "ADDC A,@Ri": 4, "ADDC A,#data": 2,
-    "SUBB A,Rn": 2, "SUBB A,direct": 3, "SUBB A,@Ri": 4, "SUBB A,#data": 2,
-    "INC A": 1, "INC Rn": 3, "INC direct": 4, "INC @Ri": 5, "INC DPTR": 1,
-    "DEC A": 1, "DEC Rn": 3, "DEC direct": 4, "DEC @Ri": 5, "MUL AB": 4, "DIV AB": 4, "DA A": 1,
-    "ANL A,Rn": 2, "ANL A,direct": 3, "ANL A,@Ri": 4, "ANL A,#data": 2, "ANL direct,A": 4, "ANL direct,#data": 4,
-    "ORL A,Rn": 2, "ORL A,direct": 3, "ORL A,@Ri": 4, "ORL A,#data": 2, "ORL direct,A": 4, "ORL direct,#data": 4,
-    "XRL A,Rn": 2, "XRL A,direct": 3, "XRL A,@Ri": 4, "XRL A,#data": 2, "XRL direct,A": 4, "XRL direct,#data": 4,
-    "CLR A": 1, "CPL A": 1, "RL A": 1, "RLC A": 1, "RR A": 1, "RRC A": 1, "SWAP A": 1,
-    "MOV A,Rn": 1, "MOV A,direct": 3, "MOV A,@Ri": 4, "MOV A,#data": 2, "MOV Rn,A": 1, "MOV Rn,direct": 4,
-    "MOV Rn,#data": 2, "MOV direct,A": 2, "MOV direct,Rn": 3, "MOV direct2,direct1": 4, "MOV direct,@Ri": 5,
-    "MOV direct,#data": 3, "MOV @Ri,A": 3, "MOV @Ri,direct": 4, "MOV @Ri,#data": 3, "MOV DPTR,#data16": 3,
-    "MOVC A,@A+DPTR": 4, "MOVC A,@A+PC": 4, "MOVX A,@Ri": 5, "MOVX A,@DPTR": 4, "MOVX @Ri,A": 6, "MOVX @DPTR,A": 5,
-    "PUSH direct": 4, "POP direct": 3, "XCH A,Rn": 2, "XCH A,direct": 3, "XCH A,@Ri": 4, "XCHD A,@Ri": 5,
-    "CLR C": 1, "CLR bit": 4, "SETB C": 1, "SETB bit": 4, "CPL C": 1, "CPL bit": 4,
-    "ANL C,bit": 3, "ANL C,/bit": 3, "ORL C,bit": 3, "ORL C,/bit": 3, "MOV C,bit": 3, "MOV bit,C": 4,
-    "ACALL addr11": 4, "LCALL addr16": 4, "RET": 5, "RETI": 5, "AJMP addr11": 3, "LJMP addr16": 4, "SJMP rel": 3,
-    "JMP @A+DPTR": 3, "JZ rel": 3, "JNZ rel": 3, "JC rel": 3, "JNC rel": 3, "JB bit,rel": 5, "JNB bit,rel": 5,
-    "JBC bit,rel": 5, "CJNE A,direct,rel": 5, "CJNE A,#data,rel": 4, "CJNE Rn,#data,rel": 4, "CJNE @Ri,#data,rel": 6,
-    "DJNZ Rn,rel": 4, "DJNZ direct,rel": 5,
-}
-N76 = {form: (c, c, c) for form, c in _N76.items()}
+# N76E003: one value per instruction, branches taken or not alike (clock_tables.N76).
+N76 = {form: (c, c, c) for form, c in clock_tables.N76.items()}
+# EFM8: the CIP-51 table by opcode; a conditional branch's figure is its not-taken time and
+# a taken one is that plus EFM8_TAKEN_EXTRA (see clock_tables).
+EFM8 = {OPS[code].form: ((c, c + clock_tables.EFM8_TAKEN_EXTRA[0], c + clock_tables.EFM8_TAKEN_EXTRA[1])
+                         if OPS[code].cond else (c, c, c)) for code, c in clock_tables.EFM8.items()}
 
 
 @dataclass(frozen=True)
@@ -111,12 +95,10 @@ class Table:
 TABLES = {
     "classic12": Table("classic12", "Intel MCS-51: 12 clocks per machine cycle", {}, False, (0, 0)),
     "ch55x": Table("ch55x", CH55X_SOURCE, {}, True, (1, 1), by_address=ch55x_clocks),
-    "n76e003": Table("n76e003", N76_SOURCE, N76, False, (1, None)),  # every opcode is listed
-    # STC8H1K08 datasheet features page (tangyangguang/Stc8hBase docs/vendor/stc): "all 111
-    # instructions in sequence: 147 clocks; the traditional 8051 requires 1944 clocks".
-    "stc8h": Table("stc8h", "STC8H per-opcode table not available here: lower bound 1 clock per instruction; "
-                   "estimate 12T clocks x 147/1944 (STC8H datasheet, all 111 instructions once)", {}, False, (1, None), 147 / 1944),
-    "efm8": Table("efm8", "CIP-51 per-instruction table unconfirmed: lower bound 1 clock per instruction", {}, False, (1, None)),
+    "n76e003": Table("n76e003", clock_tables.N76_SOURCE, N76, False, (1, None)),  # every opcode is listed
+    "stc8h": Table("stc8h", clock_tables.STC8H_SOURCE, {}, False, (1, None),
+                   clock_tables.STC8H_AGGREGATE[0] / clock_tables.STC8H_AGGREGATE[1]),
+    "efm8": Table("efm8", clock_tables.EFM8_SOURCE, EFM8, False, (1, None)),  # every opcode is listed
 }
 
 
@@ -204,23 +186,36 @@ def not_taken(run: Run) -> dict:
     return out
 
 
+def branch_times(op: Op, a: int, code: bytes, table: Table) -> tuple[int, int, int] | None:
+    """(not taken, taken low, taken high) of a conditional branch, where the table knows them."""
+    if not op.cond or table.name == "classic12":
+        return None
+    if table.by_address:
+        nt, taken = table.by_address(op, a, code)
+        return nt, taken, taken
+    return table.known.get(op.form)
+
+
 def total(run: Run, table: Table, areas: set[str] | None = None, exact_branches: bool = True) -> tuple[int, int | None, dict]:
     """Clocks (low, high) of the code in `areas` (all code by default) and the executions
-    of forms the table does not cover. With an address-exact table (CH55x) a branch whose
-    fall-through count is known (`not_taken`) is timed exactly, the others bounded."""
-    lo = hi = 0
+    of forms the table does not cover. A conditional branch whose fall-through count is
+    known (`not_taken`) is timed as that many not-taken and the rest taken; the others are
+    bounded between their not-taken and taken times."""
+    lo, hi = 0, 0
     unknown: dict = {}
-    fell = not_taken(run) if table.by_address and exact_branches else {}
+    fell = not_taken(run) if exact_branches and table.name != "classic12" else {}
     for a in starts(run.code, code_ranges(run.map_text, areas)):
         n = run.counts.get(a, 0)
         if not n:
             continue
         op = OPS[run.code[a]]
-        c_lo, c_hi = table.by_address(op, a, run.code) if table.by_address else clocks(op, table)
-        if a in fell:  # c_lo is the not-taken time, c_hi the taken time
-            exact = fell[a] * c_lo + (n - fell[a]) * c_hi
-            lo, hi = lo + exact, hi + exact
+        times = branch_times(op, a, run.code, table) if a in fell else None
+        if times:
+            nt, taken_lo, taken_hi = times
+            lo += fell[a] * nt + (n - fell[a]) * taken_lo
+            hi = None if hi is None else hi + fell[a] * nt + (n - fell[a]) * taken_hi
             continue
+        c_lo, c_hi = table.by_address(op, a, run.code) if table.by_address else clocks(op, table)
         lo += n * c_lo
         hi = None if hi is None or c_hi is None else hi + n * c_hi
         if table.name != "classic12" and op.form not in table.known and not table.per_byte:
@@ -312,6 +307,30 @@ def measure(model, target, images, kernel: str | None = None, mode: str = "serve
                     round(t12 / n * table.aggregate) if table.aggregate else None)
 
 
+def runnable(model, target) -> str:
+    """The firmware mode in which `target` runs `model` (serve where it has XRAM, else
+    stream), or an error saying why the chip cannot run it (check_fit's line)."""
+    from digit51.firmware.build import check_fit
+
+    mode = "serve" if target.xram else "stream"
+    try:
+        check_fit(model.sizes, model.pool, target, mode, deskew=model.deskew)
+    except Digit51Error as e:
+        raise Digit51Error(f"{target.name} cannot run this {'-'.join(map(str, model.sizes))} model ({mode} mode): {e}") from None
+    return mode
+
+
+def image_count(text: str) -> int:
+    """--images: a whole number of test images, 1 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise Digit51Error(f"--images {text}: give the number of test images to time, 1 or more")
+    return n
+
+
 def main(argv=None) -> int:
     from digit51.firmware import targets
     from digit51.quantize import model_file
@@ -320,17 +339,30 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Time per digit on each chip from ucsim's execution counts.")
     p.add_argument("qmodel")
     p.add_argument("--data", required=True, metavar="DIR")
-    p.add_argument("--target", action="append", help="chip (repeatable; default all)")
-    p.add_argument("--images", type=int, default=3)
+    p.add_argument("--target", action="append", metavar="CHIP", help=f"chip (repeatable; default all): {', '.join(targets.TARGETS)}")
+    p.add_argument("--images", default="3", help="test images timed, from index 0 (default 3)")
     a = p.parse_args(argv)
-    model = model_file.load(a.qmodel)
-    images = mnist.load(a.data).test_images[: a.images]
-    for name in a.target or list(targets.TARGETS):
-        t = targets.get(name)
-        e = measure(model, t, images, mode="serve" if t.xram else "stream")
-        print(e.line())
-        print(f"    12T clocks per digit {e.infer_clocks_12t:,}; chip clocks {e.infer_clocks[0]:,}-{e.infer_clocks[1] or '?'}"
-              + (f"; opcodes without a table entry (executions/digit): {dict(list(e.unknown.items())[:6])}" if e.unknown else ""))
+    try:  # arguments first, then the files, then the long work
+        n_images = image_count(a.images)
+        chosen = [targets.get(name) for name in a.target or targets.TARGETS]
+        model = model_file.load(a.qmodel)
+        images = mnist.load(a.data).test_images[:n_images]
+        if a.target:  # a chip asked for by name must run the model
+            for t in chosen:
+                runnable(model, t)
+        for t in chosen:
+            try:
+                mode = runnable(model, t)
+            except Digit51Error as e:
+                print(f"digit51: not timed: {e}", file=sys.stderr)
+                continue
+            e = measure(model, t, images, mode=mode)
+            print(e.line())
+            print(f"    12T clocks per digit {e.infer_clocks_12t:,}; chip clocks {e.infer_clocks[0]:,}-{e.infer_clocks[1] or '?'}"
+                  + (f"; opcodes without a table entry (executions/digit): {dict(list(e.unknown.items())[:6])}" if e.unknown else ""))
+    except Digit51Error as e:
+        print(f"digit51: error: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -3,7 +3,8 @@
 Jinja2 page, one static script; nothing is fetched from the network.
 
     POST /api/classify  {"width": W, "height": H, "rgba": base64(W*H*4 bytes)}
-                        -> {"image": [784], "pooled": [...], "digit", "logits", "sim_logits", ...}
+                        -> {"image": [784], "deskewed": [784] or null, "pooled": [...], "digit", "logits",
+                            "sim_logits", ...}
                            or {"blank": true, "message"} or HTTP 400/503 {"error"}
     POST /api/bye       the page is closing: stop unless another page shows up soon
 """
@@ -31,6 +32,7 @@ from digit51.firmware import mnist_style, targets
 from digit51.firmware.chip import Chip, ChipError
 from digit51.firmware.chip import add_options as add_chip_options
 from digit51.quantize import model_file as int_model_file
+from digit51.trainer import preprocess
 from digit51.trainer.errors import Digit51Error
 
 WEB = Path(__file__).with_name("web")
@@ -74,6 +76,7 @@ class App:
         self.page = env.get_template("index.html.j2").render(
             model=model_name, target=t.name, target_description=t.description, where=chip.where,
             mode=chip.mode, clock_mhz=f"{t.clock_hz / 1e6:.4f}", side=28 // chip.model.pool,
+            logit_scale=(chip.model.meta.get("layers") or [{}])[-1].get("logit_scale", ""),  # a logit step in float units
         ).encode()
         self.done = threading.Event()  # set by a closed page or a signal: the main thread then stops the server
         self.signum: int | None = None
@@ -87,7 +90,11 @@ class App:
             return {"blank": True, "message": BLANK}
         ans = self.chip.classify(image)
         return dict(ans.as_dict(), image=ans.image.reshape(-1).tolist(), pooled=ans.pooled.reshape(-1).tolist(),
-                    side=int(ans.pooled.shape[0]))
+                    side=int(ans.pooled.shape[0]), deskewed=self.deskewed(ans.image))
+
+    def deskewed(self, image: np.ndarray) -> list[int] | None:
+        """The 28x28 the chip pools when the model deskews (the integer spec), else None."""
+        return preprocess.deskew(image[None])[0].reshape(-1).tolist() if self.chip.model.deskew else None
 
     def seen(self) -> None:
         """Any request: a page is (still or again) open."""

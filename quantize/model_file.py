@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digit51.quantize.ops import INT32_MAX
 from digit51.trainer import artifact
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer import arch
@@ -80,16 +81,64 @@ def load(path) -> IntModel:
         shifts = [arrays[f"S{i}"] for i in range(n - 1)]
     except KeyError:
         raise Digit51Error(f"{path}: incomplete integer model; {HINT}") from None
+    _check_layers(path, meta, weights, biases, shifts, [(sizes[i + 1], sizes[i]) for i in range(n)])
+    return IntModel(weights, biases, shifts, pool, meta, deskew)
+
+
+def _check_layers(path, meta: dict, weights, biases, shifts, w_shapes) -> None:
+    """Types, shapes (weights as listed, a bias and a shift per output row), ranges, the
+    int32 overflow bound of every output and the metadata; one Digit51Error line if wrong."""
+    from digit51.quantize.quantizer import accumulator_bound  # here: the quantizer imports this module
+
+    n = len(weights)
     for i in range(n):
-        w, b = weights[i], biases[i]
-        ok = w.dtype == np.int8 and w.shape == (sizes[i + 1], sizes[i]) and b.dtype == np.int32 and b.shape == (sizes[i + 1],)
-        ok = ok and int(w.min()) >= -127
+        w, b, rows = weights[i], biases[i], (w_shapes[i][0],)
+        ok = w.dtype == np.int8 and w.shape == w_shapes[i] and b.dtype == np.int32 and b.shape == rows
+        ok = ok and int(w.min(initial=0)) >= -127
         if i < n - 1:
             s = shifts[i]
-            ok = ok and s.dtype == np.uint8 and s.shape == (sizes[i + 1],) and int(s.max()) <= 31
+            ok = ok and s.dtype == np.uint8 and s.shape == rows and int(s.max(initial=0)) <= 31
         if not ok:
             raise Digit51Error(f"{path}: layer {i} has the wrong types, shapes or ranges; {HINT}")
-    return IntModel(weights, biases, shifts, pool, meta, deskew)
+        bound = accumulator_bound(w.reshape(len(w), -1), b)  # a conv's output channel is a neuron
+        if int(bound.max()) > INT32_MAX:  # the overflow proof (docs/quantization.md) the C code relies on
+            j = int(bound.argmax())
+            raise Digit51Error(f"{path}: layer {i} neuron {j}: worst-case accumulator {int(bound[j]):,} exceeds int32, "
+                               f"so the firmware could overflow; {HINT}")
+    problem = meta_problem(meta)
+    if problem:
+        raise Digit51Error(f"{path}: corrupt metadata: {problem}; {HINT}")
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _fraction(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+
+
+def meta_problem(meta: dict) -> str | None:
+    """What is wrong with the metadata commands read (accuracies, the float model's record,
+    the per-layer report), or None. A checksum proves the file is as written, not that
+    whoever wrote it wrote sense."""
+    float_model = meta.get("float_model", {})
+    if not isinstance(float_model, dict):
+        return f"float_model {_short(float_model)} is not an object"
+    for where, acc in (("float_model.accuracy", float_model.get("accuracy", {})), ("accuracy", meta.get("accuracy", {}))):
+        if not isinstance(acc, dict):
+            return f"{where} {_short(acc)} is not an object"
+        for key, v in acc.items():
+            if v is not None and not _fraction(v):
+                return f"{where}.{key} {_short(v)} is not a fraction between 0 and 1"
+    layers = meta.get("layers", [])
+    if not (isinstance(layers, list) and all(isinstance(layer, dict) for layer in layers)):
+        return f"layers {_short(layers)} is not a list of objects"
+    for key in ("scheme", "quant_config"):
+        if not isinstance(meta.get(key, {}), dict):
+            return f"{key} {_short(meta[key])} is not an object"
+    return None
 
 
 def _load_graph(path, meta: dict, arrays: dict) -> IntModel:
@@ -101,15 +150,13 @@ def _load_graph(path, meta: dict, arrays: dict) -> IntModel:
         if not isinstance(spec, str) or not isinstance(deskew, bool):
             raise ValueError("graph or deskew of the wrong type")
         if spec:
-            shapes = graph_param_shapes(spec, hw)
-            w_shapes, b_shapes = shapes[0::2], shapes[1::2]
+            w_shapes = graph_param_shapes(spec, hw)[0::2]
         else:
             sizes = meta.get("sizes")
             problem = architecture_problem(sizes, pool, hw)
             if problem:
                 raise ValueError(problem)
             w_shapes = [(b, a) for a, b in zip(sizes[:-1], sizes[1:])]
-            b_shapes = [(b,) for b in sizes[1:]]
     except ValueError as e:
         raise Digit51Error(f"{path}: {e}; {HINT}") from None
     n = len(w_shapes)
@@ -119,13 +166,5 @@ def _load_graph(path, meta: dict, arrays: dict) -> IntModel:
         shifts = [arrays[f"S{i}"] for i in range(n - 1)]
     except KeyError:
         raise Digit51Error(f"{path}: incomplete integer model; {HINT}") from None
-    for i in range(n):
-        w, b = weights[i], biases[i]
-        ok = w.dtype == np.int8 and w.shape == w_shapes[i] and b.dtype == np.int32 and b.shape == b_shapes[i]
-        ok = ok and int(w.min(initial=0)) >= -127
-        if i < n - 1:
-            s = shifts[i]
-            ok = ok and s.dtype == np.uint8 and s.shape == b_shapes[i] and int(s.max(initial=0)) <= 31
-        if not ok:
-            raise Digit51Error(f"{path}: layer {i} has the wrong types, shapes or ranges; {HINT}")
+    _check_layers(path, meta, weights, biases, shifts, w_shapes)
     return IntModel(weights, biases, shifts, pool if not spec else 1, meta, deskew, spec, tuple(hw))

@@ -54,6 +54,8 @@ class Copy:
             shutil.copytree(ROOT / src, self.dir / "pkg" / pkg, ignore=ignore, dirs_exist_ok=True)
         shutil.copytree(ROOT / "tests", self.dir / "tests", ignore=ignore)
         shutil.copy(ROOT / "pyproject.toml", self.dir / "pyproject.toml")
+        shutil.copy(ROOT / "README.md", self.dir / "README.md")  # the doc tests read the pages
+        shutil.copytree(ROOT / "docs", self.dir / "docs")
 
     def path(self, repo_file: str) -> Path:
         """Where a repository file (e.g. 'codegen/templates/ops.inc.j2') lives in the copy."""

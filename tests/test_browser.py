@@ -94,7 +94,8 @@ def shown(driver):
 
 
 def check_answer(driver, model):
-    """The page's answer is what the integer simulator computes for the 28x28 it shows."""
+    """The page's answer is what the integer simulator computes for the 28x28 it shows, and its
+    bars are the probabilities of the dequantized logits."""
     from selenium.webdriver.common.by import By
 
     digit, fw, sim, img28 = shown(driver)
@@ -103,7 +104,26 @@ def check_answer(driver, model):
     assert digit == int(pred[0])
     assert not driver.find_element(By.ID, "mismatch").is_displayed()
     assert "cycles" in driver.find_element(By.ID, "speed").text
+    check_probabilities(driver, model, fw, digit)
     return digit, img28
+
+
+def check_probabilities(driver, model, logits, digit):
+    """softmax(logit x logit_scale), the scale read here from the model file's own record; the
+    shown percentages sum to 100 % and the winner draws the longest bar."""
+    from selenium.webdriver.common.by import By
+
+    z = np.array(logits, np.float64) * model.meta["layers"][-1]["logit_scale"]
+    want = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    cells = driver.find_elements(By.CSS_SELECTOR, "#logits td.prob")
+    got = np.array([float(td.get_attribute("data-p")) for td in cells])
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-12), (got, want)
+    shown_pct = [float(td.text.removesuffix(" %")) for td in cells]
+    assert abs(sum(shown_pct) - 100) <= 0.05 * len(cells), shown_pct
+    assert np.allclose(shown_pct, 100 * want, atol=0.05)
+    bars = [driver.execute_script("return arguments[0].getBoundingClientRect().width", s)
+            for s in driver.find_elements(By.CSS_SELECTOR, "#logits td.bar span")]
+    assert int(np.argmax(bars)) == digit and max(bars) == pytest.approx(200 * want.max(), abs=1)
 
 
 ONE = [[(5, -95), (0, 95)]]
@@ -133,6 +153,7 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
             answers[name] = digit
             browser.save_screenshot(str(tmp_path / f"drawn-{name}.png"))
         assert answers == {"1": 1, "7": 7}, answers
+        assert not browser.find_element(By.ID, "deskewed-figure").is_displayed()  # this model does not deskew
 
         browser.find_element(By.ID, "clear").click()
         classify(browser)
@@ -140,15 +161,8 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
         assert not browser.find_element(By.ID, "result").is_displayed()
         browser.save_screenshot(str(tmp_path / "blank.png"))
 
-        from PIL import Image
-
         k = 4  # an MNIST test image, as a PNG file dropped on the pad
-        png = tmp_path / f"mnist-{k}.png"
-        Image.fromarray(mnist_data.test_images[k]).save(png)
-        browser.execute_script("document.body.dataset.state = 'asking'")
-        drop_file(browser, pad, png)
-        wait_answer(browser)
-        digit, img28 = check_answer(browser, small_int_model)
+        digit, img28 = drop_mnist(browser, pad, mnist_data, k, tmp_path, small_int_model)
         assert digit == int(simulate.run(small_int_model, mnist_data.test_images[k:k + 1])[1][0])
         browser.save_screenshot(str(tmp_path / "dropped.png"))
 
@@ -157,6 +171,18 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
         print(f"browser test: {time.monotonic() - t0:.1f} s; screenshots in {tmp_path}")
     finally:
         uiserver.stop(proc)
+
+
+def drop_mnist(driver, pad, mnist_data, k, tmp_path, model):
+    """Test image k as a PNG file dropped on the pad; the checked (digit, 28x28) of the answer."""
+    from PIL import Image
+
+    png = tmp_path / f"mnist-{k}.png"
+    Image.fromarray(mnist_data.test_images[k]).save(png)
+    driver.execute_script("document.body.dataset.state = 'asking'")
+    drop_file(driver, pad, png)
+    wait_answer(driver)
+    return check_answer(driver, model)
 
 
 def drop_file(driver, target, path):
@@ -168,3 +194,35 @@ def drop_file(driver, target, path):
         for (const t of ['dragenter', 'dragover', 'drop'])
             arguments[0].dispatchEvent(new DragEvent(t, {dataTransfer: dt, bubbles: true, cancelable: true}));""",
                           target, inp)
+
+
+def test_the_deskewed_image_the_chip_pools(browser, mnist_data, tmp_path):
+    """A model trained with deskew: the page shows the 28x28 after the integer deskew (the
+    spec, trainer/preprocess.py) and the pooled image is that one pooled."""
+    from selenium.webdriver.common.by import By
+
+    from digit51.quantize.quantizer import quantize
+    from digit51.trainer import preprocess
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train
+
+    model = quantize(train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0, deskew=True)),
+                     mnist_data.train_images[:2000])
+    qmodel = tmp_path / "deskew.q51"
+    model_file.save(qmodel, model)
+    proc, url = uiserver.start(qmodel)
+    try:
+        browser.get(url)
+        pad = browser.find_element(By.ID, "pad")
+        for k in (0, 1):  # two MNIST test images, dropped as PNG files
+            digit, img28 = drop_mnist(browser, pad, mnist_data, k, tmp_path, model)
+            assert browser.find_element(By.ID, "deskewed-figure").is_displayed()
+            deskewed = canvas_grey(browser, "deskewed")
+            assert np.array_equal(deskewed, preprocess.deskew(img28[None])[0])
+            assert not np.array_equal(deskewed, img28), "a slanted MNIST digit moves when deskewed"
+            pooled = canvas_grey(browser, "pooled")
+            assert np.array_equal(pooled.reshape(-1), preprocess.pool(deskewed[None], 4)[0])
+        browser.save_screenshot(str(tmp_path / "deskewed.png"))
+        print(f"screenshot in {tmp_path}")
+    finally:
+        uiserver.stop(proc)

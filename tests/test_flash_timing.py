@@ -37,9 +37,8 @@ def test_the_real_tools_argument_parsers_accept_the_command(tmp_path, name, tool
     on the exact argv it prints: the tool's own argument parser must accept it. No board is
     attached and the port does not exist, so each tool then stops where it opens the port
     or looks for the USB device, not in argparse (exit 2, 'usage:', 'error: argument')."""
-    folder = hardware_build(tmp_path, name)
-    venv_bin = str(Path(sys.executable).parent)
-    r = flash_cli(folder, "--target", name, "--port", tmp_path / "no-such-port", path=f"{venv_bin}:/usr/bin:/bin")
+    folder = hardware_build(tmp_path, name)  # the tools are found beside this Python (the venv), not on PATH
+    r = flash_cli(folder, "--target", name, "--port", tmp_path / "no-such-port")
     out = r.stdout + r.stderr
     assert "error: argument" not in out and "usage:" not in out and "unrecognized arguments" not in out, out
     assert r.returncode not in (0, 2) and failure in out, out
@@ -82,7 +81,7 @@ def test_flash_refuses_what_it_cannot_flash(tmp_path):
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, r.stderr
 
 
-def test_flash_without_the_tool_prints_one_line_with_the_command(tmp_path):
+def test_flash_without_the_tool_prints_one_line_with_the_command(tmp_path):  # nuvoprog: not on PyPI, not installed
     folder = hardware_build(tmp_path, "n76e003")
     r = flash_cli(folder, "--target", "n76e003")
     assert r.returncode == 1 and r.stdout == ""

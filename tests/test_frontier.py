@@ -3,6 +3,7 @@ against a rebuild of one of its rows, the rule that picks the default model from
 `digit51 fit`."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -127,3 +128,36 @@ def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
     text = readme.read_text()
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("rest\n")
     assert f"| {rows['49-8-10']['cycles']:,} | {rows['49-8-10']['cycles_max']:,} |" in text
+
+
+def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_int_model, mnist_data, data_dir, tmp_path):
+    """`digit51 fit` shows the time per digit on a 1T chip that the sweep measured on the
+    row's trained model, and it agrees with `python -m digit51.firmware.timing` on that
+    model within 5 %; a row the sweep did not time on the chip shows no figure."""
+    from digit51.firmware import sweep
+    from digit51.quantize import model_file, simulate
+
+    q = small_int_model
+    _, pred = simulate.run(q, mnist_data.test_images)
+    row = {"arch": "-".join(map(str, q.sizes)), "sizes": q.sizes, "pool": q.pool, "deskew": q.deskew,
+           "int_accuracy": float((pred == mnist_data.test_labels).mean()), "weight_bytes": q.n_macs, "macs": q.n_macs,
+           "chip_times": sweep.chip_times(q, mnist_data)}
+    assert set(row["chip_times"]) == {"stc8h8k64u", "ch552", "ch559", "n76e003", "efm8bb3"}
+    untimed = dict(row, arch="49-16-10-untimed", chip_times={})
+    table = tmp_path / "frontier.json"
+    table.write_text(json.dumps({"meta": {}, "rows": [row, untimed]}))
+    fit = subprocess.run([sys.executable, "-m", "digit51.firmware.cli", "fit", "--target", "ch559", "--json", "--frontier", table],
+                         capture_output=True, text=True)
+    assert fit.returncode == 0, fit.stderr
+    entries = {e["arch"]: e for e in json.loads(fit.stdout)}
+    assert entries["49-16-10-untimed"]["ms_per_digit"] is None
+    lo, hi = entries[row["arch"]]["ms_per_digit"]
+
+    qmodel = tmp_path / "small.q51"
+    model_file.save(qmodel, q)
+    t = subprocess.run([sys.executable, "-m", "digit51.firmware.timing", qmodel, "--data", data_dir, "--target", "ch559"],
+                       capture_output=True, text=True)
+    assert t.returncode == 0, t.stderr
+    clocks = re.search(r"chip clocks ([\d,]+)-([\d,]+)", t.stdout).groups()  # exact, where the ms line rounds
+    t_lo, t_hi = (int(c.replace(",", "")) / 48e3 for c in clocks)  # ch559 at 48 MHz
+    assert abs(lo - t_lo) <= 0.05 * t_lo and abs(hi - t_hi) <= 0.05 * t_hi

@@ -33,7 +33,7 @@ def test_backward_matches_finite_differences(layer, relu):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 5, 2))  # NHWC, odd width: pools drop a column
     impl = layers.make(layer)
-    params = [p.astype(np.float64) + 0.1 * rng.standard_normal(p.shape) for p in impl.init((2, 6, 5), rng, np.float64)]
+    params = [rng.standard_normal(shape) for shape in arch.param_shapes([layer], 6, 5, channels=2)]
     y, _ = impl.forward(params, x, relu)
     r = rng.standard_normal(y.shape)  # loss = sum(r * y): dloss/dy = r
 
@@ -73,6 +73,11 @@ def test_conv3x3_forward_is_the_textbook_sum():
             for c in range(2):
                 want = b[o] + sum(W[o, ch, ky, kx] * x[0, r + ky, c + kx, ch] for ch in range(2) for ky in range(3) for kx in range(3))
                 assert y[0, r, c, o] == pytest.approx(want)
+
+
+def test_parameter_shapes_of_each_weighted_layer():
+    layers = arch.parse("conv3x3:4,dwconv3x3,maxpool2,conv1x1:6,dense:3")
+    assert arch.param_shapes(layers, 16, 16) == [(4, 1, 3, 3), (4,), (4, 3, 3), (4,), (6, 4), (6,), (3, 216), (3,)]
 
 
 def test_shapes_of_a_cnn():

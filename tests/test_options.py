@@ -69,6 +69,8 @@ def frontier_with(tmp_path, edit):
     (lambda rows: rows[3].__setitem__("cycles", "fast"), "row 3 'cycles' must be a positive number"),
     (lambda rows: rows.append([1, 2]), "is not an object"),
     (lambda rows: rows[0].__setitem__("sizes", [49]), "not a list of at least two"),
+    (lambda rows: rows[4].__setitem__("chip_times", [1]), "row 4 has 'chip_times' that is not an object"),
+    (lambda rows: rows[5].__setitem__("chip_times", {"ch559": {"ms": "fast"}}), "row 5 'chip_times' of ch559 needs 'ms'"),
 ])
 def test_fit_with_malformed_frontier_rows(tmp_path, edit, message):
     out = run("fit", "--frontier", str(frontier_with(tmp_path, edit)))

@@ -1,4 +1,4 @@
-"""The protocol as documented (README and firmware/protocol.py) is the protocol as built:
+"""The protocol as documented (docs/protocol.md and firmware/protocol.py) is the protocol as built:
 every example line and frame is checked with a CRC-16/CCITT-FALSE written here from its
 published parameters, not with the function under test."""
 
@@ -45,8 +45,8 @@ def examples(text: str):
 
 
 def test_every_example_line_carries_its_true_crc_and_parses():
-    docs = {"README.md": (ROOT / "README.md").read_text(), "protocol.py": protocol.__doc__}
-    assert len(examples(docs["README.md"])) >= 3 and len(examples(docs["protocol.py"])) >= 4
+    docs = {"docs/protocol.md": (ROOT / "docs" / "protocol.md").read_text(), "protocol.py": protocol.__doc__}
+    assert len(examples(docs["docs/protocol.md"])) >= 3 and len(examples(docs["protocol.py"])) >= 4
     for name, text in docs.items():
         for body, crc in examples(text):
             assert crc_ccitt_false(body.encode()) == int(crc, 16), (name, body, crc)
@@ -64,7 +64,7 @@ def test_the_documented_serve_session_reads_as_documented():
 
 def test_frames_are_built_as_documented():
     quit_hex = "A5 51 00 00 A5 62"
-    assert quit_hex in protocol.__doc__ and quit_hex in (ROOT / "README.md").read_text()
+    assert quit_hex in protocol.__doc__ and quit_hex in (ROOT / "docs" / "protocol.md").read_text()
     body = b"Q\x00\x00"
     assert bytes.fromhex(quit_hex) == b"\xa5" + body + crc_ccitt_false(body).to_bytes(2, "big") == protocol.quit_frame()
     # the image frame CRC covers the kind, both index bytes and the pixels, high byte first

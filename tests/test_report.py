@@ -93,3 +93,36 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
                                 deskew=default_int_model.deskew)
     assert prof.segments == ["input", "deskew", "layer 0", "layer 1", "layer 2", "argmax"]
     assert prof.worst_gap < 0.02
+
+
+# The sparse-asm kernel's costs, measured by firmware/kernel_bench.py (README, kernels):
+# 21.2 cycles per non-zero multiply-accumulate all-in, 153 per neuron without MACs, and
+# its gather about 9.5 per input, once per layer.
+PER_NZ_MAC, PER_NEURON, PER_INPUT = 21.2, 153, 9.5
+
+
+def test_report_puts_each_layer_on_its_own_segment_for_a_deskew_model(default_int_model, mnist_data, data_dir, tmp_path):
+    """The default (deskew) model: every layer's cycles match an estimate from the non-zero
+    MACs the integer simulator shows for the same images (so the deskew segment, or a
+    neighbour's, cannot pass for a layer), and the segments still add up to Timer 0."""
+    assert default_int_model.deskew
+    qmodel = tmp_path / "default.q51"
+    model_file.save(qmodel, default_int_model)
+    n = 3
+    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", n, "--json")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    assert s["kernel"] == "sparse-asm"
+    assert [e["segment"] for e in s["other_segments"]] == ["input", "deskew", "argmax"]
+    c = s["cycles"]
+    assert c["images"] == n and c["worst_gap"] < 0.02
+    parts = sum(L["cycles_mean"] for L in s["layers"]) + sum(e["cycles_mean"] for e in s["other_segments"])
+    assert abs(parts - c["mean"]) / c["mean"] < 0.02
+
+    acts = simulate.activations(default_int_model, mnist_data.test_images[:n])
+    for layer, (x, w) in enumerate(zip(acts[:-1], default_int_model.weights)):
+        outputs, inputs = w.shape
+        nz_macs = float((x != 0).sum(axis=1).mean()) * outputs
+        estimate = PER_NZ_MAC * nz_macs + PER_NEURON * outputs + PER_INPUT * inputs
+        got = s["layers"][layer]["cycles_mean"]
+        assert 0.85 < got / estimate < 1.15, (layer, got, estimate, nz_macs)

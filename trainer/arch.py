@@ -75,10 +75,10 @@ def spec_string(layers: list[Layer]) -> str:
     return ",".join(map(str, layers))
 
 
-def shapes(layers: list[Layer], height: int, width: int, classes: int | None = None) -> list[tuple[int, ...]]:
+def shapes(layers: list[Layer], height: int, width: int, classes: int | None = None, channels: int = 1) -> list[tuple[int, ...]]:
     """[input (1, H, W), output of each layer...]: (C, H, W) maps, (N,) after a dense.
     ValueError, naming the layer, for a spec that cannot work on this input."""
-    shape: tuple[int, ...] = (1, height, width)
+    shape: tuple[int, ...] = (channels, height, width)
     out = [shape]
     for i, L in enumerate(layers):
         where = f"layer {i + 1} {L}"
@@ -102,6 +102,24 @@ def shapes(layers: list[Layer], height: int, width: int, classes: int | None = N
         out.append(shape)
     if classes is not None and layers[-1].n != classes:
         raise ValueError(f"the last layer {layers[-1]} gives {layers[-1].n} outputs but the data has {classes} classes: end with dense:{classes}")
+    return out
+
+
+def param_shapes(layers: list[Layer], height: int, width: int, channels: int = 1) -> list[tuple[int, ...]]:
+    """Shapes of [W, b] of each weighted layer in order, on HxW inputs (no array is made):
+    conv3x3 (N, C, 3, 3), dwconv3x3 (C, 3, 3), conv1x1 (N, C), dense (N, inputs); bias (out,).
+    Each W's fan-in is the product of its shape after the first axis."""
+    out: list[tuple[int, ...]] = []
+    for L, shape in zip(layers, shapes(layers, height, width, channels=channels)):
+        c = shape[0]
+        w = {"conv3x3": (L.n, c, 3, 3), "dwconv3x3": (c, 3, 3), "conv1x1": (L.n, c)}.get(L.kind)
+        if L.kind == "dense":
+            n_in = 1
+            for d in shape:
+                n_in *= d
+            w = (L.n, n_in)
+        if w:
+            out += [w, (w[0],)]
     return out
 
 

@@ -4,7 +4,7 @@ OpenBLAS splits a matrix product differently for different thread counts, and th
 sums then round differently: `OPENBLAS_NUM_THREADS=1` and `=3` gave other weights for
 784-128-10. Pinning the BLAS pool to one thread while the numbers that end up in a file
 are computed makes them independent of OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
-MKL_NUM_THREADS on one machine (README, "Determinism").
+MKL_NUM_THREADS on one machine (docs/training.md, "Determinism").
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 import digit51
@@ -12,7 +13,7 @@ from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output
 from digit51.trainer import arch
-from digit51.trainer.train import accuracy, check_arch
+from digit51.trainer.train import MAX_MEMORY_MB, accuracy, check_arch
 
 
 def add_data_option(p: argparse.ArgumentParser) -> None:
@@ -99,11 +100,13 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
 
 def cmd_train(a: argparse.Namespace) -> int:
     cfg = config_from_args(a)
+    if not (math.isfinite(a.max_memory) and a.max_memory > 0):
+        raise Digit51Error(f"--max-memory {a.max_memory:g}: give a positive number of megabytes")
     check_output(a.output)
     h, w, classes = mnist.peek(a.data)  # shapes checked before the images are read
     check_arch(a.arch or arch.spec_string(mlp_layers(cfg.pool, cfg.hidden, classes)), h, w, classes)
     data = mnist.load(a.data)
-    model = digit51.train(data, cfg)
+    model = digit51.train(data, cfg, max_memory_mb=a.max_memory)
     model_file.save(a.output, model)
     acc = model.accuracy
     print(
@@ -143,6 +146,8 @@ def register(sub) -> None:
     add_data_option(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to write the float model file")
     add_train_options(p)
+    p.add_argument("--max-memory", type=float, default=MAX_MEMORY_MB, metavar="MB",
+                   help=f"refuse, before training, a run whose estimated memory is larger (default {MAX_MEMORY_MB})")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="accuracy of a float model", description="Evaluate a float model on MNIST.")

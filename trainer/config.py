@@ -12,14 +12,14 @@ from digit51.trainer.optim import SCHEDULES
 from digit51.trainer.preprocess import POOLS, Preprocess
 
 # The default 8051 model: what firmware/frontier.py's rule picks from the measured frontier
-# (README, "The default model and the frontier"); tests/test_frontier.py keeps the two in step.
+# (docs/frontier.md); tests/test_frontier.py keeps the two in step.
 DEFAULT_HIDDEN = (192, 64)
 DEFAULT_POOL = 2
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Defaults: the recipe that measured best in README ("Training recipe"); the distortion
+    """Defaults: the recipe that measured best in docs/training.md; the distortion
     ranges are off by default because on 14x14 inputs they did not beat whole-pixel shifts."""
 
     hidden: tuple[int, ...] = DEFAULT_HIDDEN  # hidden layer widths, e.g. (128,) or (128, 64)

@@ -42,11 +42,11 @@ class Graph:
         return GraphPreprocess(self.pools, deskew_images)
 
     def init_params(self, input_hw: tuple[int, int], rng: np.random.Generator, dtype=np.float32) -> list[np.ndarray]:
-        """He-normal weights, zero biases, layer by layer (after the leading pools)."""
-        shapes = arch.shapes(self.layers, *input_hw)[len(self.pools) :]
+        """He-normal weights (fan-in: a W's shape after its first axis), zero biases, layer by layer."""
+        shapes = arch.param_shapes(self.layers, *input_hw)
         params = []
-        for impl, shape in zip(self.impls, shapes):
-            params += impl.init(shape, rng, dtype)
+        for w, b in zip(shapes[0::2], shapes[1::2]):
+            params += [(rng.standard_normal(w) * np.sqrt(2.0 / np.prod(w[1:]))).astype(dtype), np.zeros(b, dtype)]
         return params
 
     def _split(self, params):

@@ -7,7 +7,7 @@ Weights are stored as the integer spec lays them out (quantize/ops.py):
 conv3x3 (out, in, 3, 3), dwconv3x3 (C, 3, 3), conv1x1 and dense (out, in); a dense
 flattens channel by channel (its input transposed to NCHW first).
 
-Each layer type is one class: `init(in_shape, rng)` -> params, `forward(params, x, relu)`
+Each layer type is one class (its parameter shapes: arch.param_shapes): `forward(params, x, relu)`
 -> (y, cache), `backward(params, cache, dy, need_dx)` -> (dx or None, grads). ReLU is part of every
 weighted layer (`relu` False only for the logits).
 """
@@ -18,10 +18,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from digit51.trainer.arch import Layer
-
-
-def _he(rng, shape, fan_in, dtype):
-    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
 
 
 def _relu(z, relu):
@@ -35,10 +31,6 @@ def _unrelu(dy, mask):
 class Conv3x3:
     def __init__(self, n):
         self.n = n
-
-    def init(self, in_shape, rng, dtype=np.float32):
-        c = in_shape[0]
-        return [_he(rng, (self.n, c, 3, 3), 9 * c, dtype), np.zeros(self.n, dtype)]
 
     def forward(self, params, x, relu=True):
         W, b = params
@@ -64,10 +56,6 @@ class Conv3x3:
 
 
 class DWConv3x3:
-    def init(self, in_shape, rng, dtype=np.float32):
-        c = in_shape[0]
-        return [_he(rng, (c, 3, 3), 9, dtype), np.zeros(c, dtype)]
-
     def forward(self, params, x, relu=True):
         W, b = params
         _, h, w, _ = x.shape
@@ -97,10 +85,6 @@ class Conv1x1:
     def __init__(self, n):
         self.n = n
 
-    def init(self, in_shape, rng, dtype=np.float32):
-        c = in_shape[0]
-        return [_he(rng, (self.n, c), c, dtype), np.zeros(self.n, dtype)]
-
     def forward(self, params, x, relu=True):
         W, b = params
         n, h, w, c = x.shape
@@ -120,10 +104,6 @@ class Dense:
 
     def __init__(self, n):
         self.n = n
-
-    def init(self, in_shape, rng, dtype=np.float32):
-        fan_in = int(np.prod(in_shape))
-        return [_he(rng, (self.n, fan_in), fan_in, dtype), np.zeros(self.n, dtype)]
 
     def forward(self, params, x, relu=True):
         W, b = params
@@ -147,9 +127,6 @@ class Dense:
 class MaxPool2:
     """2 x 2 maxima over whole blocks; the gradient goes to the first maximum of a block
     (in the order top-left, top-right, bottom-left, bottom-right)."""
-
-    def init(self, in_shape, rng, dtype=np.float32):
-        return []
 
     @staticmethod
     def _corners(x):
@@ -178,9 +155,6 @@ class AvgPool:
 
     def __init__(self, k):
         self.k = k
-
-    def init(self, in_shape, rng, dtype=np.float32):
-        return []
 
     def forward(self, params, x, relu=True):
         n, h, w, c = x.shape

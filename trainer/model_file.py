@@ -9,7 +9,6 @@ import numpy as np
 from digit51.trainer import arch, artifact
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.graph import Graph
 from digit51.trainer.preprocess import SIDE, Preprocess, architecture_problem
 
 KIND = "float-model"
@@ -72,8 +71,7 @@ def graph_sizes(spec: str, input_hw) -> list[int]:
 
 def graph_param_shapes(spec: str, input_hw) -> list[tuple[int, ...]]:
     """Shapes of [W0, b0, W1, b1, ...] of a layer graph on input_hw images."""
-    g = Graph(spec)
-    return [p.shape for p in g.init_params(tuple(input_hw), np.random.default_rng(0))]
+    return arch.param_shapes(arch.parse(spec), *input_hw)
 
 
 def save(path, model: FloatModel, inputs=()) -> None:

@@ -18,6 +18,11 @@ from digit51.trainer.optim import Optimizer, learning_rate
 from digit51.trainer.preprocess import SIDE, Preprocess, deskew, to_float
 from digit51.trainer.progress import Progress
 
+MAX_MEMORY_MB = 4096  # default bound on memory_estimate (`digit51 train --max-memory`)
+BASE_MEMORY = 200 << 20  # Python, NumPy and the MNIST arrays, before training starts
+CHUNK = 5000  # images deskewed or evaluated at once
+DESKEW_BYTES_PER_PIXEL = 50  # trainer/preprocess.py deskew's temporaries (measured: 38.7 KB per image)
+
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
     """Each image moved by a random (dy, dx) in [-max_shift, max_shift]^2, zero fill."""
@@ -39,9 +44,9 @@ def inputs(images: np.ndarray, prep) -> np.ndarray:
 def accuracy(params, images: np.ndarray, labels: np.ndarray, prep, hooks=(None, None), net=mlp) -> float:
     """Share of `labels` the float network `net` (mlp or a graph.Graph) gets right."""
     correct = 0
-    for i in range(0, len(images), 5000):
-        logits, _ = net.forward(params, inputs(images[i : i + 5000], prep), *hooks)
-        correct += int((logits.argmax(axis=1) == labels[i : i + 5000]).sum())
+    for i in range(0, len(images), CHUNK):
+        logits, _ = net.forward(params, inputs(images[i : i + CHUNK], prep), *hooks)
+        correct += int((logits.argmax(axis=1) == labels[i : i + CHUNK]).sum())
     return correct / len(images)
 
 
@@ -82,8 +87,8 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     if distortion(cfg).active and x_u8.shape[1:] != (SIDE, SIDE):
         raise Digit51Error(f"the distortion ranges (--rotate, --scale, ...) work on 28x28 images, these are {x_u8.shape[1]}x{x_u8.shape[2]}: use --augment N (whole-pixel shifts)")
     net = cfg.net
-    if cfg.deskew:
-        x_u8 = deskew(x_u8)
+    if cfg.deskew:  # in chunks: deskew's temporaries take ~50 B per pixel (2 GB for 55,000 images at once)
+        x_u8 = np.concatenate([deskew(x_u8[i : i + CHUNK]) for i in range(0, len(x_u8), CHUNK)]) if len(x_u8) else x_u8
     prep = dataclasses.replace(cfg.preprocess, deskew=False)  # what is left to do per batch
     fixed = None if cfg.augment or teacher else inputs(x_u8, prep)
     epochs = epochs or cfg.epochs
@@ -131,17 +136,56 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     return best
 
 
+
+
+def _layer_io(sizes) -> int:
+    return sum(i + o for i, o in zip(sizes, sizes[1:]))
+
+
+def _n_params(sizes) -> int:
+    return sum(i * o + o for i, o in zip(sizes, sizes[1:]))
+
+
+def memory_estimate(sizes: list[int], n_train: int, cfg: TrainConfig, teacher_sizes=None) -> int:
+    """Peak bytes of training, estimated from the shapes before any work (float32 = 4 B): one
+    step keeps every layer's input and pre-activation for the backward pass (batch x
+    (in + out) per layer) and up to three batch x widest temporaries there; evaluation does
+    the same for 5,000 images at a time; parameters, gradients, the optimizer's two moments
+    and the best copy are 5 x the weights; the training images are kept as uint8 (twice with
+    deskew) and, without augmentation or a teacher, once more as float inputs; deskewing them
+    takes DESKEW_BYTES_PER_PIXEL for CHUNK images at a time."""
+    b = min(cfg.batch_size, n_train)
+    step = 4 * b * (_layer_io(sizes) + 3 * max(sizes))
+    if teacher_sizes:
+        step += 4 * b * _layer_io(teacher_sizes) + 4 * _n_params(teacher_sizes)
+    evaluate = 4 * CHUNK * (_layer_io(sizes) + 3 * max(sizes))
+    deskewing = DESKEW_BYTES_PER_PIXEL * CHUNK * 28 * 28 if cfg.deskew else 0
+    images = n_train * 28 * 28 * (2 if cfg.deskew else 1) + (0 if cfg.augment or cfg.teacher else 4 * n_train * sizes[0])
+    return BASE_MEMORY + max(step, evaluate, deskewing) + 4 * 5 * _n_params(sizes) + images
+
+
+def check_memory(sizes: list[int], n_train: int, cfg: TrainConfig, max_mb: float, teacher_sizes=None) -> None:
+    need = memory_estimate(sizes, n_train, cfg, teacher_sizes)
+    if need > max_mb * (1 << 20):
+        raise Digit51Error(
+            f"training {'-'.join(map(str, sizes))} at --batch-size {cfg.batch_size} needs about {need / (1 << 30):.1f} GB "
+            f"(estimated), more than --max-memory {max_mb:g} MB: lower --batch-size (or --hidden), or raise --max-memory"
+        )
+
+
 @blas.one_thread
-def train(data: Mnist, cfg: TrainConfig, on_epoch=None) -> FloatModel:
-    """Train a new float model from scratch, evaluate it, and return it."""
+def train(data: Mnist, cfg: TrainConfig, on_epoch=None, max_memory_mb: float = MAX_MEMORY_MB) -> FloatModel:
+    """Train a new float model from scratch, evaluate it, and return it. An MLP is refused
+    up front if memory_estimate exceeds `max_memory_mb` (layer graphs: no estimate yet)."""
     h, w = data.train_images.shape[1:]
+    teacher = model_file.load(cfg.teacher) if cfg.teacher else None
     if cfg.arch:
         check_arch(cfg.arch, h, w, data.classes)
         params = cfg.net.init_params((h, w), np.random.default_rng(cfg.seed))
     else:
         sizes = [(h // cfg.pool) * (w // cfg.pool), *cfg.hidden, data.classes]
+        check_memory(sizes, len(data.split()[0][0]), cfg, max_memory_mb, teacher.sizes if teacher else None)
         params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
-    teacher = model_file.load(cfg.teacher) if cfg.teacher else None
     best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch, teacher=teacher)
     test = accuracy(best, data.test_images, data.test_labels, cfg.preprocess, net=cfg.net)
     return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch, (h, w))

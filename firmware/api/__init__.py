@@ -40,6 +40,7 @@ from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.mnist import Mnist
 from digit51.trainer.model_file import FloatModel
+from digit51.trainer.train import MAX_MEMORY_MB as _MAX_MEMORY_MB
 from digit51.trainer.train import train as _train
 
 __all__ = [
@@ -68,8 +69,9 @@ def load_data(folder: str | os.PathLike | None = None) -> Mnist:
     return _mnist.load(folder)
 
 
-def train(data: Mnist, config: TrainConfig | None = None, **options) -> FloatModel:
+def train(data: Mnist, config: TrainConfig | None = None, max_memory_mb: float = _MAX_MEMORY_MB, **options) -> FloatModel:
     """Train a float MLP; `options` are TrainConfig fields (hidden, pool, epochs, seed...).
+    Refused before any work when its estimated memory exceeds `max_memory_mb`.
 
     Deterministic: the same data, options and seed give the same weights."""
     cfg = config or TrainConfig()
@@ -80,7 +82,7 @@ def train(data: Mnist, config: TrainConfig | None = None, **options) -> FloatMod
             cfg = dataclasses.replace(cfg, **options)
         except (TypeError, ValueError) as e:
             raise Digit51Error(f"bad training option: {e}") from None
-    return _train(data, cfg)
+    return _train(data, cfg, max_memory_mb=max_memory_mb)
 
 
 def quantize(model: FloatModel, data: Mnist, config: QuantConfig | None = None, qat_epochs: int = 0) -> IntModel:

@@ -71,28 +71,43 @@ function showGrey(canvas, pixels, side) {
   c.putImageData(img, 0, 0);
 }
 
+// Per-class probabilities: softmax over the dequantized logits (logit x the model's logit
+// scale), or null when the model file does not say its scale.
+function probabilities(logits) {
+  const scale = parseFloat(document.querySelector("main").dataset.logitScale);
+  if (!(scale > 0)) return null;
+  const z = logits.map((v) => v * scale);
+  const top = Math.max(...z);
+  const e = z.map((v) => Math.exp(v - top));
+  const sum = e.reduce((s, v) => s + v, 0);
+  return e.map((v) => v / sum);
+}
+
 function showAnswer(a) {
   showGrey(document.getElementById("mnist28"), a.image, 28);
   showGrey(document.getElementById("pooled"), a.pooled, a.side);
   document.getElementById("digit").textContent = a.digit;
   document.getElementById("speed").textContent =
     `${a.cycles.toLocaleString("en-US")} machine cycles = ${a.seconds.toFixed(3)} s per digit on the chip`;
+  const deskewed = a.deskewed !== null && a.deskewed !== undefined;
+  document.getElementById("deskewed-figure").hidden = !deskewed;
+  if (deskewed) showGrey(document.getElementById("deskewed"), a.deskewed, 28);
   const body = document.querySelector("#logits tbody");
   body.textContent = "";
-  const top = Math.max(...a.logits.map(Math.abs), 1);
+  const probs = probabilities(a.logits);
   a.logits.forEach((v, k) => {
     const tr = document.createElement("tr");
     if (k === a.digit) tr.className = "best";
     if (v !== a.sim_logits[k]) tr.className += " differs";
     const bar = document.createElement("span");
-    bar.style.width = `${Math.round(200 * Math.abs(v) / top)}px`;
-    if (v < 0) bar.className = "neg";
-    const cells = [String(k), String(v), bar, String(a.sim_logits[k])];
-    const names = ["cls", "fw-logit", "bar", "sim-logit"];
+    bar.style.width = probs ? `${Math.round(200 * probs[k])}px` : "0px";
+    const cells = [String(k), bar, probs ? `${(100 * probs[k]).toFixed(1)} %` : "—", String(v), String(a.sim_logits[k])];
+    const names = ["cls", "bar", "prob", "fw-logit", "sim-logit"];
     cells.forEach((c, i) => {
       const td = document.createElement("td");
       td.className = names[i];
       if (typeof c === "string") td.textContent = c; else td.appendChild(c);
+      if (names[i] === "prob" && probs) td.dataset.p = String(probs[k]);
       tr.appendChild(td);
     });
     body.appendChild(tr);
