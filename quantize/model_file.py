@@ -75,14 +75,17 @@ def load(path) -> IntModel:
     if problem:
         raise Digit51Error(f"{path}: {problem}; {HINT}")
     n = len(sizes) - 1
-    try:
-        weights = [arrays[f"W{i}"] for i in range(n)]
-        biases = [arrays[f"B{i}"] for i in range(n)]
-        shifts = [arrays[f"S{i}"] for i in range(n - 1)]
-    except KeyError:
-        raise Digit51Error(f"{path}: incomplete integer model; {HINT}") from None
+    weights, biases, shifts = _layer_arrays(path, arrays, n)
     _check_layers(path, meta, weights, biases, shifts, [(sizes[i + 1], sizes[i]) for i in range(n)])
     return IntModel(weights, biases, shifts, pool, meta, deskew)
+
+
+def _layer_arrays(path, arrays: dict, n: int) -> tuple[list, list, list]:
+    """(weights, biases, shifts) of n layers (no shift for the last), or one Digit51Error line."""
+    try:
+        return [arrays[f"W{i}"] for i in range(n)], [arrays[f"B{i}"] for i in range(n)], [arrays[f"S{i}"] for i in range(n - 1)]
+    except KeyError:
+        raise Digit51Error(f"{path}: incomplete integer model; {HINT}") from None
 
 
 def _check_layers(path, meta: dict, weights, biases, shifts, w_shapes) -> None:
@@ -160,11 +163,6 @@ def _load_graph(path, meta: dict, arrays: dict) -> IntModel:
     except ValueError as e:
         raise Digit51Error(f"{path}: {e}; {HINT}") from None
     n = len(w_shapes)
-    try:
-        weights = [arrays[f"W{i}"] for i in range(n)]
-        biases = [arrays[f"B{i}"] for i in range(n)]
-        shifts = [arrays[f"S{i}"] for i in range(n - 1)]
-    except KeyError:
-        raise Digit51Error(f"{path}: incomplete integer model; {HINT}") from None
+    weights, biases, shifts = _layer_arrays(path, arrays, n)
     _check_layers(path, meta, weights, biases, shifts, w_shapes)
     return IntModel(weights, biases, shifts, pool if not spec else 1, meta, deskew, spec, tuple(hw))
