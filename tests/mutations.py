@@ -70,7 +70,7 @@ MUTATIONS = [
              "        crc ^= byte << 8\n", "        crc ^= (byte ^ (byte == 0x41)) << 8\n", ("tests/test_crc.py",),
              "CRC wrong for one byte value: lines and frames with an 'A' fail or pass wrongly"),
     Mutation("bias-clipped-to-int16", "quantize/quantizer.py",
-             "bias = bias64.astype(np.int32)", "bias = np.clip(bias64, -32768, 32767).astype(np.int32)", (GOLDEN,),
+             "bias64.astype(np.int32), sh, s_out", "np.clip(bias64, -32768, 32767).astype(np.int32), sh, s_out", (GOLDEN,),
              "biases beyond int16 silently clipped"),
     Mutation("bias-rounding-term-dropped", "quantize/quantizer.py",
              "bias64 = _round(b / (s_in * s_w)).astype(np.int64) + rounding",
