@@ -17,11 +17,13 @@ from digit51.trainer.files import check_output
 
 
 def print_summary(s: dict, out=sys.stdout) -> None:
-    print(f"model      {'-'.join(map(str, s['sizes']))}, pool {s['pool']}, {s['weight_bytes']} weight bytes", file=out)
+    name = s["graph"] if "graph" in s else f"{'-'.join(map(str, s['sizes']))}, pool {s['pool']}"
+    print(f"model      {name}, {s['weight_bytes']} weight bytes", file=out)
     print(f"float test {100 * s['float_test_accuracy']:.2f}%", file=out)
     print(f"int8 test  {100 * s['int_test_accuracy']:.2f}%  ({100 * (s['int_test_accuracy'] - s['float_test_accuracy']):+.2f} points)", file=out)
     for L in s["layers"]:
-        head = f"layer {L['layer']}  {L['inputs']:4d}->{L['outputs']:<4d} acc bound {L['acc_bound']} ({L['acc_bits']} of 32 bits)"
+        op = f" {L['op']}" if "op" in L else ""
+        head = f"layer {L['layer']}{op}  {L['inputs']:4d}->{L['outputs']:<4d} acc bound {L['acc_bound']} ({L['acc_bits']} of 32 bits)"
         if "shift_min" in L:
             tail = (f"shift {L['shift_min']}..{L['shift_max']}  act scale {L['output_scale']:.3g}  "
                     f"clipped {100 * L['activation_clip_rate']:.3f}%  max err {L['max_error_lsb']:.2f} LSB")

@@ -14,6 +14,10 @@ from digit51.trainer.train import accuracy
 def quantize_and_measure(model, data, qcfg: QuantConfig, qat_epochs: int = 0) -> tuple[IntModel, dict]:
     """(IntModel, summary dict): quantize, optionally after QAT, and measure both accuracies
     (kept in the model's meta["accuracy"])."""
+    if qat_epochs and model.config.arch:
+        from digit51.trainer.errors import Digit51Error
+
+        raise Digit51Error("quantization-aware fine-tuning (--qat-epochs) does not take layer graphs yet: quantize with --qat-epochs 0")
     if qat_epochs:
         from digit51.quantize.qat import finetune
 
@@ -21,7 +25,7 @@ def quantize_and_measure(model, data, qcfg: QuantConfig, qat_epochs: int = 0) ->
     qmodel = quantize(model, data.train_images[: qcfg.calibration_images], qcfg)
     qmodel.meta["qat_epochs"] = qat_epochs
     _, pred = run(qmodel, data.test_images)
-    qmodel.meta["accuracy"] = {"float_test": accuracy(model.params, data.test_images, data.test_labels, model.preprocess),
+    qmodel.meta["accuracy"] = {"float_test": accuracy(model.params, data.test_images, data.test_labels, model.preprocess, net=model.config.net),
                                "int_test": float((pred == data.test_labels).mean())}
     return qmodel, summary(qmodel)
 
@@ -30,6 +34,7 @@ def summary(qmodel: IntModel) -> dict:
     """What `digit51 quantize` prints, from a model quantize_and_measure made."""
     return {
         "sizes": qmodel.sizes,
+        **({"graph": qmodel.graph} if qmodel.graph else {}),
         "pool": qmodel.pool,
         "float_test_accuracy": qmodel.meta["accuracy"]["float_test"],
         "int_test_accuracy": qmodel.meta["accuracy"]["int_test"],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from digit51.trainer.preprocess import block_mean as avgpool  # noqa: F401  (integer, defined there)
 from digit51.trainer.preprocess import deskew, pool  # noqa: F401  (the first ops; integer, defined there)
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -98,14 +99,83 @@ def dense_sparse(x: np.ndarray, nz: np.ndarray, w: np.ndarray, bias: np.ndarray)
 
 
 def relu_requant(acc: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """a = 0 if acc <= 0, else min(acc >> shift, 255): int32 (N, out) -> uint8.
+    """a = 0 if acc <= 0, else min(acc >> shift, 255): int32 (N, out) -> uint8, or a map
+    int32 (N, out, H, W) -> uint8 with one shift per output channel.
 
     shift: uint8 (out,), 0..31. Rounding half up comes from the bias, which already
     holds + 2**(shift - 1); `>>` here truncates a positive value.
     """
     assert acc.dtype == np.int32 and shift.dtype == np.uint8 and int(shift.max(initial=0)) <= 31
-    pos = np.maximum(acc, 0).astype(np.int64) >> shift.astype(np.int64)
+    assert shift.shape == (acc.shape[1],)
+    sh = shift.astype(np.int64).reshape((-1,) + (1,) * (acc.ndim - 2))
+    pos = np.maximum(acc, 0).astype(np.int64) >> sh
     return np.minimum(pos, 255).astype(np.uint8)
+
+
+# Maps: uint8 (N, C, H, W), channel by channel (the plane of channel c is contiguous, rows
+# top to bottom). A dense after a map reads it flattened in that order: input
+# i = (c * H + y) * W + x. avgpool (above, from trainer/preprocess.py) is
+# out = (sum of the k x k block + k*k/2) >> log2(k*k), for whole blocks only.
+
+
+def conv3x3(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """acc[n, o, y, x] = bias[o] + sum_{c, ky, kx} w[o, c, ky, kx] * x[n, c, y + ky, x + kx]
+    in int32 (wrapping like C): stride 1, valid padding, (N, C, H, W) -> (N, O, H-2, W-2).
+
+    x: uint8; w: int8 (O, C, 3, 3), -127..127; bias: int32 (O,), rounding term included.
+    Widths: each product fits int16 (|w * x| <= 127 * 255 = 32385); the 9 * C products of
+    one output sum to at most 9 * C * 32385, which is 74,323,575 < 2^31 for C <= 255,
+    so only the bias can push a sum out of int32: the quantizer bounds
+    |bias[o]| + 255 * sum |w[o]| per output channel and refuses a model whose bound
+    passes 2^31 - 1, and then no partial sum in any order wraps.
+    """
+    assert x.dtype == np.uint8 and x.ndim == 4 and w.dtype == np.int8 and bias.dtype == np.int32
+    assert w.shape[1:] == (x.shape[1], 3, 3) and bias.shape == (w.shape[0],)
+    assert int(w.min(initial=0)) >= -127
+    n, c, h, wd = x.shape
+    win = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(2, 3))  # (N, C, H-2, W-2, 3, 3)
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * (h - 2) * (wd - 2), c * 9).astype(np.int64)
+    acc = cols @ w.reshape(len(w), -1).T.astype(np.int64) + bias.astype(np.int64)
+    return wrap_i32(acc.reshape(n, h - 2, wd - 2, len(w)).transpose(0, 3, 1, 2))
+
+
+def dwconv3x3(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """acc[n, c, y, x] = bias[c] + sum_{ky, kx} w[c, ky, kx] * x[n, c, y + ky, x + kx] in int32:
+    depthwise (each channel its own 3 x 3 kernel), stride 1, valid, (N, C, H, W) -> (N, C, H-2, W-2).
+
+    x: uint8; w: int8 (C, 3, 3), -127..127; bias: int32 (C,). Nine products of at most
+    32385 sum to at most 291,465 (19 bits plus sign): only the bias can reach 2^31, and
+    the quantizer refuses a channel with |bias[c]| + 255 * sum |w[c]| > 2^31 - 1.
+    """
+    assert x.dtype == np.uint8 and x.ndim == 4 and w.dtype == np.int8 and bias.dtype == np.int32
+    assert w.shape == (x.shape[1], 3, 3) and bias.shape == (x.shape[1],)
+    assert int(w.min(initial=0)) >= -127
+    h, wd = x.shape[2] - 2, x.shape[3] - 2
+    acc = np.broadcast_to(bias.astype(np.int64)[:, None, None], (x.shape[0], x.shape[1], h, wd)).copy()
+    for ky in range(3):
+        for kx in range(3):
+            acc += x[:, :, ky : ky + h, kx : kx + wd].astype(np.int64) * w[:, ky, kx].astype(np.int64)[:, None, None]
+    return wrap_i32(acc)
+
+
+def conv1x1(x: np.ndarray, w: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """acc[n, o, y, x] = bias[o] + sum_c w[o, c] * x[n, c, y, x] in int32: pointwise,
+    (N, C, H, W) -> (N, O, H, W). The sum over channels of one pixel is `dense` over its
+    C values: C * 32385 <= 8,258,175 for C <= 255, and the quantizer bounds the bias in."""
+    assert x.dtype == np.uint8 and x.ndim == 4 and w.dtype == np.int8 and bias.dtype == np.int32
+    assert w.shape == (len(bias), x.shape[1])
+    assert int(w.min(initial=0)) >= -127
+    acc = np.einsum("nchw,oc->nohw", x.astype(np.int64), w.astype(np.int64)) + bias.astype(np.int64)[:, None, None]
+    return wrap_i32(acc)
+
+
+def maxpool2(x: np.ndarray) -> np.ndarray:
+    """out[n, c, y, x] = max of x[n, c, 2y..2y+1, 2x..2x+1]: uint8 (N, C, H, W) ->
+    (N, C, H // 2, W // 2); whole blocks only (an odd side loses its last row or column).
+    Comparisons only: no width grows."""
+    assert x.dtype == np.uint8 and x.ndim == 4
+    n, c, h, w = x.shape[0], x.shape[1], x.shape[2] // 2, x.shape[3] // 2
+    return x[:, :, : 2 * h, : 2 * w].reshape(n, c, h, 2, w, 2).max(axis=(3, 5))
 
 
 def argmax(logits: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ import numpy as np
 
 from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
+from digit51.quantize.simulate import weighted_op
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.model_file import FloatModel
 
@@ -52,7 +53,54 @@ def accumulator_bound(w: np.ndarray, bias: np.ndarray, x_max: int = 255) -> np.n
     return np.abs(bias.astype(np.int64)) + x_max * np.abs(w.astype(np.int64)).sum(axis=1)
 
 
+def _scale_layer(W: np.ndarray, b: np.ndarray, z: np.ndarray, s_in: float, hidden: bool, cfg: QuantConfig, where: str):
+    """(q int8 shaped as W, bias int32, shifts or None, s_out, s_w, weight clip rate, bound)
+    of one weighted layer: W (out, ...) float64 (a row per neuron or output channel), z its
+    float output on the quantized input. Refuses a layer whose int32 sums could wrap."""
+    rows = W.reshape(len(W), -1)
+    if hidden:
+        a = np.maximum(z, 0)
+        top = float(np.percentile(a, cfg.percentile))
+        s_out = (top if top > 0 else float(a.max()) or 1.0) / 255.0
+        sh = _shifts(rows, s_in, s_out, cfg.per_tensor)
+        s_w = s_out * np.exp2(-sh.astype(np.float64)) / s_in
+        rounding = (np.int64(1) << sh.astype(np.int64)) >> 1
+    else:
+        s_w = np.full(len(W), np.abs(W).max() / 127.0 or 1.0)
+        s_out, sh, rounding = None, None, 0
+    q = _round(rows / s_w[:, None])
+    weight_clip = float(np.mean(np.abs(q) > 127))
+    q = np.clip(q, -127, 127).astype(np.int8)
+    bias64 = _round(b / (s_in * s_w)).astype(np.int64) + rounding
+    bound = accumulator_bound(q, bias64)
+    if bound.max() > ops.INT32_MAX:
+        j = int(bound.argmax())
+        raise Digit51Error(
+            f"{where} {j}: worst-case accumulator {int(bound[j])} exceeds int32; "
+            "retrain with weight decay (--weight-decay) or quantize with --per-tensor"
+        )
+    return q.reshape(W.shape), bias64.astype(np.int32), sh, s_out, s_w, weight_clip, bound
+
+
+def _outputs(acc: np.ndarray, z: np.ndarray, sh, s_out, s_in: float, s_w: np.ndarray, entry: dict) -> np.ndarray:
+    """The layer's integer output (uint8 activations, or the int32 logits when sh is None);
+    adds its error figures to the report `entry`."""
+    if sh is None:
+        err = np.abs(acc.astype(np.float64) * (s_in * s_w) - z)
+        entry.update(logit_scale=float(s_in * s_w[0]), max_error=float(err.max()))
+        return acc
+    x = ops.relu_requant(acc, sh)
+    err = np.abs(x.astype(np.float64) * s_out - np.maximum(z, 0))
+    entry.update(
+        shift_min=int(sh.min()), shift_max=int(sh.max()), output_scale=s_out,
+        activation_clip_rate=float(np.mean(x == 255)), max_error_lsb=float(err.max() / s_out),
+    )
+    return x
+
+
 def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = QuantConfig()) -> IntModel:
+    if model.config.arch:
+        return quantize_graph(model, calib_images, cfg)
     x = model.preprocess(calib_images)  # uint8, what the firmware sees
     s_in = 1.0 / 255.0
     n_layers = len(model.params) // 2
@@ -62,28 +110,7 @@ def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = Qua
         b = model.params[2 * layer + 1].astype(np.float64)
         z = (x.astype(np.float64) * s_in) @ W.T + b  # float layer on the quantized input
         hidden = layer < n_layers - 1
-        if hidden:
-            a = np.maximum(z, 0)
-            top = float(np.percentile(a, cfg.percentile))
-            s_out = (top if top > 0 else float(a.max()) or 1.0) / 255.0
-            sh = _shifts(W, s_in, s_out, cfg.per_tensor)
-            s_w = s_out * np.exp2(-sh.astype(np.float64)) / s_in
-            rounding = (np.int64(1) << sh.astype(np.int64)) >> 1
-        else:
-            s_w = np.full(W.shape[0], np.abs(W).max() / 127.0 or 1.0)
-            sh, rounding = None, 0
-        q = _round(W / s_w[:, None])
-        weight_clip = float(np.mean(np.abs(q) > 127))
-        q = np.clip(q, -127, 127).astype(np.int8)
-        bias64 = _round(b / (s_in * s_w)).astype(np.int64) + rounding
-        bound = accumulator_bound(q, bias64)
-        if bound.max() > ops.INT32_MAX:
-            j = int(bound.argmax())
-            raise Digit51Error(
-                f"layer {layer} neuron {j}: worst-case accumulator {int(bound[j])} exceeds int32; "
-                "retrain with weight decay (--weight-decay) or quantize with --per-tensor"
-            )
-        bias = bias64.astype(np.int32)
+        q, bias, sh, s_out, s_w, weight_clip, bound = _scale_layer(W, b, z, s_in, hidden, cfg, f"layer {layer} neuron")
         acc = ops.dense(x, q, bias)
         entry = {
             "layer": layer,
@@ -94,17 +121,9 @@ def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = Qua
             "acc_bits": int(bound.max()).bit_length() + 1,
             "weight_clip_rate": weight_clip,
         }
+        x = _outputs(acc, z, sh, s_out, s_in, s_w, entry)
         if hidden:
-            x = ops.relu_requant(acc, sh)
-            err = np.abs(x.astype(np.float64) * s_out - np.maximum(z, 0))
-            entry.update(
-                shift_min=int(sh.min()), shift_max=int(sh.max()), output_scale=s_out,
-                activation_clip_rate=float(np.mean(x == 255)), max_error_lsb=float(err.max() / s_out),
-            )
             shifts.append(sh)
-        else:
-            err = np.abs(acc.astype(np.float64) * (s_in * s_w) - z)
-            entry.update(logit_scale=float(s_in * s_w[0]), max_error=float(err.max()))
         weights.append(q)
         biases.append(bias)
         report.append(entry)
@@ -122,4 +141,77 @@ def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = Qua
         "layers": report,
         "float_model": model.meta(),
     }
-    return IntModel(weights, biases, shifts, model.pool, meta, model.config.deskew)
+    return IntModel(weights, biases, shifts, model.pool, meta, model.config.deskew, input_shape=tuple(model.input_shape))
+
+
+CHUNK = 500  # calibration images per pass through a layer (bounds the im2col memory)
+
+
+def _chunked(fn, x: np.ndarray) -> np.ndarray:
+    return np.concatenate([fn(x[i : i + CHUNK]) for i in range(0, len(x), CHUNK)])
+
+
+def quantize_graph(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = QuantConfig()) -> IntModel:
+    """A layer graph, layer by layer on the calibration images, with the scheme of the MLP:
+    every weighted layer but the last gets per-output-channel shifts (a conv's output
+    channel is a dense layer's neuron), uint8 activations and the same int32 bound; pools
+    keep the scale of their input (max and mean commute with a positive scale)."""
+    from digit51.trainer.layers import make
+
+    net = model.config.net
+    x = model.preprocess(calib_images)  # uint8 (N, 1, h, w): deskew and leading avgpools, in integers
+    s_in = 1.0 / 255.0
+    weighted = [L for L in net.body if L.weighted]
+    weights, biases, shifts, report = [], [], [], []
+    p = 0
+    for L in net.body:
+        if L.kind == "maxpool2":
+            x = ops.maxpool2(x)
+            continue
+        if L.kind == "avgpool":
+            x = ops.avgpool(x, L.n)
+            continue
+        index = len(weights)
+        W = model.params[p].astype(np.float64)
+        b = model.params[p + 1].astype(np.float64)
+        p += 2
+        hidden = index < len(weighted) - 1
+        impl = make(L)
+
+        def float_layer(xi, W=W, b=b, impl=impl):  # the float layer on the quantized input, NCHW out
+            xf = xi.astype(np.float64) * s_in
+            z, _ = impl.forward([W, b], xf.transpose(0, 2, 3, 1) if xf.ndim == 4 and L.kind != "dense" else xf.reshape(len(xf), -1), relu=False)
+            z = z.transpose(0, 3, 1, 2) if z.ndim == 4 else z
+            return z.astype(np.float32)  # float32 kept: 5,000 maps of 16 x 26 x 26 are 216 MB so
+
+        z = _chunked(float_layer, x)
+        q, bias, sh, s_out, s_w, weight_clip, bound = _scale_layer(W, b, z, s_in, hidden, cfg, f"layer {index} ({L}) output")
+        acc = _chunked(lambda xi: weighted_op(L.kind, xi, q, bias), x)
+        entry = {
+            "layer": index, "op": str(L),
+            "inputs": int(np.prod(x.shape[1:])), "outputs": int(np.prod(acc.shape[1:])),
+            "input_scale": s_in, "acc_bound": int(bound.max()), "acc_bits": int(bound.max()).bit_length() + 1,
+            "weight_clip_rate": weight_clip,
+        }
+        x = _outputs(acc, z, sh, s_out, s_in, s_w, entry)
+        if hidden:
+            shifts.append(sh)
+            s_in = s_out
+        weights.append(q)
+        biases.append(bias)
+        report.append(entry)
+    meta = {
+        "scheme": {
+            "input": "uint8 pixels deskewed (if deskew), then the graph's leading avgpools, as trainer/preprocess.py defines",
+            "weights": "int8 symmetric in [-127,127]; per output channel (power-of-two ratio) in hidden layers"
+            + (" [per tensor]" if cfg.per_tensor else "") + ", per tensor in the output layer",
+            "accumulator": "int32, bias first, then sum of int8*uint8 products",
+            "requantize": "hidden: a = 0 if acc <= 0 else min(acc >> shift, 255); rounding half up via bias",
+            "output": "int32 logits, argmax with the first maximum winning",
+            "layers": "quantize/ops.py: conv3x3, dwconv3x3, conv1x1, maxpool2, avgpool, dense on (N, C, H, W) maps",
+        },
+        "quant_config": asdict(cfg),
+        "layers": report,
+        "float_model": model.meta(),
+    }
+    return IntModel(weights, biases, shifts, 1, meta, model.config.deskew, model.config.arch, tuple(model.input_shape))

@@ -23,12 +23,50 @@ def activations(model: IntModel, images: np.ndarray, stream: bool = False) -> li
     """Every intermediate of the firmware for uint8 (N, 28, 28) images:
     [pooled input, hidden activations..., logits (int32)]; `stream`: as the stream-mode
     firmware computes them (layer 0 in 24-bit accumulators)."""
+    if model.graph:
+        return graph_activations(model, images)
     x = model.preprocess(images)  # ops.deskew (if the model has it), then ops.pool
     out = [x]
     last = len(model.weights) - 1
     for layer, (w, b) in enumerate(zip(model.weights, model.biases)):
         acc = (ops.dense_acc24 if stream and layer == 0 else ops.dense)(x, w, b)
         x = acc if layer == last else ops.relu_requant(acc, model.shifts[layer])
+        out.append(x)
+    return out
+
+
+MAP_OPS = {"conv3x3": ops.conv3x3, "dwconv3x3": ops.dwconv3x3, "conv1x1": ops.conv1x1}
+
+
+def graph_flatten(x: np.ndarray) -> np.ndarray:
+    """A dense layer's input: a map (N, C, H, W) read in storage order, i = (c * H + y) * W + x
+    (a flat (N, n) input as it is)."""
+    return x.reshape(len(x), -1)
+
+
+def weighted_op(kind: str, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The int32 accumulators of one weighted layer of a graph."""
+    return ops.dense(graph_flatten(x), w, b) if kind == "dense" else MAP_OPS[kind](x, w, b)
+
+
+def graph_activations(model: IntModel, images: np.ndarray) -> list[np.ndarray]:
+    """`activations` of a layer graph: [input map (N, 1, h, w) after deskew and the leading
+    avgpools, the output of every later layer..., logits (int32)]."""
+    from digit51.trainer import arch
+
+    x = model.preprocess(images)
+    out = [x]
+    layer = 0
+    for L in arch.input_prefix(arch.parse(model.graph))[1]:
+        if L.kind == "maxpool2":
+            x = ops.maxpool2(x)
+        elif L.kind == "avgpool":
+            x = ops.avgpool(x, L.n)
+        else:
+            w, b = model.weights[layer], model.biases[layer]
+            acc = weighted_op(L.kind, x, w, b)
+            x = acc if layer == len(model.weights) - 1 else ops.relu_requant(acc, model.shifts[layer])
+            layer += 1
         out.append(x)
     return out
 
@@ -51,5 +89,5 @@ def run(model: IntModel, images: np.ndarray, batch: int = 2000, stream: bool = F
     `stream`) computes them."""
     logits = np.concatenate(
         [activations(model, images[i : i + batch], stream)[-1] for i in range(0, len(images), batch)]
-    ) if len(images) else np.zeros((0, 10), np.int32)
+    ) if len(images) else np.zeros((0, len(model.biases[-1])), np.int32)
     return logits, ops.argmax(logits)

@@ -40,6 +40,9 @@ CHIPS_UART = "tests/test_chips.py::test_uart_reload_matches_the_vendor_numbers"
 RULE = "tests/test_frontier.py::test_rule_is_applied_as_stated"
 DESKEW = "tests/test_deskew.py"
 DESKEW_FW = DESKEW + "::test_firmware_deskews_like_the_spec"
+GRAPH_OPS = "tests/test_graphs.py::test_integer_map_ops_are_their_textbook_sums"
+LAYERS_TEST = "tests/test_layers.py"
+GRAPH_GRADS = LAYERS_TEST + "::test_backward_matches_finite_differences"
 STARTUP = "tests/test_startup.py::test_hardware_start_up_leaves_the_vendors_register_state"
 BUDGETS = "tests/test_chips.py::test_memory_budgets_are_the_datasheets"
 DESKEW_T = "codegen/templates/deskew.inc.j2"
@@ -67,7 +70,7 @@ MUTATIONS = [
              "        crc ^= byte << 8\n", "        crc ^= (byte ^ (byte == 0x41)) << 8\n", ("tests/test_crc.py",),
              "CRC wrong for one byte value: lines and frames with an 'A' fail or pass wrongly"),
     Mutation("bias-clipped-to-int16", "quantize/quantizer.py",
-             "bias = bias64.astype(np.int32)", "bias = np.clip(bias64, -32768, 32767).astype(np.int32)", (GOLDEN,),
+             "bias64.astype(np.int32), sh, s_out", "np.clip(bias64, -32768, 32767).astype(np.int32), sh, s_out", (GOLDEN,),
              "biases beyond int16 silently clipped"),
     Mutation("bias-rounding-term-dropped", "quantize/quantizer.py",
              "bias64 = _round(b / (s_in * s_w)).astype(np.int64) + rounding",
@@ -525,4 +528,38 @@ MUTATIONS = [
              '(("images", 1), ("workers", 1), ("chunk", 0))', '(("images", 0), ("workers", 1), ("chunk", 0))',
              ("tests/test_signals.py::test_verify_refuses_counts_that_verify_nothing",),
              "verify --images 0 exits 0 having verified nothing"),
+    # --- issue 20 (h20): layer graphs, the integer ops of each new layer and their float twins ---
+    Mutation("graph-conv3x3-kernel-transposed", "quantize/ops.py",
+             "win.transpose(0, 2, 3, 1, 4, 5)", "win.transpose(0, 2, 3, 1, 5, 4)", (GRAPH_OPS,),
+             "the integer conv3x3 reads its kernel column by column: every conv model wrong"),
+    Mutation("graph-dwconv3x3-rows-for-columns", "quantize/ops.py",
+             "x[:, :, ky : ky + h, kx : kx + wd].astype(np.int64)", "x[:, :, kx : kx + h, ky : ky + wd].astype(np.int64)",
+             (GRAPH_OPS,), "the depthwise conv swaps kernel rows and columns"),
+    Mutation("graph-conv1x1-no-bias", "quantize/ops.py",
+             "w.astype(np.int64)) + bias.astype(np.int64)[:, None, None]", "w.astype(np.int64))",
+             (GRAPH_OPS,), "the pointwise conv forgets its bias (and the rounding term in it)"),
+    Mutation("graph-maxpool2-min", "quantize/ops.py",
+             ".reshape(n, c, h, 2, w, 2).max(axis=(3, 5))", ".reshape(n, c, h, 2, w, 2).min(axis=(3, 5))",
+             (GRAPH_OPS,), "max pooling takes the smallest value of each block"),
+    Mutation("graph-requant-one-shift-for-all-channels", "quantize/ops.py",
+             "sh = shift.astype(np.int64).reshape((-1,) + (1,) * (acc.ndim - 2))",
+             "sh = np.broadcast_to(shift.astype(np.int64)[:1], shift.shape).reshape((-1,) + (1,) * (acc.ndim - 2))",
+             (GRAPH_OPS,), "a conv's output channels all requantize with channel 0's shift"),
+    Mutation("graph-flatten-pixel-major", "quantize/simulate.py",
+             "    return x.reshape(len(x), -1)", "    return x.transpose(0, 2, 3, 1).reshape(len(x), -1)",
+             ("tests/test_graphs.py::test_a_dense_reads_a_map_channel_by_channel",), "a dense after a map reads it pixel by pixel instead of channel by channel: not the float model's order"),
+    Mutation("graph-conv-backward-kernel-transposed", "trainer/layers.py",
+             "dx[:, ky : ky + h - 2, kx : kx + w - 2, :] += dcols[..., ky, kx]",
+             "dx[:, ky : ky + h - 2, kx : kx + w - 2, :] += dcols[..., kx, ky]", (GRAPH_GRADS,),
+             "conv3x3 passes back the wrong gradient to its input: deeper graphs train on noise"),
+    Mutation("graph-dwconv-backward-no-input-gradient", "trainer/layers.py",
+             "                dx[:, ky : ky + h - 2, kx : kx + w - 2, :] += d * W[:, ky, kx]", "                pass",
+             (GRAPH_GRADS,), "the depthwise conv stops the gradient: layers before it never learn"),
+    Mutation("graph-maxpool-gradient-to-every-tie", "trainer/layers.py",
+             "            first = (corner == y) & ~taken", "            first = corner == y",
+             (LAYERS_TEST + "::test_maxpool_sends_a_tied_blocks_gradient_to_its_first_maximum_only",),
+             "a tied 2 x 2 block passes its gradient on twice"),
+    Mutation("graph-conv-fits-a-2x2-map", "trainer/arch.py",
+             '"conv3x3": 3, "dwconv3x3": 3, "conv1x1": 1}[L.kind]', '"conv3x3": 2, "dwconv3x3": 3, "conv1x1": 1}[L.kind]',
+             (LAYERS_TEST,), "a conv on a 2x2 map passes the spec check and fails later with a traceback"),
 ]

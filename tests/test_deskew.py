@@ -140,8 +140,8 @@ def test_model_files_from_before_deskew_load_without_it(tmp_path):
     model = identity_model(4)
     model_file.save(tmp_path / "d.q51", model)
     assert model_file.load(tmp_path / "d.q51").deskew is True
-    meta, arrays = artifact.load(tmp_path / "d.q51", model_file.KIND, model_file.VERSION, "")
+    meta, arrays = artifact.load(tmp_path / "d.q51", model_file.KIND, model_file.MLP_VERSION, "")
     del meta["deskew"]
     artifact.save(tmp_path / "old.q51", model_file.KIND, 2, meta, arrays)  # what digit51 wrote before deskew
     assert model_file.load(tmp_path / "old.q51").deskew is False
-    assert model_file.VERSION == 3  # a reader of version 2 refuses deskew models instead of ignoring the flag
+    assert model_file.MLP_VERSION == 3  # a reader of version 2 refuses deskew models instead of ignoring the flag (graphs: 4)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.quantize import ops
+from digit51.quantize import ops, simulate
 from digit51.trainer import preprocess
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "quantization.md"
@@ -48,6 +48,22 @@ def compute(op, a):
         out = preprocess.shear(img, np.array(a["my"]), np.array(a["alpha"]))[0]
         assert not np.delete(out, y, axis=0).any()
         return [int(v) for i in np.flatnonzero(out[y]) for v in (i, out[y, i])]
+    if op == "conv3x3":
+        x, w = np.array(a["x"], np.uint8).reshape(1, 1, 3, 3), np.array(a["w"], np.int8).reshape(1, 1, 3, 3)
+        return [int(ops.conv3x3(x, w, np.array(a["B"], np.int32))[0, 0, 0, 0])]
+    if op == "dwconv3x3":
+        x, w = np.array(a["x"], np.uint8).reshape(1, -1, 3, 3), np.array(a["w"], np.int8).reshape(-1, 3, 3)
+        return [int(v) for v in ops.dwconv3x3(x, w, np.array(a["B"], np.int32))[0, :, 0, 0]]
+    if op == "conv1x1":
+        x, w = np.array(a["x"], np.uint8).reshape(1, -1, 1, 1), np.array([a["w"]], np.int8)
+        return [int(ops.conv1x1(x, w, np.array(a["B"], np.int32))[0, 0, 0, 0])]
+    if op == "maxpool2":
+        return [int(ops.maxpool2(np.array(a["block"], np.uint8).reshape(1, 1, 2, 2))[0, 0, 0, 0])]
+    if op == "flatten":
+        m = np.zeros((1, *a["shape"]), np.uint8)
+        m[(0, *a["at"])] = 1
+        acts = simulate.graph_flatten(m)
+        return [int(i) for i in np.flatnonzero(acts[0])]
     if op == "argmax":
         return [int(ops.argmax(np.array([a["logits"]], np.int32))[0])]
     raise AssertionError(f"unknown example op {op}")
@@ -58,7 +74,8 @@ def test_worked_examples_match_the_simulator():
     for op, args, result in examples():
         assert compute(op, args) == result, (op, args, result)
         seen.add(op)
-    assert seen == {"pool", "order", "bias", "dense", "requant", "argmax", "slant", "shear"}
+    assert seen == {"pool", "order", "bias", "dense", "requant", "argmax", "slant", "shear",
+                    "conv3x3", "dwconv3x3", "conv1x1", "maxpool2", "flatten"}
 
 
 def test_bias_example_is_what_the_quantizer_stores():

@@ -142,7 +142,7 @@ def test_version_1_files_are_refused_with_a_hint(quick_model, tmp_path):
     h = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
     path = tmp_path / "old.d51"
     path.write_bytes(artifact.MAGIC + struct.pack("<I", len(h)) + h + good[12 + hlen :])
-    with pytest.raises(Digit51Error, match=r"format version 1 \(an older digit51 wrote it.*reads version 3; train a new one"):
+    with pytest.raises(Digit51Error, match=r"format version 1 \(an older digit51 wrote it.*reads version 4; train a new one"):
         model_file.load(path)
 
 

@@ -1,1 +1,1 @@
-"""digit51 stage 1: MNIST data and the NumPy MLP trainer."""
+"""digit51 stage 1: MNIST (or another IDX image set) and the NumPy trainer (MLPs and layer graphs)."""

@@ -12,7 +12,8 @@ from digit51.trainer import mnist, model_file
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output
-from digit51.trainer.train import MAX_MEMORY_MB, accuracy
+from digit51.trainer import arch
+from digit51.trainer.train import MAX_MEMORY_MB, accuracy, check_arch
 
 
 def add_data_option(p: argparse.ArgumentParser) -> None:
@@ -32,11 +33,18 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def mlp_layers(pool: int, hidden, classes: int) -> list[arch.Layer]:
+    """The MLP shorthand as layers: --pool 2 --hidden 192,64 on 10 classes is avgpool2,dense:192,dense:64,dense:10."""
+    return [arch.Layer("avgpool", pool)] * (pool > 1) + [arch.Layer("dense", n) for n in (*hidden, classes)]
+
+
 def add_train_options(p: argparse.ArgumentParser) -> None:
     """The TrainConfig fields as options; defaults come from TrainConfig itself."""
     d = TrainConfig()
-    p.add_argument("--hidden", type=hidden_sizes, default=d.hidden, help=f"hidden layer widths, comma-separated (default {','.join(map(str, d.hidden))})")
-    p.add_argument("--pool", type=int, choices=(1, 2, 4), default=d.pool, help=f"input downsampling: 1=28x28, 2=14x14, 4=7x7 (default {d.pool})")
+    p.add_argument("--arch", metavar="SPEC", default="", help="a layer graph instead of the MLP, e.g. avgpool2,conv3x3:8,maxpool2,dense:10 "
+                   "(layers: avgpoolK, maxpool2, conv3x3:N, dwconv3x3, conv1x1:N, dense:N; the last dense:N, N = classes)")
+    p.add_argument("--hidden", type=hidden_sizes, default=None, help=f"MLP hidden layer widths, comma-separated (default {','.join(map(str, d.hidden))})")
+    p.add_argument("--pool", type=int, choices=(1, 2, 4), default=None, help=f"MLP input downsampling: 1=28x28, 2=14x14, 4=7x7 (default {d.pool})")
     p.add_argument("--deskew", action=argparse.BooleanOptionalAction, default=d.deskew, help=f"straighten each image's slant before pooling; the firmware does the same (default {'on' if d.deskew else 'off'})")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default {d.epochs})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"minibatch size (default {d.batch_size})")
@@ -59,10 +67,28 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed; same seed, same bytes (default {d.seed})")
 
 
+def mlp_or_graph(a: argparse.Namespace) -> tuple[tuple[int, ...], int, str]:
+    """(hidden, pool, arch) from --hidden/--pool or --arch; an --arch that is an MLP
+    becomes the shorthand's (the same model, the same bytes)."""
+    d = TrainConfig()
+    spec = getattr(a, "arch", "") or ""
+    if not spec:
+        return a.hidden or d.hidden, a.pool or d.pool, ""
+    if a.hidden is not None or a.pool is not None:
+        raise Digit51Error("give --arch or --hidden/--pool, not both (--pool 2 --hidden 192,64 is --arch avgpool2,dense:192,dense:64,dense:10)")
+    try:
+        layers = arch.parse(spec)
+    except ValueError as e:
+        raise Digit51Error(f"--arch {spec}: {e}") from None
+    mlp = arch.mlp_form(layers)
+    return (mlp[1], mlp[0], "") if mlp else (d.hidden, d.pool, arch.spec_string(layers))
+
+
 def config_from_args(a: argparse.Namespace) -> TrainConfig:
+    hidden, pool, spec = mlp_or_graph(a)
     try:
         return TrainConfig(
-            hidden=a.hidden, pool=a.pool, deskew=a.deskew, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
+            hidden=hidden, pool=pool, arch=spec, deskew=a.deskew, epochs=a.epochs, batch_size=a.batch_size, optimizer=a.optimizer,
             lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
             warmup_epochs=a.warmup_epochs, augment=a.augment, rotate=a.rotate, scale=a.scale, shear=a.shear,
             translate=a.translate, elastic_alpha=a.elastic_alpha, elastic_sigma=a.elastic_sigma,
@@ -77,12 +103,14 @@ def cmd_train(a: argparse.Namespace) -> int:
     if not (math.isfinite(a.max_memory) and a.max_memory > 0):
         raise Digit51Error(f"--max-memory {a.max_memory:g}: give a positive number of megabytes")
     check_output(a.output)
+    h, w, classes = mnist.peek(a.data)  # shapes checked before the images are read
+    check_arch(a.arch or arch.spec_string(mlp_layers(cfg.pool, cfg.hidden, classes)), h, w, classes)
     data = mnist.load(a.data)
     model = digit51.train(data, cfg, max_memory_mb=a.max_memory)
     model_file.save(a.output, model)
     acc = model.accuracy
     print(
-        f"digit51: {'-'.join(map(str, model.sizes))} model, validation {100 * acc['validation']:.2f}%, "
+        f"digit51: {model.name} model, validation {100 * acc['validation']:.2f}%, "
         f"test {100 * acc['test']:.2f}% (epoch {model.best_epoch}) -> {a.output}",
         file=sys.stderr,
     )
@@ -93,26 +121,28 @@ def cmd_eval(a: argparse.Namespace) -> int:
     model = model_file.load(a.model)
     data = mnist.load(a.data)
     (_, _), (xv, yv) = data.split()
+    net = model.config.net
     summary = {
         "model": a.model,
         "sizes": model.sizes,
         "pool": model.pool,
         "deskew": model.config.deskew,
-        "validation_accuracy": accuracy(model.params, xv, yv, model.preprocess),
-        "test_accuracy": accuracy(model.params, data.test_images, data.test_labels, model.preprocess),
+        "validation_accuracy": accuracy(model.params, xv, yv, model.preprocess, net=net),
+        "test_accuracy": accuracy(model.params, data.test_images, data.test_labels, model.preprocess, net=net),
         "config": model.config.to_dict(),
     }
     if a.json:
         print(json.dumps(summary, sort_keys=True))
     else:
-        print(f"model       {'-'.join(map(str, model.sizes))}, pool {model.pool}{', deskew' if model.config.deskew else ''}")
+        pool = "" if model.config.arch else f", pool {model.pool}"
+        print(f"model       {model.name}{pool}{', deskew' if model.config.deskew else ''}")
         print(f"validation  {100 * summary['validation_accuracy']:.2f}%")
         print(f"test        {100 * summary['test_accuracy']:.2f}%")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train a float MLP on MNIST", description="Train a float MLP on MNIST with NumPy.")
+    p = sub.add_parser("train", help="train a float MLP or layer graph on MNIST", description="Train a float MLP (--hidden, --pool) or layer graph (--arch) on MNIST or another IDX image set with NumPy.")
     add_data_option(p)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to write the float model file")
     add_train_options(p)

@@ -6,6 +6,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from digit51.trainer import arch, mlp
+from digit51.trainer.graph import Graph, GraphPreprocess
 from digit51.trainer.optim import SCHEDULES
 from digit51.trainer.preprocess import POOLS, Preprocess
 
@@ -42,6 +44,7 @@ class TrainConfig:
     distill: float = 0.5  # weight of the teacher's soft targets in the loss, when a teacher is given
     temperature: float = 4.0  # softmax temperature of the distillation targets
     seed: int = 0  # the only source of randomness
+    arch: str = ""  # a layer graph (trainer/arch.py) instead of the MLP of pool and hidden; "" = the MLP
 
     def __post_init__(self):
         problems = []
@@ -69,16 +72,28 @@ class TrainConfig:
             problems.append("elastic alpha must be >= 0 and sigma > 0")
         if not (0 <= self.distill <= 1 and self.temperature > 0):
             problems.append("distill must be in [0, 1] and temperature > 0")
+        if self.arch:
+            try:
+                arch.parse(self.arch)
+            except ValueError as e:
+                problems.append(f"--arch: {e}")
         if problems:
             raise ValueError("; ".join(problems))
 
     @property
-    def preprocess(self) -> Preprocess:
-        return Preprocess(self.pool, self.deskew)
+    def net(self):
+        """The float network: trainer/mlp.py for the MLP, a graph.Graph for an arch."""
+        return Graph(self.arch) if self.arch else mlp
+
+    @property
+    def preprocess(self) -> Preprocess | GraphPreprocess:
+        return self.net.preprocess(self.deskew) if self.arch else Preprocess(self.pool, self.deskew)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if not self.arch:
+            del d["arch"]  # an MLP's config reads as before layer graphs existed
         return d
 
     @classmethod

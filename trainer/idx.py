@@ -75,6 +75,15 @@ def load_bytes(data: bytes, name: str, ndim: int) -> tuple[np.ndarray, bytes]:
         raise Digit51Error(f"{name}: corrupt or truncated gzip data; re-download the file") from None
 
 
+def read_header(path: Path, ndim: int) -> list[int]:
+    """The dimensions an IDX file (.gz or raw) declares, reading only its header."""
+    try:
+        with open(path, "rb") as f:
+            return _dims(_open(f).read(4 + 4 * ndim), str(path), ndim)
+    except (OSError, EOFError, zlib.error) as e:
+        raise Digit51Error(f"{path}: cannot read its IDX header ({getattr(e, 'strerror', None) or 'corrupt gzip data'})") from None
+
+
 def load_file(path: Path, ndim: int) -> tuple[np.ndarray, bytes]:
     """(array, uncompressed bytes) of a `.gz` or raw IDX file."""
     try:

@@ -1,11 +1,11 @@
-"""Find, download (with sha256 checks) and load MNIST, or another 28x28 digit set.
+"""Find, download (with sha256 checks) and load MNIST, or another grayscale image set.
 
 Data folder resolution: `--data DIR`, then $DIGIT51_DATA, then the user cache folder
 ($XDG_CACHE_HOME/digit51/mnist, default ~/.cache/digit51/mnist), then a download from
 the mirrors (or the space-separated URLs in $DIGIT51_MNIST_MIRRORS) into that cache.
 
 Downloaded and cached files must be the standard MNIST (sha256). A folder the user names
-may hold any set in the same four IDX files (28x28 uint8 images, uint8 labels): it gets
+may hold any set in the same four IDX files (HxW uint8 images, sides 2..64, uint8 labels): it gets
 the structural checks and a one-line note on stderr when it is not the standard MNIST.
 The number of classes is the largest training label + 1.
 """
@@ -24,7 +24,7 @@ import numpy as np
 
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import atomic_write
-from digit51.trainer.idx import load_bytes, load_file
+from digit51.trainer.idx import load_bytes, load_file, read_header
 
 # file stem -> (IDX dimensions, sha256 of the uncompressed bytes)
 FILES = {
@@ -38,11 +38,13 @@ MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
 )
 VALIDATION_SIZE = 5000
+MAX_SIDE = 64  # image sides up to 64 pixels (trainer/arch.py)
+MAX_CLASSES = 255
 
 
 @dataclass(frozen=True)
 class Mnist:
-    train_images: np.ndarray  # (60000, 28, 28) uint8
+    train_images: np.ndarray  # (60000, 28, 28) uint8 for MNIST; (N, H, W) for another set
     train_labels: np.ndarray  # (60000,) uint8
     test_images: np.ndarray  # (10000, 28, 28) uint8
     test_labels: np.ndarray  # (10000,) uint8
@@ -138,12 +140,16 @@ def resolve(data: str | os.PathLike | None) -> tuple[Path, bool]:
 
 
 def check(m: Mnist, where) -> None:
-    """Structural checks of a data set: 28x28 images, one label each, labels in range."""
+    """Structural checks of a data set: HxW images (sides 2..64, the same in both sets),
+    one label each, 2 to 255 classes, test labels in range."""
+    h, w = m.train_images.shape[1:]
+    if not (2 <= h <= MAX_SIDE and 2 <= w <= MAX_SIDE):
+        raise Digit51Error(f"{where}: the images are {h}x{w}; digit51 takes sides of 2 to {MAX_SIDE} pixels (resize the set)")
     for images, labels, what in ((m.train_images, m.train_labels, "train"), (m.test_images, m.test_labels, "test")):
-        if images.shape[1:] != (28, 28) or len(images) != len(labels):
+        if images.shape[1:] != (h, w) or len(images) != len(labels):
             raise Digit51Error(
                 f"{where}: {what} images {images.shape} and labels {labels.shape} do not match "
-                "(need N 28x28 images and N labels); the files are from different sets"
+                f"(need N {h}x{w} images and N labels); the files are from different sets"
             )
         if len(images) < 1:
             raise Digit51Error(f"{where}: the {what} set is empty")
@@ -151,11 +157,22 @@ def check(m: Mnist, where) -> None:
         raise Digit51Error(f"{where}: only {len(m.train_images)} training images; need at least 20")
     if m.classes < 2:
         raise Digit51Error(f"{where}: the training labels hold only one class; need at least 2")
+    if m.classes > MAX_CLASSES:
+        raise Digit51Error(f"{where}: training labels go up to {m.classes - 1}; digit51 takes at most {MAX_CLASSES} classes (labels 0..{MAX_CLASSES - 1})")
     if int(m.test_labels.max()) >= m.classes:
         raise Digit51Error(
             f"{where}: test labels go up to {int(m.test_labels.max())} but training labels only to {m.classes - 1}; "
             "the files are from different sets"
         )
+
+
+def peek(data=None) -> tuple[int, int, int]:
+    """(H, W, classes) of a data set from the training images' IDX header and the training
+    labels, without reading the images: enough to check a model's shapes before loading."""
+    folder, _ = resolve(data)
+    dims = read_header(_find(folder, "train-images-idx3-ubyte"), 3)
+    labels, _ = load_file(_find(folder, "train-labels-idx1-ubyte"), 1)
+    return dims[1], dims[2], int(labels.max(initial=0)) + 1
 
 
 def load(data=None, verify: bool = True) -> Mnist:

@@ -28,28 +28,37 @@ def pool_shift(k: int) -> int:
     return (k * k).bit_length() - 1
 
 
+def block_mean(x: np.ndarray, k: int) -> np.ndarray:
+    """uint8 (..., H, W) -> uint8 (..., H // k, W // k): rounded-half-up means of whole
+    k x k blocks (a side that k does not divide loses its last rows or columns)."""
+    shift = (k * k).bit_length() - 1
+    h, w = x.shape[-2] // k, x.shape[-1] // k
+    blocks = x[..., : h * k, : w * k].reshape(*x.shape[:-2], h, k, w, k).astype(np.uint16)
+    sums = blocks.sum(axis=(-3, -1), dtype=np.uint16)  # <= 64 * 255 = 16320 for k <= 8
+    return ((sums + (1 << (shift - 1))) >> shift).astype(np.uint8)
+
+
 def pool(images: np.ndarray, k: int) -> np.ndarray:
-    """(N, 28, 28) uint8 -> (N, (28/k)**2) uint8, rounded-half-up block means."""
-    shift = pool_shift(k)
+    """(N, H, W) uint8 -> (N, (H/k) * (W/k)) uint8, rounded-half-up block means."""
+    pool_shift(k)
     n = images.shape[0]
-    side = SIDE // k
     if k == 1:
-        return images.reshape(n, SIDE * SIDE).astype(np.uint8)
-    sums = images.reshape(n, side, k, side, k).astype(np.uint16).sum(axis=(2, 4), dtype=np.uint16)
-    return ((sums + (1 << (shift - 1))) >> shift).astype(np.uint8).reshape(n, side * side)
+        return images.reshape(n, -1).astype(np.uint8)
+    return block_mean(images, k).reshape(n, -1)
 
 
 SLANT_ONE = 256  # slant is in 1/256 pixel of sideways move per row (Q8)
 
 
 def ink_moments(images: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Ink moments of uint8 (N, 28, 28) images, per image, from each row's ink
-    r[y] = sum_x p (uint16) and first moment c[y] = sum_x x * p (<= 96390):
+    """Ink moments of uint8 (N, H, W) images, per image, from each row's ink
+    r[y] = sum_x p (uint16) and first moment c[y] = sum_x x * p (<= 96390 for 28 wide):
     S = sum r, Sy = sum y * r, Syy = sum y * y * r, Sx = sum c, Syx = sum y * c.
-    Each is below 2^28, so int32 holds it."""
+    For 28x28 (the firmware's images) each is below 2^28, so int32 holds it; here they are
+    int64, so other sizes (up to 64x64) are exact too (the int32 bounds are for 28x28 only)."""
     p = images.astype(np.int64)
-    y = np.arange(SIDE)
-    r, c = p.sum(axis=2), (p * y).sum(axis=2)
+    y, x = np.arange(p.shape[1]), np.arange(p.shape[2])
+    r, c = p.sum(axis=2), (p * x).sum(axis=2)
     return r.sum(axis=1), (y * r).sum(axis=1), (y * y * r).sum(axis=1), c.sum(axis=1), (y * c).sum(axis=1)
 
 
@@ -79,19 +88,20 @@ def shear(images: np.ndarray, my: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out[y][x] = (p[y][x+k] * (256 - f) + p[y][x+k+1] * f + 128) >> 8, outside pixels 0.
     Both products fit 16 bits together (<= 255 * 256 + 128), results stay 0..255."""
     p = images.astype(np.int64)
-    s = alpha[:, None] * (np.arange(SIDE) - my[:, None])  # (N, rows)
+    width = p.shape[2]
+    s = alpha[:, None] * (np.arange(p.shape[1]) - my[:, None])  # (N, rows)
     k, f = s >> 8, (s & 255)[:, :, None]
-    x = np.arange(SIDE)[None, None, :] + k[:, :, None]
+    x = np.arange(width)[None, None, :] + k[:, :, None]
 
     def pixel(xs):
-        inside = (xs >= 0) & (xs < SIDE)
-        return np.where(inside, np.take_along_axis(p, np.clip(xs, 0, SIDE - 1), axis=2), 0)
+        inside = (xs >= 0) & (xs < width)
+        return np.where(inside, np.take_along_axis(p, np.clip(xs, 0, width - 1), axis=2), 0)
 
     return ((pixel(x) * (SLANT_ONE - f) + pixel(x + 1) * f + 128) >> 8).astype(np.uint8)
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 28, 28) -> uint8 (N, 28, 28), each image's slant sheared away."""
+    """uint8 (N, H, W) -> uint8 (N, H, W), each image's slant sheared away."""
     return shear(images, *slant(*ink_moments(images)))
 
 
@@ -117,14 +127,15 @@ def to_float(pixels: np.ndarray, dtype=np.float32) -> np.ndarray:
     return pixels.astype(dtype) * dtype(1.0 / 255.0)
 
 
-def architecture_problem(sizes, pool) -> str | None:
-    """What is wrong with a model's layer sizes and pool as read from a file, or None."""
+def architecture_problem(sizes, pool, input_hw=(SIDE, SIDE)) -> str | None:
+    """What is wrong with a model's layer sizes and pool (on input_hw images) as read from a file, or None."""
     if isinstance(pool, bool) or pool not in POOLS:
         return f"pool {pool!r} is not one of {POOLS}"
     if not (isinstance(sizes, list) and len(sizes) >= 2 and all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)):
         return f"sizes {sizes!r} are not a list of at least two layer widths"
-    if sizes[0] != (SIDE // pool) ** 2:
-        return f"input size {sizes[0]} does not match pool {pool} ({(SIDE // pool) ** 2} inputs)"
+    n_in = (input_hw[0] // pool) * (input_hw[1] // pool)
+    if sizes[0] != n_in:
+        return f"input size {sizes[0]} does not match pool {pool} ({n_in} inputs)"
     if any(s < 1 for s in sizes[1:-1]) or sizes[-1] < 2:
         return f"sizes {sizes}: every hidden layer needs a width of at least 1 and the output at least 2 classes"
     return None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import partial
 
 import numpy as np
 
-from digit51.trainer import blas, mlp, model_file
+from digit51.trainer import arch, blas, mlp, model_file
 from digit51.trainer.augment import Distortion, distort
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
@@ -25,25 +26,26 @@ DESKEW_BYTES_PER_PIXEL = 50  # trainer/preprocess.py deskew's temporaries (measu
 
 def shift_images(images: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
     """Each image moved by a random (dy, dx) in [-max_shift, max_shift]^2, zero fill."""
-    n = len(images)
+    n, h, w = images.shape
     s = max_shift
-    padded = np.zeros((n, SIDE + 2 * s, SIDE + 2 * s), dtype=images.dtype)
-    padded[:, s : s + SIDE, s : s + SIDE] = images
+    padded = np.zeros((n, h + 2 * s, w + 2 * s), dtype=images.dtype)
+    padded[:, s : s + h, s : s + w] = images
     dy, dx = rng.integers(-s, s + 1, size=(2, n))
-    rows = (np.arange(SIDE)[None, :] + s - dy[:, None])[:, :, None]
-    cols = (np.arange(SIDE)[None, :] + s - dx[:, None])[:, None, :]
+    rows = (np.arange(h)[None, :] + s - dy[:, None])[:, :, None]
+    cols = (np.arange(w)[None, :] + s - dx[:, None])[:, None, :]
     return padded[np.arange(n)[:, None, None], rows, cols]
 
 
-def inputs(images: np.ndarray, prep: Preprocess) -> np.ndarray:
-    """Float inputs of the model for uint8 (N, 28, 28) images."""
+def inputs(images: np.ndarray, prep) -> np.ndarray:
+    """Float inputs of the model for uint8 (N, H, W) images."""
     return to_float(prep(images))
 
 
-def accuracy(params, images: np.ndarray, labels: np.ndarray, prep: Preprocess, hooks=(None, None)) -> float:
+def accuracy(params, images: np.ndarray, labels: np.ndarray, prep, hooks=(None, None), net=mlp) -> float:
+    """Share of `labels` the float network `net` (mlp or a graph.Graph) gets right."""
     correct = 0
     for i in range(0, len(images), CHUNK):
-        logits, _ = mlp.forward(params, inputs(images[i : i + CHUNK], prep), *hooks)
+        logits, _ = net.forward(params, inputs(images[i : i + CHUNK], prep), *hooks)
         correct += int((logits.argmax(axis=1) == labels[i : i + CHUNK]).sum())
     return correct / len(images)
 
@@ -80,9 +82,14 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     y = y.astype(np.int64)
     if teacher is not None and teacher.config.deskew != cfg.deskew:
         raise Digit51Error(f"the teacher {cfg.teacher} was trained {'with' if teacher.config.deskew else 'without'} deskew: train the student the same way (--deskew / --no-deskew)")
+    if teacher is not None and teacher.config.arch:
+        raise Digit51Error(f"the teacher {cfg.teacher} is a layer graph: distillation takes an MLP teacher for now")
+    if distortion(cfg).active and x_u8.shape[1:] != (SIDE, SIDE):
+        raise Digit51Error(f"the distortion ranges (--rotate, --scale, ...) work on 28x28 images, these are {x_u8.shape[1]}x{x_u8.shape[2]}: use --augment N (whole-pixel shifts)")
+    net = cfg.net
     if cfg.deskew:  # in chunks: deskew's temporaries take ~50 B per pixel (2 GB for 55,000 images at once)
         x_u8 = np.concatenate([deskew(x_u8[i : i + CHUNK]) for i in range(0, len(x_u8), CHUNK)]) if len(x_u8) else x_u8
-    prep = Preprocess(cfg.pool)  # what is left to do per batch
+    prep = dataclasses.replace(cfg.preprocess, deskew=False)  # what is left to do per batch
     fixed = None if cfg.augment or teacher else inputs(x_u8, prep)
     epochs = epochs or cfg.epochs
     lr = lr or cfg.lr
@@ -108,7 +115,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
                     loss_fn = partial(mlp.distill_xent, teacher_logits=t_logits, weight=cfg.distill, temperature=cfg.temperature)
             else:
                 xb = fixed[idx]
-            loss, grads, logits = mlp.loss_and_grads(params, xb, y[idx], *hooks, loss_fn=loss_fn)
+            loss, grads, logits = net.loss_and_grads(params, xb, y[idx], *hooks, loss_fn=loss_fn)
             if not np.isfinite(loss):
                 raise Digit51Error(f"training diverged in epoch {epoch} (loss {loss}): use a smaller --lr (now {lr:g})")
             opt.step(params, grads, learning_rate(lr, cfg.schedule, step, total, warmup))
@@ -119,7 +126,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
         seconds = time.perf_counter() - t0
         if on_epoch:
             on_epoch(epoch, params, seconds)
-        val = accuracy(params, xv_u8, yv, cfg.preprocess, hooks)
+        val = accuracy(params, xv_u8, yv, cfg.preprocess, hooks, net)
         if val > best[1]:
             best = ([p.copy() for p in params], val, epoch)
         bar.finish(
@@ -168,13 +175,25 @@ def check_memory(sizes: list[int], n_train: int, cfg: TrainConfig, max_mb: float
 
 @blas.one_thread
 def train(data: Mnist, cfg: TrainConfig, on_epoch=None, max_memory_mb: float = MAX_MEMORY_MB) -> FloatModel:
-    """Train a new float model from scratch, evaluate it, and return it. Refused up front if
-    memory_estimate exceeds `max_memory_mb`."""
+    """Train a new float model from scratch, evaluate it, and return it. An MLP is refused
+    up front if memory_estimate exceeds `max_memory_mb` (layer graphs: no estimate yet)."""
+    h, w = data.train_images.shape[1:]
     teacher = model_file.load(cfg.teacher) if cfg.teacher else None
-    side = 28 // cfg.pool
-    sizes = [side * side, *cfg.hidden, data.classes]
-    check_memory(sizes, len(data.split()[0][0]), cfg, max_memory_mb, teacher.sizes if teacher else None)
-    params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
+    if cfg.arch:
+        check_arch(cfg.arch, h, w, data.classes)
+        params = cfg.net.init_params((h, w), np.random.default_rng(cfg.seed))
+    else:
+        sizes = [(h // cfg.pool) * (w // cfg.pool), *cfg.hidden, data.classes]
+        check_memory(sizes, len(data.split()[0][0]), cfg, max_memory_mb, teacher.sizes if teacher else None)
+        params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
     best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch, teacher=teacher)
-    test = accuracy(best, data.test_images, data.test_labels, cfg.preprocess)
-    return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch)
+    test = accuracy(best, data.test_images, data.test_labels, cfg.preprocess, net=cfg.net)
+    return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch, (h, w))
+
+
+def check_arch(spec: str, height: int, width: int, classes: int) -> None:
+    """One Digit51Error line when the layer graph `spec` cannot work on these images and classes."""
+    try:
+        arch.shapes(arch.parse(spec), height, width, classes)
+    except ValueError as e:
+        raise Digit51Error(f"--arch {spec}: {e}") from None

@@ -220,10 +220,22 @@ def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
         return publish(compile_firmware(model, target, tmp, mode, source, selftest, kernel, sim_exit, board), out)
 
 
+def check_deployable(model: IntModel) -> None:
+    """One line for a model the firmware cannot run yet: a layer graph, or images other
+    than 28x28 (issue 20: the Python side has them, the kernels do not yet)."""
+    if model.graph:
+        raise Digit51Error(f"convolution layers are not in the firmware yet: {model.graph} cannot be built; "
+                           "train an MLP (--hidden/--pool) to deploy")
+    if tuple(model.input_shape) != (28, 28):
+        raise Digit51Error(f"{model.input_shape[0]}x{model.input_shape[1]} images are not in the firmware yet (28x28 only): "
+                           "train on 28x28 images to deploy")
+
+
 def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, source: str,
                      selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
                      board: Board | None = None) -> Firmware:
     """Render and compile into the empty private folder `folder`."""
+    check_deployable(model)
     kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
     board = board or make_board(target)
     sdcc = sdcc_path()

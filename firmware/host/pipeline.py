@@ -13,7 +13,7 @@ from pathlib import Path
 
 from digit51.codegen.render import SelfTestSet
 from digit51.firmware.host import run
-from digit51.firmware.builder.sdcc import OUTPUTS, Firmware, compile_firmware, max_selftest_images, publish, resolve_kernel, staging
+from digit51.firmware.builder.sdcc import OUTPUTS, Firmware, check_deployable, compile_firmware, max_selftest_images, publish, resolve_kernel, staging
 from digit51.firmware.host.session import Session
 from digit51.firmware.chips.targets import Target, board, on_generic_core
 from digit51.firmware.sim.ucsim import Ucsim
@@ -61,6 +61,7 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
                       out: Path, source: str, kernel: str | None = None, timeout: float = 120.0) -> SimResult:
     """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
     t0 = time.perf_counter()
+    check_deployable(model)
     kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
     generic = board(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
     images, labels = data.test_images[indices], data.test_labels[indices]
