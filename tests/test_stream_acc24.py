@@ -1,4 +1,4 @@
-"""Stream mode's 24-bit layer-0 accumulators (codegen/templates/infer_stream.c.j2, the spec
+"""Stream mode's 24-bit layer-0 accumulators (codegen/templates/program/infer_stream.c.j2, the spec
 ops.dense_acc24): the bound that lets 3 bytes hold every sum, the build's refusal of a model
 past it, and the firmware in s51 on sums at the very edge of 24 bits, bit for bit."""
 

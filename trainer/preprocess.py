@@ -1,5 +1,5 @@
 """Input preprocessing, defined on uint8 pixels in integer terms (the firmware repeats it
-op for op: codegen/templates/deskew.inc.j2 and pool.inc.j2).
+op for op: codegen/templates/ops/deskew.inc.j2 and pool.inc.j2).
 
 deskew (optional, a model's choice): straighten the slant of the handwriting. From the
 ink's moments (ink_moments) the slope of the stroke against the vertical (slant), then

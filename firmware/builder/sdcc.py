@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.codegen.render import (ACT_FRAGMENTS, DEFAULT_KERNEL, FALLBACK_KERNEL, STREAM_DESKEW, SelfTestSet, kernel_for,
+from digit51.codegen.render import (XRAM, DEFAULT_KERNEL, FALLBACK_KERNEL, STREAM_DESKEW, SelfTestSet, kernel_for,
                                     fold_step, kernel_memory, render, stream_logits_space)
 from digit51.firmware.protocol import IMAGE_BYTES
 from digit51.firmware.chips.targets import Board, Target, board as make_board
@@ -28,7 +28,7 @@ from digit51.trainer.files import check_output_dir, make_folder, replace_dir, te
 
 # What a build folder holds; an existing output folder with anything else is refused.
 OUTPUTS = {"src", "firmware.ihx", "firmware.hex", "firmware.map", "memory.json", ".build"}
-N_CLASSES = 10  # the firmware's N_CLASSES (codegen/templates/model.h.j2)
+N_CLASSES = 10  # the firmware's N_CLASSES (codegen/templates/data/model.h.j2)
 
 INSTALL_HINT = "install it with `apt-get install sdcc sdcc-ucsim` (or run `bash .ci/setup`)"
 SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]
@@ -37,14 +37,14 @@ SDCC_FLAGS = ["-mmcs51", "--model-small", "--std-c11", "--Werror"]
 RUNTIME_CODE = 4600
 RUNTIME_CODE_STREAM = 3800  # stream mode (printf_fast, C kernel): 3,710 B measured for 196-11-10, 196-16-10 and 196-20-10
 IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
-DESKEW_CODE = 1950  # the deskew functions (codegen/templates/deskew.inc.j2), SDCC 4.2: 1,875 B in self-test builds with asm kernels, 2,015 with c (serve builds, which carry no images: 2,036-2,197)
+DESKEW_CODE = 1950  # the deskew functions (codegen/templates/ops/deskew.inc.j2), SDCC 4.2: 1,875 B in self-test builds with asm kernels, 2,015 with c (serve builds, which carry no images: 2,036-2,197)
 # Internal RAM bytes the deepest call chain needs, from ucsim's stack peak: 34 B in serve
 # mode (default model, printf), 31 B in stream mode with printf (196-11-10 on at89s52, peak
 # 0xFC over a stack from 0xDE), 30 B with printf_fast (196-20-10, peak 0xDE over a stack
 # from 0xC1). A build with less free is refused: 196-12-10 in stream mode with printf had
 # 29 B free and hung in s51.
 STACK_MIN = 34
-# XRAM of the deskew state besides the image buffer (codegen/templates/deskew.inc.j2): image_at
+# XRAM of the deskew state besides the image buffer (codegen/templates/ops/deskew.inc.j2): image_at
 # and image pointers 2 + 2, ink_s..ink_syx 5 x 4, row_r 2, row_c 4, slant_my 1, slant_alpha 2,
 # shear_k 1, shear_f 1, ink_r, ink_q, ink_c 3 x 4 = 47 B (the linker's XSEG agrees on every kernel).
 DESKEW_XRAM = 47
@@ -146,11 +146,11 @@ def resolve_kernel(sizes: list[int], pool: int, target: Target, mode: str, kerne
     the chip addresses XRAM the way it needs and its list fits the chip's RAM, else the dense asm one."""
     if kernel or mode == "stream":
         kernel = kernel_for(mode, kernel)
-        if kernel == "sparse-asm" and target.xaddr not in ACT_FRAGMENTS:
+        if kernel == "sparse-asm" and target.xaddr not in XRAM:
             raise Digit51Error(f"the sparse-asm kernel has no XRAM addressing fragment for {target.name} "
                                f"({target.xaddr}): use --kernel {FALLBACK_KERNEL} or sparse-c")
         return kernel
-    if target.xaddr not in ACT_FRAGMENTS:
+    if target.xaddr not in XRAM:
         return FALLBACK_KERNEL
     try:
         check_fit(sizes, pool, target, mode, 0, DEFAULT_KERNEL, deskew)

@@ -49,7 +49,7 @@ class Target:
     # How the asm kernels (dense and sparse) reach XRAM: "ri_page" (MOVX A,@R0 with the
     # page in xpage_sfr; classic 8051/8052: P2 drives A8-A15 during MOVX @Ri, Intel MCS-51
     # manual) or "dptr" (MOVX A,@DPTR, for chips without a confirmed page SFR).
-    # Kernel templates read it as `xaddr` / `xpage_sfr` (codegen/render.py ASM_BY_XADDR, ACT_FRAGMENTS).
+    # Kernel templates read it as `xaddr` / `xpage_sfr` (codegen/render.py XRAM).
     xaddr: str = "ri_page"
     xpage_sfr: str = "P2"
     sfrs: tuple[Sfr, ...] = ()  # SFRs beyond <8052.h> the start-up writes

@@ -62,7 +62,7 @@ def call_sites(ihx: Path, target: Target, classify: int, n_layers: int, deskew: 
             break
     if len(calls) < n_layers or len(calls) + (ends == "LJMP") != n_layers + 1:
         raise Digit51Error(f"classify() makes {len(calls)} calls, not deskew (if any), one per layer and argmax ({n_layers + 1}): "
-                           "per-layer profiling knows the buffered firmware of codegen/templates/infer.c.j2")
+                           "per-layer profiling knows the buffered firmware of codegen/templates/program/infer.c.j2")
     return calls[:n_layers]
 
 
