@@ -127,9 +127,9 @@ class SelfTestSet:
 
 
 def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None = None,
-           kernel: str | None = None, board: targets.Board | None = None) -> dict[str, str]:
+           kernel: str | None = None, startup: targets.Startup | None = None) -> dict[str, str]:
     """File name -> C source text for the firmware of `model` in `mode` (start-up and
-    kernel variant from `board`, default the generic 8052)."""
+    kernel variant from `startup`, default the generic 8052)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}")
     kernel = kernel_for(mode, kernel)
@@ -140,8 +140,8 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
     if (mode == "selftest") != (selftest is not None):
         raise ValueError("selftest mode needs a SelfTestSet, serve mode none")
     template, weight_type, weight_offset = KERNELS[kernel]
-    board = board or targets.board(targets.get(targets.DEFAULT_TARGET))
-    if board.target.xaddr not in XRAM:
+    startup = startup or targets.startup(targets.get(targets.DEFAULT_TARGET))
+    if startup.target.xaddr not in XRAM:
         raise ValueError(f"target xaddr must be one of {tuple(XRAM)}")
     main_template, infer_template, act_mem = MODES[mode]
     n = len(model.weights)
@@ -182,7 +182,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "kernel_template": template,
         "asm_helpers": kernel in ASM_KERNELS,
         "kernel_layers": kernel in LAYER_KERNELS,
-        "xram": XRAM[board.target.xaddr],
+        "xram": XRAM[startup.target.xaddr],
         "nz": sparse_sizes(model.sizes),
         "act_mem": act_mem,
         "call_layers": layers[1:] if mode == "stream" else layers,
@@ -193,10 +193,10 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "crc_init": f"0x{protocol.CRC_INIT:04X}",
         "crc_poly": f"0x{protocol.CRC_POLY:04X}",
         "image_bytes": protocol.IMAGE_BYTES,
-        "board": board.context(),
-        "xaddr": board.target.xaddr,  # kernels: "ri_page" (MOVX @R0, page in xpage_sfr) or "dptr"
-        "xpage_sfr": board.target.xpage_sfr,
-        "cycles_unit": "machine cycles" if board.target.clocks_per_cycle > 1 else "clocks",
+        "startup": startup.context(),
+        "xaddr": startup.target.xaddr,  # kernels: "ri_page" (MOVX @R0, page in xpage_sfr) or "dptr"
+        "xpage_sfr": startup.target.xpage_sfr,
+        "cycles_unit": "machine cycles" if startup.target.clocks_per_cycle > 1 else "clocks",
     }
     templates = {"model.h": "data/model.h.j2", "weights.c": "data/weights.c.j2", "runtime.h": "runtime/runtime.h.j2", "runtime.c": "runtime/runtime.c.j2"}
     templates["main.c"] = main_template

@@ -44,7 +44,7 @@ def regs(board) -> dict:
     ("generic-8052", 11_059_200, 9600, {"TH1": 0xFD, "TL1": 0xFD}, 9600),
 ])
 def test_uart_reload_matches_the_vendor_numbers(name, clock, baud, expect, actual):
-    b = targets.board(targets.get(name), clock, baud)
+    b = targets.startup(targets.get(name), clock, baud)
     got = regs(b)
     assert {k: got[k] for k in expect} == expect
     assert round(b.uart.actual) == actual
@@ -59,24 +59,24 @@ def test_uart_reload_matches_the_vendor_numbers(name, clock, baud, expect, actua
 def test_a_baud_rate_more_than_2_percent_off_is_refused(name, clock, baud, pct):
     t = targets.get(name)
     with pytest.raises(Digit51Error, match=f"{pct} off.*more than 2 %"):
-        targets.board(replace(t, clock_range=(clock, clock)), clock, baud)
+        targets.startup(replace(t, clock_range=(clock, clock)), clock, baud)
 
 
 def test_clock_set_up_values():
     # CH552 CLOCK_CFG[2:0] (ch554_sdcc debug.c): 6 -> 24 MHz, 5 -> 16 MHz, 3 -> 6 MHz (the reset value)
     for clock, code in ((24_000_000, 6), (16_000_000, 5), (6_000_000, 3)):
-        init = [r.stmt for r in targets.board(targets.get("ch552"), clock, 9600).init]
+        init = [r.stmt for r in targets.startup(targets.get("ch552"), clock, 9600).init]
         assert init[:2] == ["SAFE_MOD = 0x55;", "SAFE_MOD = 0xAA;"]
         assert f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{code:02X};" in init
     with pytest.raises(Digit51Error, match="ch552 runs at"):
-        targets.board(targets.get("ch552"), 20_000_000, 9600)
+        targets.startup(targets.get("ch552"), 20_000_000, 9600)
     # CH559: 288 MHz / 6 = 48 MHz (HIDman CfgFsys: CLOCK_CFG |= 6, PLL_CFG = 24 | 6 << 5)
-    init = [r.stmt for r in targets.board(targets.get("ch559")).init]
+    init = [r.stmt for r in targets.startup(targets.get("ch559")).init]
     assert "CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x06;" in init and "PLL_CFG = 0xD8;" in init
     with pytest.raises(Digit51Error, match="outside n76e003's range"):
-        targets.board(targets.get("n76e003"), 24_000_000, 9600)
+        targets.startup(targets.get("n76e003"), 24_000_000, 9600)
     # EFM8: the watchdog is stopped in the start-up hook (observed in s51: tests/test_startup.py)
-    assert [r.stmt for r in targets.board(targets.get("efm8bb3")).early] == ["WDTCN = 0xDE;", "WDTCN = 0xAD;"]
+    assert [r.stmt for r in targets.startup(targets.get("efm8bb3")).early] == ["WDTCN = 0xDE;", "WDTCN = 0xAD;"]
 
 
 # Memory each chip's datasheet (or the flashing tool that writes it) gives the application:
@@ -114,7 +114,7 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
         assert mem["code"]["used"] <= t.code and mem["xram"]["used"] <= t.xram
         assert mem["clock_hz"] == t.clock_hz and mem["xaddr"] == t.xaddr
         src = (fw.folder / "src" / "runtime.c").read_text()
-        board = targets.board(t)
+        board = targets.startup(t)
         for r in board.init + board.early:
             assert r.stmt in src
         assert ("DIGIT51_STARTUP_HOOK(void)" in src) == bool(t.early)

@@ -119,7 +119,7 @@ def test_12_clock_rebuild_matches_ucsims_total_and_chip_times_are_ranges(mnist_d
     assert classic.infer_clocks[0] == classic.infer_clocks[1] == classic.infer_clocks_12t
     from digit51.firmware.builder.sdcc import build
     sel_fw = build(model, targets.get("generic-8052"), tmp_path / "fw", "selftest", "m",
-                   SelfTestSet([0, 1], images, np.zeros(2, np.uint8)), board=targets.board(targets.on_generic_core(targets.get("ch552"))))
+                   SelfTestSet([0, 1], images, np.zeros(2, np.uint8)), startup=targets.startup(targets.on_generic_core(targets.get("ch552"))))
     run = timing.run_counts(sel_fw.ihx, sel_fw.folder / "firmware.map")
     table = timing.TABLES["ch55x"]
     b_lo, b_hi, _ = timing.total(run, table, {"INFER"}, exact_branches=False)

@@ -137,7 +137,7 @@ def dumped(console: str) -> tuple[dict, dict]:
 def test_hardware_start_up_leaves_the_vendors_register_state(tmp_path, name, clock, baud, expected, hook):
     t = targets.get(name)
     fw = build(timing.model_of([49, 16, 10], 4), t, tmp_path / "fw", "serve", "m", sim_exit=False,
-               board=targets.board(t, clock, baud))
+               startup=targets.startup(t, clock, baud))
     map_text = (fw.folder / "firmware.map").read_text()
     # the start-up hook crt0 calls (asm __sdcc_external_startup) is ours where the chip has one
     assert symbol(map_text, "__sdcc_external_startup")[1] == ("runtime" if hook else "_startup")

@@ -140,8 +140,8 @@ def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str
         idx = list(range(len(images))) if indices is None else [int(i) for i in indices]
         selftest = _SelfTestSet(idx, np.asarray(images, np.uint8), np.asarray(labels, np.uint8))
     name = source or "model " + "-".join(map(str, model.sizes))
-    board = _targets.board(target, clock, baud)
-    return _build.build(model, target, Path(out), mode, name, selftest, kernel, sim_exit=not hardware, board=board)
+    startup = _targets.startup(target, clock, baud)
+    return _build.build(model, target, Path(out), mode, name, selftest, kernel, sim_exit=not hardware, startup=startup)
 
 
 def run_in_ucsim(firmware: Firmware | str | os.PathLike, images: np.ndarray | None = None,

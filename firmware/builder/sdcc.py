@@ -20,7 +20,7 @@ import numpy as np
 from digit51.codegen.render import (XRAM, DEFAULT_KERNEL, FALLBACK_KERNEL, STREAM_DESKEW, SelfTestSet, kernel_for,
                                     fold_step, kernel_memory, render, stream_logits_space)
 from digit51.firmware.protocol import IMAGE_BYTES
-from digit51.firmware.chips.targets import Board, Target, board as make_board
+from digit51.firmware.chips.targets import Startup, Target, startup as make_startup
 from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
@@ -212,12 +212,12 @@ def publish(fw: Firmware, out: Path) -> Firmware:
 
 def build(model: IntModel, target: Target, out: Path, mode: str, source: str,
           selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
-          board: Board | None = None) -> Firmware:
+          startup: Startup | None = None) -> Firmware:
     """Build the firmware into the folder `out`, replacing it whole; same inputs, same bytes.
-    `board` is the start-up (target at a clock and baud rate), by default the target's own
+    `startup` is the start-up (target at a clock and baud rate), by default the target's own
     at its defaults."""
     with staging(out) as tmp:
-        return publish(compile_firmware(model, target, tmp, mode, source, selftest, kernel, sim_exit, board), out)
+        return publish(compile_firmware(model, target, tmp, mode, source, selftest, kernel, sim_exit, startup), out)
 
 
 def check_deployable(model: IntModel) -> None:
@@ -233,11 +233,11 @@ def check_deployable(model: IntModel) -> None:
 
 def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, source: str,
                      selftest: SelfTestSet | None = None, kernel: str | None = None, sim_exit: bool = True,
-                     board: Board | None = None) -> Firmware:
+                     startup: Startup | None = None) -> Firmware:
     """Render and compile into the empty private folder `folder`."""
     check_deployable(model)
     kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
-    board = board or make_board(target)
+    startup = startup or make_startup(target)
     sdcc = sdcc_path()
     if model.sizes[-1] != N_CLASSES:
         raise Digit51Error(f"the firmware classifies {N_CLASSES} digits but this model has {model.sizes[-1]} classes: "
@@ -247,7 +247,7 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
         check_acc24(model)
     # the model's file name, shown in a C comment: a name that is not UTF-8 or holds a newline must not break it
     source = "".join(c if c.isprintable() else "?" for c in source.encode("utf-8", "replace").decode())
-    files = render(model, mode, source, selftest, kernel, board)
+    files = render(model, mode, source, selftest, kernel, startup)
     src, work = folder / "src", folder / ".build"
     src.mkdir()
     work.mkdir()
@@ -274,9 +274,9 @@ def compile_firmware(model: IntModel, target: Target, folder: Path, mode: str, s
         "code": {"used": memory["code"], "budget": target.code},
         "xram": {"used": memory["xram"], "budget": target.xram},
         "iram": {"used": memory["iram"], "budget": target.iram, "stack_free": memory["stack_free"]},
-        "clock_hz": board.clock,
-        "baud": {"asked": board.baud, "actual": round(board.uart.actual, 1), "error": round(board.uart.error, 5)},
-        "xaddr": board.target.xaddr,
+        "clock_hz": startup.clock,
+        "baud": {"asked": startup.baud, "actual": round(startup.uart.actual, 1), "error": round(startup.uart.error, 5)},
+        "xaddr": startup.target.xaddr,
     }
     hex_text = subprocess.run(["packihx", "firmware.ihx"], cwd=work, capture_output=True, check=True).stdout
     for name in ("firmware.ihx", "firmware.map"):

@@ -19,7 +19,7 @@ Sources (read-only references, nothing copied):
 
 from __future__ import annotations
 
-from digit51.firmware.chips.targets import Reg, Sfr, Target
+from digit51.firmware.chips.target import Reg, Sfr, Target
 
 _STC = "IOsetting/FwLib_STC8 include/fw_reg_base.h"
 _CH554 = "Blinkinlabs/ch554_sdcc include/ch554.h"

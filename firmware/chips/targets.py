@@ -9,55 +9,13 @@ the register writes the start-up template places, and refuses a baud rate more t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
+from digit51.firmware.chips.target import Reg, Sfr, Target
+from digit51.firmware.chips.target_table import TABLE
 from digit51.trainer.errors import Digit51Error
 
 MAX_BAUD_ERROR = 0.02
-
-
-@dataclass(frozen=True)
-class Reg:
-    """One start-up statement and where its value comes from."""
-    stmt: str
-    note: str
-
-
-@dataclass(frozen=True)
-class Sfr:
-    name: str
-    addr: int
-    source: str
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    description: str
-    code: int  # bytes of code memory (flash) the application may use
-    iram: int  # bytes of internal RAM (data + idata)
-    xram: int  # bytes of external / on-chip expanded RAM reached with MOVX
-    s51_type: str  # ucsim CPU type that runs its instruction set (ucsim models no 1T core)
-
-    clock_hz: int = 11_059_200  # default system clock
-    clock_range: tuple[int, int] = (11_059_200, 11_059_200)  # --clock must fall inside
-    baud: int = 9600  # default UART baud rate
-    clocks_per_cycle: int = 12  # what one Timer 0 count is worth in clocks at the default set-up
-    timing: str = "classic12"  # per-opcode clock table in firmware/measure/timing.py
-    uart: str = "t1_mode2_12t"  # UART scheme (UART_SCHEMES below)
-    clock_setup: str = "none"  # clock scheme (CLOCK_SCHEMES below)
-    # How the asm kernels (dense and sparse) reach XRAM: "ri_page" (MOVX A,@R0 with the
-    # page in xpage_sfr; classic 8051/8052: P2 drives A8-A15 during MOVX @Ri, Intel MCS-51
-    # manual) or "dptr" (MOVX A,@DPTR, for chips without a confirmed page SFR).
-    # Kernel templates read it as `xaddr` / `xpage_sfr` (codegen/render.py XRAM).
-    xaddr: str = "ri_page"
-    xpage_sfr: str = "P2"
-    sfrs: tuple[Sfr, ...] = ()  # SFRs beyond <8052.h> the start-up writes
-    early: tuple[Reg, ...] = ()  # __sdcc_external_startup(): watchdog, XRAM enable
-    pins: tuple[Reg, ...] = ()  # TX/RX pin modes
-    timer0: tuple[Reg, ...] = ()  # make Timer 0 count every clock
-    flash: str = "none"  # flashing recipe (firmware/app/flash.py)
-    sources: tuple[str, ...] = field(default=())  # where the table's facts come from
 
 
 @dataclass(frozen=True)
@@ -217,7 +175,7 @@ CLOCK_SCHEMES = {"none": clock_none, "ch552": clock_ch552, "ch559": clock_ch559,
 
 
 @dataclass(frozen=True)
-class Board:
+class Startup:
     """A target at a chosen clock and baud rate: everything the start-up template places."""
     target: Target
     clock: int
@@ -238,7 +196,7 @@ class Board:
         }
 
 
-def board(t: Target, clock: int | None = None, baud: int | None = None) -> Board:
+def startup(t: Target, clock: int | None = None, baud: int | None = None) -> Startup:
     """The start-up for `t` at `clock` Hz and `baud`, or an error saying what to change."""
     clock = t.clock_hz if clock is None else int(clock)
     baud = t.baud if baud is None else int(baud)
@@ -249,7 +207,7 @@ def board(t: Target, clock: int | None = None, baud: int | None = None) -> Board
         raise Digit51Error("--baud must be a positive number of bits per second")
     uart = UART_SCHEMES[t.uart](t, clock, baud)
     init = CLOCK_SCHEMES[t.clock_setup](t, clock) + t.pins + uart.regs + t.timer0
-    return Board(t, clock, baud, uart, t.sfrs, t.early, init)
+    return Startup(t, clock, baud, uart, t.sfrs, t.early, init)
 
 
 def on_generic_core(t: Target) -> Target:
@@ -259,8 +217,6 @@ def on_generic_core(t: Target) -> Target:
     return replace(t, clock_hz=g.clock_hz, clock_range=g.clock_range, clocks_per_cycle=g.clocks_per_cycle, baud=g.baud,
                    uart=g.uart, clock_setup=g.clock_setup, sfrs=(), early=(), pins=(), timer0=())
 
-
-from digit51.firmware.chips.target_table import TABLE  # noqa: E402  (the data needs the classes above)
 
 TARGETS = {t.name: t for t in TABLE}
 DEFAULT_TARGET = "generic-8052"

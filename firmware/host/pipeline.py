@@ -15,7 +15,7 @@ from digit51.codegen.render import SelfTestSet
 from digit51.firmware.host import run
 from digit51.firmware.builder.sdcc import OUTPUTS, Firmware, check_deployable, compile_firmware, max_selftest_images, publish, resolve_kernel, staging
 from digit51.firmware.host.session import Session
-from digit51.firmware.chips.targets import Target, board, on_generic_core
+from digit51.firmware.chips.targets import Target, on_generic_core, startup
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
@@ -63,7 +63,7 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
     t0 = time.perf_counter()
     check_deployable(model)
     kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
-    generic = board(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
+    generic = startup(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
     images, labels = data.test_images[indices], data.test_labels[indices]
     outcomes, firmware, max_sp = [], [], []
     if mode in ("serve", "stream"):
@@ -77,7 +77,7 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
         check_output_dir(folder, OUTPUTS)
     for folder, sel, exchange in jobs:
         with staging(folder) as tmp:
-            fw = compile_firmware(model, target, tmp, mode, source, sel, kernel, board=generic)
+            fw = compile_firmware(model, target, tmp, mode, source, sel, kernel, startup=generic)
             with Ucsim(fw.ihx, target, link) as sim:
                 outcomes.append(exchange(sim.port))
             max_sp.append(sim.max_sp)

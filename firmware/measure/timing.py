@@ -296,7 +296,7 @@ def measure(model, target, images, kernel: str | None = None, mode: str = "serve
     big = targets.get(targets.DEFAULT_TARGET)  # room for the images; code and kernel are the target's
     core = targets.on_generic_core(target)
     with tempfile.TemporaryDirectory(prefix="digit51-timing-") as tmp:
-        fw = build(model, big, Path(tmp) / "fw", "selftest", "timing", sel, kernel, board=targets.board(core))
+        fw = build(model, big, Path(tmp) / "fw", "selftest", "timing", sel, kernel, startup=targets.startup(core))
         run = run_counts(fw.ihx, fw.folder / "firmware.map")
     table = TABLES[target.timing]
     lo, hi, unknown = total(run, table, {"INFER"})
