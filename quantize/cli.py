@@ -7,7 +7,7 @@ import json
 import sys
 
 from digit51.quantize import model_file as int_model_file
-from digit51.quantize.measure import summary
+from digit51.quantize.measure import quantize_and_measure, summary
 from digit51.quantize.quantizer import QuantConfig
 from digit51.trainer import mnist
 from digit51.trainer import model_file as float_model_file
@@ -33,8 +33,6 @@ def print_summary(s: dict, out=sys.stdout) -> None:
 
 
 def cmd_quantize(a: argparse.Namespace) -> int:
-    import digit51  # the public API; imported here, as it loads every stage
-
     try:
         qcfg = QuantConfig(calibration_images=a.calibration, percentile=a.percentile, per_tensor=a.per_tensor)
     except ValueError as e:
@@ -44,7 +42,7 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     check_output(a.output, inputs=[a.model])
     model = float_model_file.load(a.model)
     data = mnist.load(a.data)
-    qmodel = digit51.quantize(model, data, qcfg, a.qat_epochs)
+    qmodel, _ = quantize_and_measure(model, data, qcfg, a.qat_epochs)
     int_model_file.save(a.output, qmodel, inputs=[a.model])
     if a.json:
         print(json.dumps(summary(qmodel), sort_keys=True))

@@ -10,7 +10,8 @@ import pytest
 
 from digit51.codegen.render import SelfTestSet, render
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import build, estimate, parse_mem
+from digit51.firmware.builder.sdcc import build, estimate
+from digit51.firmware.builder.artifacts import parse_mem
 from digit51.quantize import model_file as int_model_file
 from digit51.trainer.errors import Digit51Error
 

@@ -84,7 +84,8 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
     from digit51.firmware.measure import layer_cycles
     from digit51.firmware.host import pipeline
     from digit51.firmware.chips import targets
-    from digit51.firmware.builder.sdcc import build, code_symbols
+    from digit51.firmware.builder.sdcc import build
+    from digit51.firmware.builder.artifacts import code_symbols
 
     generic = targets.get("generic-8052")
     idx = list(range(pipeline.per_build(default_int_model, generic)))  # as many images as fit, as the report builds

@@ -7,13 +7,12 @@ import json
 import math
 import sys
 
-import digit51
 from digit51.trainer import mnist, model_file
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output
 from digit51.trainer import arch
-from digit51.trainer.train import MAX_MEMORY_MB, accuracy, check_arch
+from digit51.trainer.train import MAX_MEMORY_MB, accuracy, check_arch, train
 
 
 def add_data_option(p: argparse.ArgumentParser) -> None:
@@ -106,7 +105,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     h, w, classes = mnist.peek(a.data)  # shapes checked before the images are read
     check_arch(a.arch or arch.spec_string(mlp_layers(cfg.pool, cfg.hidden, classes)), h, w, classes)
     data = mnist.load(a.data)
-    model = digit51.train(data, cfg, max_memory_mb=a.max_memory)
+    model = train(data, cfg, max_memory_mb=a.max_memory)
     model_file.save(a.output, model)
     acc = model.accuracy
     print(

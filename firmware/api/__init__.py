@@ -12,36 +12,27 @@ Errors a user can fix raise `digit51.Digit51Error`, saying what to do.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from digit51.codegen.render import SelfTestSet as _SelfTestSet
-from digit51.firmware.builder import sdcc as _build
-from digit51.firmware.chips import targets as _targets
-from digit51.firmware.host.bitexact import assert_bit_exact
-from digit51.firmware.host.board import Board, RunResult, boot, connect
-from digit51.firmware.host.board import run_firmware as _run_firmware
-from digit51.firmware.builder.sdcc import Firmware
-from digit51.firmware.protocol import BadLine, Done, FrameError, Prediction, Ready
-from digit51.firmware.protocol import image_frame as _image_frame
-from digit51.firmware.chips.targets import Target
-from digit51.quantize import model_file as _int_model_file
-from digit51.quantize import simulate as _simulate
-from digit51.quantize.measure import quantize_and_measure as _quantize_and_measure
-from digit51.quantize.model_file import IntModel
-from digit51.quantize.quantizer import QuantConfig
-from digit51.trainer import mnist as _mnist
-from digit51.trainer import model_file as _float_model_file
-from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.mnist import Mnist
-from digit51.trainer.model_file import FloatModel
-from digit51.trainer.train import MAX_MEMORY_MB as _MAX_MEMORY_MB
-from digit51.trainer.train import train as _train
+from digit51.trainer.train import MAX_MEMORY_MB as _MAX_MEMORY_MB  # numpy only: the trainer is the first stage
+
+if TYPE_CHECKING:  # the names below load on first use (__getattr__): `import digit51.trainer.cli` stays light
+    from digit51.firmware.builder.sdcc import Firmware
+    from digit51.firmware.chips.targets import Target
+    from digit51.firmware.host.board import Board, RunResult
+    from digit51.quantize.model_file import IntModel
+    from digit51.quantize.quantizer import QuantConfig
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.mnist import Mnist
+    from digit51.trainer.model_file import FloatModel
 
 __all__ = [
     "load_data", "train", "quantize", "simulate", "save_model", "load_model",
@@ -57,8 +48,26 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-TARGETS: MappingProxyType = MappingProxyType(_targets.TARGETS)
-"""Chip profiles by name (code, internal RAM, XRAM sizes; the s51 CPU type)."""
+_HOMES = {  # public name -> the module that defines it, imported on first use
+    **dict.fromkeys(("Board", "RunResult", "boot", "connect"), "digit51.firmware.host.board"),
+    "assert_bit_exact": "digit51.firmware.host.bitexact", "Firmware": "digit51.firmware.builder.sdcc",
+    **dict.fromkeys(("Ready", "Prediction", "FrameError", "Done", "BadLine"), "digit51.firmware.protocol"),
+    "Target": "digit51.firmware.chips.target", "IntModel": "digit51.quantize.model_file",
+    "QuantConfig": "digit51.quantize.quantizer", "Mnist": "digit51.trainer.mnist",
+    "TrainConfig": "digit51.trainer.config", "FloatModel": "digit51.trainer.model_file",
+}
+
+
+def __getattr__(name: str):
+    if name == "TARGETS":  # chip profiles by name (code, internal RAM, XRAM sizes; the s51 CPU type)
+        from digit51.firmware.chips.targets import TARGETS as table
+        value = MappingProxyType(table)
+    elif name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    else:
+        raise AttributeError(f"module 'digit51' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def load_data(folder: str | os.PathLike | None = None) -> Mnist:
@@ -66,7 +75,9 @@ def load_data(folder: str | os.PathLike | None = None) -> Mnist:
 
     `folder` holds the four IDX files (.gz or raw); without it: $DIGIT51_DATA, then
     the user cache, then a download into the cache (as the CLI's --data)."""
-    return _mnist.load(folder)
+    from digit51.trainer import mnist
+
+    return mnist.load(folder)
 
 
 def train(data: Mnist, config: TrainConfig | None = None, max_memory_mb: float = _MAX_MEMORY_MB, **options) -> FloatModel:
@@ -74,6 +85,9 @@ def train(data: Mnist, config: TrainConfig | None = None, max_memory_mb: float =
     Refused before any work when its estimated memory exceeds `max_memory_mb`.
 
     Deterministic: the same data, options and seed give the same weights."""
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train as _train
+
     cfg = config or TrainConfig()
     if options:
         if "hidden" in options:
@@ -89,37 +103,48 @@ def quantize(model: FloatModel, data: Mnist, config: QuantConfig | None = None, 
     """The int8 model of `model`, calibrated on the first training images, optionally
     after `qat_epochs` of quantization-aware fine-tuning. Its `meta["accuracy"]` holds
     the float and integer test accuracies."""
-    qmodel, _ = _quantize_and_measure(model, data, config or QuantConfig(), qat_epochs)
+    from digit51.quantize.measure import quantize_and_measure
+    from digit51.quantize.quantizer import QuantConfig
+
+    qmodel, _ = quantize_and_measure(model, data, config or QuantConfig(), qat_epochs)
     return qmodel
 
 
 def simulate(model: IntModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(int32 logits (N, 10), digits (N,)) for uint8 (N, 28, 28) images, computed in
     integer arithmetic exactly as the firmware does: the specification it must match."""
+    from digit51.quantize import simulate as _simulate
+
     return _simulate.run(model, np.asarray(images, dtype=np.uint8))
 
 
 def save_model(path: str | os.PathLike, model: FloatModel | IntModel) -> None:
     """Write a float or integer model file atomically (same model, same bytes)."""
-    if isinstance(model, IntModel):
-        _int_model_file.save(path, model)
-    elif isinstance(model, FloatModel):
-        _float_model_file.save(path, model)
+    from digit51.quantize import model_file as int_model_file
+    from digit51.trainer import model_file as float_model_file
+
+    if isinstance(model, int_model_file.IntModel):
+        int_model_file.save(path, model)
+    elif isinstance(model, float_model_file.FloatModel):
+        float_model_file.save(path, model)
     else:
         raise TypeError(f"expected a FloatModel or an IntModel, not {type(model).__name__}")
 
 
 def load_model(path: str | os.PathLike) -> FloatModel | IntModel:
     """Read a model file written by save_model or the CLI (.d51 float, .q51 integer)."""
+    from digit51.quantize import model_file as int_model_file
+    from digit51.trainer import model_file as float_model_file
+
     try:
-        return _int_model_file.load(path)
+        return int_model_file.load(path)
     except Digit51Error as e:
-        if f"'{_float_model_file.KIND}' artifact" not in str(e):
+        if f"'{float_model_file.KIND}' artifact" not in str(e):
             raise
-    return _float_model_file.load(path)
+    return float_model_file.load(path)
 
 
-def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str = _targets.DEFAULT_TARGET,
+def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str = "generic-8052",  # chips/targets.py DEFAULT_TARGET
                    mode: str = "serve", kernel: str | None = None, hardware: bool = False,
                    images: np.ndarray | None = None, labels: np.ndarray | None = None,
                    indices: Sequence[int] | None = None, source: str | None = None,
@@ -132,7 +157,11 @@ def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str
     kernel: "asm" or "c" (default: the fastest the mode allows). hardware=True leaves
     out the simulator's stop hook, for flashing a chip. clock (Hz) and baud override the
     target's defaults; a baud rate more than 2 % off is refused. Same inputs, same bytes."""
-    target = target if isinstance(target, Target) else _targets.get(target)
+    from digit51.codegen.render import SelfTestSet as _SelfTestSet
+    from digit51.firmware.builder import sdcc as _build
+    from digit51.firmware.chips import targets as _targets
+
+    target = target if isinstance(target, _targets.Target) else _targets.get(target)
     selftest = None
     if mode == "selftest":
         if images is None or labels is None:
@@ -151,10 +180,14 @@ def run_in_ucsim(firmware: Firmware | str | os.PathLike, images: np.ndarray | No
     cycles per inference). A serve or stream firmware classifies `images`; a self-test
     firmware runs the images built into it. link: "socket" or "pty" (a socat
     pseudo-terminal opened as a serial device). s51 is stopped before this returns."""
-    return _run_firmware(firmware, images, indices, target, link, timeout)
+    from digit51.firmware.host.board import run_firmware
+
+    return run_firmware(firmware, images, indices, target, link, timeout)
 
 
 def image_frame(index: int, image: np.ndarray) -> bytes:
     """The checksummed serial frame that asks the firmware to classify one image."""
-    return _image_frame(int(index), np.asarray(image, np.uint8).tobytes())
+    from digit51.firmware.protocol import image_frame as frame
+
+    return frame(int(index), np.asarray(image, np.uint8).tobytes())
 

@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-import digit51
-from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES
+from digit51.codegen.render import SelfTestSet
 from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import OUTPUTS
+from digit51.firmware.options import MODE_HELP, MODE_NAMES, add_images, add_kernel, add_target, check_selection, selected
+from digit51.firmware.builder.sdcc import OUTPUTS, build
 from digit51.firmware.sim.ucsim import LINKS
 from digit51.quantize import model_file as int_model_file
 from digit51.trainer import mnist
@@ -20,53 +20,30 @@ from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output, check_output_dir, make_folder
 
 
-MODE_NAMES = tuple(MODES)
-MODE_HELP = ("selftest: embedded test images; serve: images sent over the UART; "
-             "stream: serve for tiny RAM, classifying as the bytes arrive")
-
-
-def _check_selection(a: argparse.Namespace, n_test: int | None = None) -> None:
-    """--start/--images select test images; checked before any long work, then with the real count."""
-    if a.images < 1 or a.start < 0 or (n_test is not None and a.start + a.images > n_test):
-        n_test = 10_000 if n_test is None else n_test
-        raise Digit51Error(f"--start {a.start} --images {a.images} must select test images within 0..{n_test - 1}")
-
-
-def _indices(a: argparse.Namespace, n_test: int) -> list[int]:
-    _check_selection(a, n_test)
-    return list(range(a.start, a.start + a.images))
-
-
-def add_firmware_options(p: argparse.ArgumentParser, images: int) -> None:
-    p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS), help=f"chip profile (default {targets.DEFAULT_TARGET})")
-    p.add_argument("--kernel", choices=sorted(KERNELS),
-                   help=f"dense-layer kernel: asm (hand-written 8051 loop), c (the reference), or their zero-skipping "
-                        f"sparse-asm / sparse-c; default {DEFAULT_KERNEL} (asm where its list does not fit XRAM), c in stream mode")
-    if images is None:  # build: the images are embedded, so they only mean something in selftest mode
-        p.add_argument("--images", type=int, help="how many MNIST test images to embed (selftest mode only; default 10)")
-        p.add_argument("--start", type=int, help="first test-image index (selftest mode only; default 0)")
-        return
-    p.add_argument("--images", type=int, default=images, help=f"how many MNIST test images (default {images})")
-    p.add_argument("--start", type=int, default=0, help="first test-image index (default 0)")
+def add_firmware_options(p: argparse.ArgumentParser, images: int | None) -> None:
+    """--target, --kernel, and the test images (build: embedded, selftest mode only)."""
+    add_target(p)
+    add_kernel(p)
+    add_images(p, images, help=None if images is not None else "how many MNIST test images to embed (selftest mode only; default 10)")
 
 
 def cmd_build(a: argparse.Namespace) -> int:
     if a.mode != "selftest" and (a.images is not None or a.start is not None):
         raise Digit51Error(f"--images and --start choose the embedded self-test images: they only apply to --mode selftest, not {a.mode}")
     a.images, a.start = 10 if a.images is None else a.images, a.start or 0
-    _check_selection(a)
+    check_selection(a)
     check_output_dir(a.output, OUTPUTS)
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
     images = labels = idx = None
     if a.mode == "selftest":
         data = mnist.load(a.data)
-        idx = _indices(a, len(data.test_images))
+        idx = selected(a, len(data.test_images))
         images, labels = data.test_images[idx], data.test_labels[idx]
     replacing = Path(a.output).is_dir() and any(Path(a.output).iterdir())
-    fw = digit51.build_firmware(model, a.output, target, a.mode, kernel=a.kernel, hardware=a.hardware,
-                                images=images, labels=labels, indices=idx, source=Path(a.qmodel).name,
-                                clock=a.clock, baud=a.baud)
+    selftest = SelfTestSet(idx, images, labels) if a.mode == "selftest" else None
+    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, selftest, a.kernel,
+               sim_exit=not a.hardware, startup=targets.startup(target, a.clock, a.baud))
     m = fw.memory
     if replacing:
         print(f"digit51: replaced the previous build in {fw.folder}", file=sys.stderr)
@@ -82,11 +59,11 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def cmd_sim(a: argparse.Namespace) -> int:
-    _check_selection(a)
+    check_selection(a)
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
     data = mnist.load(a.data)
-    idx = _indices(a, len(data.test_images))
+    idx = selected(a, len(data.test_images))
     result = pipeline.simulate_firmware(model, target, data, idx, a.mode, a.link, Path(a.out), Path(a.qmodel).name, a.kernel)
     s = pipeline.summary(result, target)
     for img, what in result.comparison.mismatches[:20]:
@@ -127,15 +104,17 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from digit51.quantize.measure import quantize_and_measure
     from digit51.quantize.quantizer import QuantConfig
     from digit51.trainer import model_file as float_model_file
+    from digit51.trainer.config import TrainConfig
+    from digit51.trainer.train import train
 
-    _check_selection(a)
+    check_selection(a)
     out = Path(a.out)
     if a.model and not Path(a.model).is_file():
         raise Digit51Error(f"--model {a.model}: no such file; leave --model out to train (or reuse) OUT/model.d51")
     model_path = Path(a.model) if a.model else out / "model.d51"
     target = targets.get(a.target)
     data = mnist.load(a.data)
-    idx = _indices(a, len(data.test_images))
+    idx = selected(a, len(data.test_images))
     make_folder(out)
     check_output(out / "model.q51", inputs=[model_path])
     if not a.model:
@@ -145,7 +124,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
         model = float_model_file.load(model_path)
     else:
         print(f"demo: 1/4 training the default model -> {model_path}", file=sys.stderr)
-        model = digit51.train(data)
+        model = train(data, TrainConfig())
         float_model_file.save(model_path, model)
     print("demo: 2/4 quantizing", file=sys.stderr)
     qmodel, qsum = quantize_and_measure(model, data, QuantConfig())

@@ -6,7 +6,7 @@ rejected frame, no prediction whose digit is not the argmax of its logits, and a
 predictions as the `done` line counts (with --send, not more: a frame sent twice may be
 answered twice, and the second answer is dropped).
 
-    python -m digit51.firmware.app.monitor /dev/ttyUSB0 --data ../shared/data/mnist
+    digit51 monitor /dev/ttyUSB0 --data ../shared/data/mnist
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import sys
 
 from digit51.firmware import protocol
+from digit51.firmware.options import selected
 from digit51.firmware.host.run import exchange
 from digit51.firmware.host.session import Session, open_port
 from digit51.firmware.app.textart import beside
@@ -100,7 +101,6 @@ def _seconds(value: float | None) -> float | None:
 
 
 def cmd_monitor(a: argparse.Namespace) -> int:
-    from digit51.firmware.app.commands import _indices
     from digit51.trainer import mnist
 
     timeout = _seconds(a.timeout)
@@ -115,7 +115,7 @@ def cmd_monitor(a: argparse.Namespace) -> int:
         data = mnist.load(a.data)
         labels = data.test_labels
     if a.send:
-        indices = _indices(a, len(data.test_images))
+        indices = selected(a, len(data.test_images))
     tally = Tally(labels)
     tally.sending = a.send
     if a.show:
@@ -159,12 +159,3 @@ def register(sub) -> None:
     p = sub.add_parser("monitor", help="read predictions from a board over serial", description=__doc__.splitlines()[0])
     add_options(p)
 
-
-def main(argv=None) -> int:
-    from digit51.firmware.app.cli import main as digit51
-
-    return digit51(["monitor", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

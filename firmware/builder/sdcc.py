@@ -20,6 +20,7 @@ import numpy as np
 from digit51.codegen.render import (XRAM, DEFAULT_KERNEL, FALLBACK_KERNEL, STREAM_DESKEW, SelfTestSet, kernel_for,
                                     fold_step, kernel_memory, render, stream_logits_space)
 from digit51.firmware.protocol import IMAGE_BYTES
+from digit51.firmware.builder.artifacts import parse_mem
 from digit51.firmware.chips.targets import Startup, Target, startup as make_startup
 from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
@@ -167,21 +168,6 @@ def _run(cmd: list[str], cwd: Path) -> None:
         if any(m in out for m in ("Insufficient ROM", "Insufficient space in data memory", "Insufficient EXTERNAL RAM")):
             raise Digit51Error(f"the firmware does not fit: {first.strip()} (use fewer --images, a smaller model or a bigger target)")
         raise Digit51Error(f"SDCC failed on {' '.join(cmd[-1:])}: {first.strip()}")
-
-
-def code_symbols(map_text: str) -> dict[str, int]:
-    """Global code symbols of SDCC's linker map (`firmware.map`): name -> address."""
-    return {name: int(addr, 16) for addr, name in re.findall(r"^C:\s+([0-9A-Fa-f]{8})\s+(_\w+)\s", map_text, re.M)}
-
-
-def parse_mem(text: str) -> dict:
-    """Code, external RAM and internal RAM use from SDCC's .mem report."""
-    rom = re.search(r"ROM/EPROM/FLASH\s+\S+\s+\S+\s+(\d+)", text)
-    xram = re.search(r"EXTERNAL RAM\s+(?:\S+\s+\S+\s+)?(\d+)\s+\d+", text)
-    stack = re.search(r"Stack starts at: 0x([0-9a-fA-F]+) \(sp set to 0x[0-9a-fA-F]+\) with (\d+) bytes available", text)
-    if not (rom and xram and stack):
-        raise Digit51Error("could not read SDCC's memory report (.mem); is this SDCC 4.2?")
-    return {"code": int(rom[1]), "xram": int(xram[1]), "iram": int(stack[1], 16), "stack_free": int(stack[2])}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from digit51.firmware import protocol
-from digit51.firmware.builder.sdcc import code_symbols
+from digit51.firmware.builder.artifacts import code_symbols
 from digit51.firmware.chips.targets import Target
 from digit51.firmware.sim.ucsim import batch
 from digit51.trainer.errors import Digit51Error

@@ -24,7 +24,8 @@ from pathlib import Path
 from digit51.codegen.render import KERNELS, SelfTestSet
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
-from digit51.firmware.builder.sdcc import SDCC_FLAGS, build, code_symbols, sdcc_path
+from digit51.firmware.builder.sdcc import SDCC_FLAGS, build, sdcc_path
+from digit51.firmware.builder.artifacts import code_ranges, code_symbols
 from digit51.firmware.chips.opcodes import OPS
 from digit51.quantize import model_file
 from digit51.trainer import mnist
@@ -67,7 +68,7 @@ def per_function(run: timing.Run, labels: dict[int, str]) -> dict[str, int]:
     marks = sorted(labels)
     out: dict[str, int] = {}
     k = 0
-    for a in timing.starts(run.code, timing.code_ranges(run.map_text)):
+    for a in timing.starts(run.code, code_ranges(run.map_text)):
         n = run.counts.get(a, 0)
         while k + 1 < len(marks) and marks[k + 1] <= a:
             k += 1

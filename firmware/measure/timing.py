@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from digit51.firmware.builder.artifacts import code_ranges, read_ihx
 from digit51.firmware.chips import clock_tables
 from digit51.firmware.chips.opcodes import OPS, Op
 from digit51.firmware.sim.ucsim import batch
@@ -114,16 +115,6 @@ def clocks(op: Op, table: Table) -> tuple[int, int | None]:
     return table.unknown
 
 
-def code_ranges(map_text: str, areas: set[str] | None = None) -> list[tuple[int, int]]:
-    """(start, end) of the code areas in an SDCC .map, constant data (CONST) left out."""
-    out = []
-    for m in re.finditer(r"^(\w+)\s+([0-9A-F]{8})\s+([0-9A-F]{8}) =\s+\d+\. bytes \(([^)]*)\)", map_text, re.M):
-        name, start, size, attrs = m[1], int(m[2], 16), int(m[3], 16), m[4]
-        if "CODE" in attrs and name != "CONST" and size and (areas is None or name in areas):
-            out.append((start, start + size))
-    return sorted(set(out))
-
-
 def starts(code: bytes, ranges: list[tuple[int, int]]) -> list[int]:
     """Instruction start addresses, sweeping each range with the opcode lengths."""
     out = []
@@ -133,15 +124,6 @@ def starts(code: bytes, ranges: list[tuple[int, int]]) -> list[int]:
             out.append(pc)
             pc += OPS[code[pc]].size
     return out
-
-
-def read_ihx(path: Path) -> bytes:
-    mem = bytearray(65536)
-    for line in Path(path).read_text().splitlines():
-        if line.startswith(":") and line[7:9] == "00":
-            n, addr = int(line[1:3], 16), int(line[3:7], 16)
-            mem[addr : addr + n] = bytes.fromhex(line[9 : 9 + 2 * n])
-    return bytes(mem)
 
 
 @dataclass
