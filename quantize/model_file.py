@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digit51.quantize import ops
 from digit51.quantize.ops import INT32_MAX
 from digit51.trainer import artifact
 from digit51.trainer.errors import Digit51Error
@@ -91,8 +92,6 @@ def _layer_arrays(path, arrays: dict, n: int) -> tuple[list, list, list]:
 def _check_layers(path, meta: dict, weights, biases, shifts, w_shapes) -> None:
     """Types, shapes (weights as listed, a bias and a shift per output row), ranges, the
     int32 overflow bound of every output and the metadata; one Digit51Error line if wrong."""
-    from digit51.quantize.quantizer import accumulator_bound  # here: the quantizer imports this module
-
     n = len(weights)
     for i in range(n):
         w, b, rows = weights[i], biases[i], (w_shapes[i][0],)
@@ -103,7 +102,7 @@ def _check_layers(path, meta: dict, weights, biases, shifts, w_shapes) -> None:
             ok = ok and s.dtype == np.uint8 and s.shape == rows and int(s.max(initial=0)) <= 31
         if not ok:
             raise Digit51Error(f"{path}: layer {i} has the wrong types, shapes or ranges; {HINT}")
-        bound = accumulator_bound(w.reshape(len(w), -1), b)  # a conv's output channel is a neuron
+        bound = ops.accumulator_bound(w.reshape(len(w), -1), b)  # a conv's output channel is a neuron
         if int(bound.max()) > INT32_MAX:  # the overflow proof (docs/quantization.md) the C code relies on
             j = int(bound.argmax())
             raise Digit51Error(f"{path}: layer {i} neuron {j}: worst-case accumulator {int(bound[j]):,} exceeds int32, "

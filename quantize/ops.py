@@ -20,6 +20,11 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 ACC24_MIN, ACC24_MAX = -(1 << 23), (1 << 23) - 1  # stream mode's layer-0 accumulators: 3 bytes
 
 
+def accumulator_bound(w: np.ndarray, bias: np.ndarray, x_max: int = 255) -> np.ndarray:
+    """Worst-case |acc| per neuron over every input in 0..x_max, from the integer weights."""
+    return np.abs(bias.astype(np.int64)) + x_max * np.abs(w.astype(np.int64)).sum(axis=1)
+
+
 def wrap_i32(x: np.ndarray) -> np.ndarray:
     """Two's-complement wrap of int64 values to int32, as C's int32_t arithmetic does."""
     return ((x.astype(np.int64) + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
@@ -49,7 +54,7 @@ def acc24_fits(w: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """Per neuron: can no partial sum of bias + products leave 24 bits, for any input in 0..255?
 
     The stream firmware adds the products to bias one input at a time; every partial sum is
-    bounded by |bias[j]| + 255 * sum_i |w[j, i]| (quantizer.accumulator_bound), so when that
+    bounded by |bias[j]| + 255 * sum_i |w[j, i]| (accumulator_bound below), so when that
     is <= ACC24_MAX the 24-bit sum never wraps and dense_acc24 equals dense. For 196 inputs
     the products alone stay under 196 * 127 * 255 = 6,347,460 < 2^23 = 8,388,608, which leaves
     2,041,147 for |bias| even in the worst case of every weight at +-127.

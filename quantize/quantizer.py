@@ -48,11 +48,6 @@ def _shifts(W: np.ndarray, s_in: float, s_out: float, per_tensor: bool) -> np.nd
     return np.clip(sh, 0, MAX_SHIFT).astype(np.uint8)
 
 
-def accumulator_bound(w: np.ndarray, bias: np.ndarray, x_max: int = 255) -> np.ndarray:
-    """Worst-case |acc| per neuron over every input in 0..x_max, from the integer weights."""
-    return np.abs(bias.astype(np.int64)) + x_max * np.abs(w.astype(np.int64)).sum(axis=1)
-
-
 def _scale_layer(W: np.ndarray, b: np.ndarray, z: np.ndarray, s_in: float, hidden: bool, cfg: QuantConfig, where: str):
     """(q int8 shaped as W, bias int32, shifts or None, s_out, s_w, weight clip rate, bound)
     of one weighted layer: W (out, ...) float64 (a row per neuron or output channel), z its
@@ -72,7 +67,7 @@ def _scale_layer(W: np.ndarray, b: np.ndarray, z: np.ndarray, s_in: float, hidde
     weight_clip = float(np.mean(np.abs(q) > 127))
     q = np.clip(q, -127, 127).astype(np.int8)
     bias64 = _round(b / (s_in * s_w)).astype(np.int64) + rounding
-    bound = accumulator_bound(q, bias64)
+    bound = ops.accumulator_bound(q, bias64)
     if bound.max() > ops.INT32_MAX:
         j = int(bound.argmax())
         raise Digit51Error(

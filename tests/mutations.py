@@ -268,7 +268,7 @@ MUTATIONS = [
     Mutation("quantizer-round-half-even", "quantize/quantizer.py",
              "np.sign(x) * np.floor(np.abs(x) + 0.5)", "np.round(x)", (GOLDEN,),
              "half-even rounding where the doc says half away from zero"),
-    Mutation("acc-bound-without-abs", "quantize/quantizer.py",
+    Mutation("acc-bound-without-abs", "quantize/ops.py",
              "x_max * np.abs(w.astype(np.int64)).sum(axis=1)", "x_max * w.astype(np.int64).sum(axis=1)",
              (QUANT + "::test_accumulator_bound_is_the_worst_case",), "overflow proof misses negative weights"),
     Mutation("qat-activations-truncated", "quantize/qat.py",

@@ -8,7 +8,8 @@ from digit51.quantize import model_file as int_model_file
 from digit51.quantize import ops
 from digit51.quantize.measure import quantize_and_measure
 from digit51.quantize.model_file import IntModel
-from digit51.quantize.quantizer import QuantConfig, accumulator_bound, quantize
+from digit51.quantize.ops import accumulator_bound
+from digit51.quantize.quantizer import QuantConfig, quantize
 from digit51.quantize.simulate import run
 from digit51.trainer.errors import Digit51Error
 

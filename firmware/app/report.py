@@ -30,7 +30,7 @@ from digit51.firmware.builder.sdcc import build, check_fit
 from digit51.firmware.host.chip import serve_mode
 from digit51.quantize import model_file as int_model_file
 from digit51.quantize import simulate
-from digit51.quantize.quantizer import accumulator_bound
+from digit51.quantize.ops import accumulator_bound
 from digit51.trainer import mnist
 from digit51.trainer.artifact import atomic_write
 from digit51.trainer.files import check_output_dir, replace_dir, temp_dir_beside

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from digit51.firmware.builder.sdcc import check_fit
+from digit51.firmware.builder.sdcc import first_mode
 from digit51.firmware.chips.targets import Target
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import architecture_problem
@@ -87,10 +87,4 @@ def choose_default(rows: list[dict]) -> dict | None:
 
 def fits(row: dict, target: Target) -> str | None:
     """The first firmware mode in which the row's architecture fits `target`, or None."""
-    for mode in ("serve", "stream"):
-        try:
-            check_fit(row["sizes"], row["pool"], target, mode, deskew=row.get("deskew", False))
-            return mode
-        except Digit51Error:
-            continue
-    return None
+    return first_mode(row["sizes"], row["pool"], target, row.get("deskew", False))

@@ -130,6 +130,17 @@ def check_fit(sizes: list[int], pool: int, target: Target, mode: str, n_images: 
     return need
 
 
+def first_mode(sizes: list[int], pool: int, target: Target, deskew: bool = False) -> str | None:
+    """The first serving mode (serve, then stream) in which the architecture fits `target`, or None."""
+    for mode in ("serve", "stream"):
+        try:
+            check_fit(sizes, pool, target, mode, deskew=deskew)
+            return mode
+        except Digit51Error:
+            continue
+    return None
+
+
 def check_acc24(model: IntModel) -> None:
     """Stream mode keeps layer 0's sums in 24 bits: refuse a model whose worst case leaves them."""
     fits = ops.acc24_fits(model.weights[0], model.biases[0])

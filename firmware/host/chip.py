@@ -13,10 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digit51.firmware.bench import frontier
 from digit51.firmware.host import pipeline
 from digit51.firmware import protocol
-from digit51.firmware.builder.sdcc import build
+from digit51.firmware.builder.sdcc import build, first_mode
 from digit51.firmware.host.session import Session, open_port
 from digit51.firmware.chips.targets import Target
 from digit51.firmware.sim.ucsim import Ucsim
@@ -66,7 +65,7 @@ def add_options(p) -> None:
 
 
 def serve_mode(model: IntModel, target: Target) -> str:
-    mode = frontier.fits({"sizes": model.sizes, "pool": model.pool}, target)
+    mode = first_mode(model.sizes, model.pool, target, model.deskew)
     if mode is None:
         raise Digit51Error(f"model {'-'.join(map(str, model.sizes))} fits {target.name} in no serving mode: "
                            "use a smaller model or a bigger --target")
