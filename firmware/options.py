@@ -9,7 +9,7 @@ import argparse
 from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES
 from digit51.firmware.builder.artifacts import read_memory
 from digit51.firmware.chips import targets
-from digit51.trainer.cli import add_data_option  # noqa: F401  (--data: one definition, in the first stage)
+from digit51.trainer.cli import add_data_option  # noqa: F401  (--data: defined once, in the first stage; re-exported)
 from digit51.trainer.errors import Digit51Error
 
 MODE_NAMES = tuple(MODES)
@@ -19,9 +19,11 @@ CLASSIC_BAUD = 9600  # what a board runs when nothing says otherwise (the classi
 
 
 def add_target(p: argparse.ArgumentParser, *, default: str | None = targets.DEFAULT_TARGET, required: bool = False,
-               repeat: bool = False, help: str = "chip profile") -> None:
-    shown = "all" if repeat and default is None else default
-    p.add_argument("--target", choices=sorted(targets.TARGETS), required=required, action="append" if repeat else "store",
+               repeat: bool = False, help: str = "chip profile", checked: bool = True) -> None:
+    """--target; `checked=False` leaves the name to the command (targets.get: one line naming the choices)."""
+    shown = "all" if (repeat or not required) and default is None else default
+    p.add_argument("--target", choices=sorted(targets.TARGETS) if checked else None, required=required,
+                   action="append" if repeat else "store", metavar=None if checked else "CHIP",
                    default=None if repeat else default,
                    help=help + ("" if required else f" (default {shown})") + (" (repeatable)" if repeat else ""))
 
@@ -32,9 +34,11 @@ def add_kernel(p: argparse.ArgumentParser) -> None:
                         f"sparse-asm / sparse-c; default {DEFAULT_KERNEL} (asm where its list does not fit XRAM), c in stream mode")
 
 
-def add_images(p: argparse.ArgumentParser, default: int | None, help: str | None = None, start: bool = True) -> None:
-    """--images (and --start): test images from index --start; default None = the command decides (e.g. build: only in selftest mode)."""
-    p.add_argument("--images", type=int, default=default,
+def add_images(p: argparse.ArgumentParser, default: int | None, help: str | None = None, start: bool = True,
+               type=int) -> None:
+    """--images (and --start): test images from index --start; default None = the command decides (e.g. build: only in
+    selftest mode). `type=str` leaves the check to the command (one line of its own instead of argparse's usage)."""
+    p.add_argument("--images", type=type, default=default,
                    help=help or (f"how many MNIST test images (default {default})" if default is not None else "how many MNIST test images"))
     if start:
         p.add_argument("--start", type=int, default=0 if default is not None else None, help="first test-image index (default 0)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from digit51.trainer.cli import add_data_option
 from digit51.quantize import model_file
 from digit51.quantize.simulate import run
 from digit51.trainer import mnist
@@ -16,7 +17,7 @@ from digit51.trainer import mnist
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("qmodel", help="integer model from `digit51 quantize`")
-    p.add_argument("--data", metavar="DIR", help="MNIST folder")
+    add_data_option(p)
     p.add_argument("--repeat", type=int, default=5, help="timed passes over the 10,000 test images")
     a = p.parse_args(argv)
     model = model_file.load(a.qmodel)

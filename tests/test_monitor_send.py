@@ -54,7 +54,7 @@ def test_monitor_send_reports_a_rejected_frame_and_fails(data_dir, mnist_data):
     t = threading.Thread(target=board, daemon=True)
     t.start()
     out = subprocess.run(
-        [sys.executable, "-m", "digit51.firmware.app.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}",
+        [sys.executable, "-m", "digit51.firmware.app.cli", "monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}",
          "--send", "--images", "2", "--data", str(data_dir), "--timeout", "20"],
         capture_output=True, text=True, timeout=120,
     )

@@ -121,7 +121,7 @@ def monitor(board, *args, cwd):
                 board(conn)
 
     threading.Thread(target=serve, daemon=True).start()
-    p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", *args],
+    p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.cli", "monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", *args],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
     first = p.stderr.readline()
     go.set()

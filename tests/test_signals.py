@@ -80,7 +80,7 @@ def test_signal_stops_monitor_with_one_line(sig, tmp_path):
     import socket
 
     with socket.create_server(("127.0.0.1", 0)) as srv:  # a board that never says a word
-        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
+        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.cli", "monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         conn, _ = srv.accept()
         with conn:

@@ -38,7 +38,7 @@ def test_monitor_show_draws_each_image_beside_its_answer(mnist_data, data_dir):
             conn.sendall(pred_line(3, 0) + pred_line(5, 1))
 
     threading.Thread(target=board, daemon=True).start()
-    out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}",
+    out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}",
                           "--data", str(data_dir), "--show", "--timeout", "10"], capture_output=True, text=True, timeout=60)
     srv.close()
     lines = out.stdout.splitlines()
@@ -50,5 +50,5 @@ def test_monitor_show_draws_each_image_beside_its_answer(mnist_data, data_dir):
 
 
 def test_monitor_show_needs_images():
-    out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.monitor", "loop://", "--show"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "monitor", "loop://", "--show"], capture_output=True, text=True)
     assert out.returncode == 1 and "--show draws MNIST test images" in out.stderr and "Traceback" not in out.stderr

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from digit51.trainer.cli import add_data_option
 from digit51.trainer import blas, mnist
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.train import accuracy, inputs, train
@@ -134,7 +135,7 @@ def train_params(data, cfg: TrainConfig):
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", metavar="DIR", help="MNIST folder (see `digit51 train --help`)")
+    add_data_option(p)
     p.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="epochs per model")
     p.add_argument("--arch", metavar="SPEC", help="time this layer graph (as `digit51 train --arch`) instead of the two MLPs")
     p.add_argument("--torch-epochs", type=int, default=3, help="epochs of the no-augmentation comparison with PyTorch (default 3)")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digit51.firmware import options
 from digit51.firmware.app import mnist_style
 from digit51.firmware.chips import targets
 from digit51.firmware.host import chip
@@ -79,7 +80,7 @@ def cmd_classify(a: argparse.Namespace) -> int:
         grey = read_grey(Path(name))
         images.append((name, mnist_style.to_mnist(grey)))
     status = 0
-    with chip.Chip(model, target, Path(a.model).name, a.port, a.baud) as fw:
+    with chip.Chip(model, target, Path(a.model).name, a.port, options.baud_of(a)) as fw:
         for name, image in images:
             if image is None:
                 row = {"image": name, "error": "blank: no digit found in the picture"}

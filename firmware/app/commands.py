@@ -218,7 +218,7 @@ def register_fit(sub) -> None:
     p = sub.add_parser("fit", help="which architectures fit a chip, with what accuracy and speed",
                        description="List the measured architectures (firmware/bench/frontier.json, from `python -m digit51.firmware.bench.sweep`) "
                                    "that fit a chip, with their int8 accuracy and cycles per digit.")
-    p.add_argument("--target", choices=sorted(targets.TARGETS), help="one chip profile (default: all)")
+    add_target(p, default=None, help="one chip profile")
     p.add_argument("--all", action="store_true", help="also list the architectures that do not fit")
     p.add_argument("--frontier", metavar="FILE", help="frontier table to read (default: the one shipped with digit51)")
     p.add_argument("--json", action="store_true", help="print a machine-readable list on stdout")

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from digit51.firmware import options
 from digit51.firmware.chips import targets
 from digit51.trainer.errors import Digit51Error
 
@@ -138,8 +139,8 @@ def register(sub) -> None:
                                    "from `digit51 build --hardware` for that chip, or print the exact command when the "
                                    "tool is not installed.")
     p.add_argument("firmware", metavar="FIRMWARE_DIR", help="folder from `digit51 build --hardware`")
-    p.add_argument("--target", required=True, choices=sorted(targets.TARGETS), help="chip profile (the one the folder was built for)")
-    p.add_argument("--port", help="serial port of the bootloader (STC, EFM8); default /dev/ttyUSB0")
+    options.add_target(p, default=None, required=True, help="chip profile (the one the folder was built for)")
+    options.add_port(p, help="serial port of the bootloader (STC, EFM8); default /dev/ttyUSB0")
     p.add_argument("--clock", type=_clock, metavar="HZ",
                    help="STC: RC clock to trim to; must be the clock the firmware was built for (the default, read from memory.json)")
     p.set_defaults(func=cmd_flash)

@@ -16,6 +16,7 @@ import math
 import sys
 
 from digit51.firmware import protocol
+from digit51.firmware import options
 from digit51.firmware.options import selected
 from digit51.firmware.host.run import exchange
 from digit51.firmware.host.session import Session, open_port
@@ -120,7 +121,7 @@ def cmd_monitor(a: argparse.Namespace) -> int:
     tally.sending = a.send
     if a.show:
         tally.images = data.test_images
-    port = open_port(a.port, a.baud)
+    port = open_port(a.port, options.baud_of(a))
     print(f"monitor: listening on {a.port} (Ctrl-C to stop)", file=sys.stderr, flush=True)
     try:
         session = Session(port)
@@ -143,12 +144,13 @@ def cmd_monitor(a: argparse.Namespace) -> int:
 def add_options(p: argparse.ArgumentParser) -> None:
     from digit51.trainer.cli import add_data_option
 
-    p.add_argument("port", metavar="PORT", help="serial port or pyserial URL: /dev/ttyUSB0, COM3, socket://HOST:PORT, loop://")
-    p.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600, what the classic targets use; the 1-clock chips default to 115200, n76e003 to 9600: the build prints it)")
+    options.add_port(p, positional=True, help="serial port or pyserial URL: /dev/ttyUSB0, COM3, socket://HOST:PORT, loop://")
+    options.add_baud(p)
+    options.add_firmware_dir(p)
+    options.add_target(p, default=None, help="chip profile of the board (its default baud rate)")
     add_data_option(p)
     p.add_argument("--send", action="store_true", help="stream test images to a board running the serve firmware")
-    p.add_argument("--images", type=int, help="with --send: how many test images (default 10)")
-    p.add_argument("--start", type=int, help="with --send: first test-image index (default 0)")
+    options.add_images(p, None, help="with --send: how many test images (default 10)")
     p.add_argument("--show", action="store_true", help="draw each test image as text art beside its answer (needs --send or --data)")
     p.add_argument("--timeout", type=float, help="give up after this many seconds in which no byte arrives "
                    "(default: wait for ever; with --send 30, then the frame is sent again, up to 3 times)")

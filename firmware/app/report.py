@@ -21,6 +21,7 @@ import jinja2
 import numpy as np
 
 from digit51.codegen.render import SelfTestSet
+from digit51.firmware import options
 from digit51.firmware.bench import frontier
 from digit51.firmware.measure import layer_cycles
 from digit51.firmware.host import pipeline
@@ -266,9 +267,8 @@ def register(sub) -> None:
     p.add_argument("qmodel", metavar="QMODEL", help="integer model from `digit51 quantize`")
     add_data_option(p)
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for report.html, report.json and the PNG plots")
-    p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS),
-                   help=f"chip profile: budgets, clock (default {targets.DEFAULT_TARGET})")
-    p.add_argument("--images", type=int, default=20,
-                   help="test images run in ucsim for cycles and firmware accuracy (default 20; capped by what one self-test build holds)")
+    options.add_target(p, help="chip profile: budgets, clock")
+    options.add_images(p, 20, help="test images run in ucsim for cycles and firmware accuracy (default 20; capped by what one "
+                                   "self-test build holds)", start=False)
     p.add_argument("--json", action="store_true", help="also print the report as JSON on stdout")
     p.set_defaults(func=cmd_report)

@@ -42,6 +42,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from digit51.firmware import options
 from digit51.firmware.app import mnist_style
 from digit51.firmware.chips import targets
 from digit51.firmware.host.chip import Chip, ChipError
@@ -338,7 +339,7 @@ def cmd_ui(a: argparse.Namespace) -> int:
     try:
         if not a.port:
             print(f"digit51 ui: building the serve firmware for {target.name} and starting ucsim", file=sys.stderr, flush=True)
-        with Chip(model, target, Path(a.qmodel).name, a.port, a.baud) as chip:
+        with Chip(model, target, Path(a.qmodel).name, a.port, options.baud_of(a)) as chip:
             app = App(chip, name)
             server.RequestHandlerClass = handler(app)
             url = f"http://127.0.0.1:{server.server_address[1]}/"

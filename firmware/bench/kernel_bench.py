@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digit51.firmware import options
 from digit51.firmware.host import pipeline
 from digit51.firmware.measure import profile
 from digit51.firmware.chips import targets
@@ -130,8 +131,8 @@ def functions(model: IntModel, data, work: Path, n: int = 20) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", metavar="DIR", help="MNIST folder")
-    p.add_argument("--images", type=int, default=3, help="test images per dense measurement")
+    options.add_data_option(p)
+    options.add_images(p, 3, help="test images per dense measurement (default 3)", start=False)
     p.add_argument("--qmodel", metavar="QMODEL", help="also run this integer model on an all-255 and an all-zero image")
     p.add_argument("--only-qmodel", action="store_true", help="skip the random-model measurements")
     p.add_argument("--profile", action="store_true", help="with --qmodel: also the cycles per digit of each function")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from digit51.codegen.render import DEFAULT_KERNEL
+from digit51.firmware import options
 from digit51.firmware.bench import frontier
 from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
@@ -246,11 +247,11 @@ def plot(rows: list[dict], chosen: dict | None, path: Path, mark: str = "default
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", metavar="DIR", help="MNIST folder")
+    options.add_data_option(p)
     p.add_argument("--epochs", type=int, default=TrainConfig().epochs, help="training epochs per architecture")
-    p.add_argument("--images", type=int, default=20,
-                   help=f"test images run in ucsim per architecture for the mean cycles (default 20); the maximum is "
-                        f"taken over these and the {HEAVY} test images with the most non-zero multiply-accumulates")
+    options.add_images(p, 20, help=f"test images run in ucsim per architecture for the mean cycles (default 20); the maximum is "
+                                   f"taken over these and the {HEAVY} test images with the most non-zero multiply-accumulates",
+                       start=False)
     p.add_argument("--frontier", default=str(frontier.FRONTIER), help="the measurements file to write (default firmware/bench/frontier.json)")
     p.add_argument("--readme", default="docs/frontier.md", help="page whose frontier table to replace (default docs/frontier.md)")
     p.add_argument("--plot", default="docs/frontier.png", help="where to write the plot (default docs/frontier.png)")

@@ -22,7 +22,8 @@ import time
 
 import numpy as np
 
-from digit51.codegen.render import DEFAULT_KERNEL, KERNELS, MODES
+from digit51.codegen.render import MODES
+from digit51.firmware import options
 from digit51.firmware.builder.sdcc import resolve_kernel
 from digit51.firmware.host import pipeline
 from digit51.firmware.sim import signals
@@ -132,13 +133,13 @@ def run(a: argparse.Namespace) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("qmodel", help="integer model from `digit51 quantize`")
-    p.add_argument("--data", metavar="DIR", help="MNIST folder")
-    p.add_argument("--images", type=int, default=10000, help="how many test images, from index 0 (default 10000)")
+    options.add_data_option(p)
+    options.add_images(p, 10000, help="how many test images, from index 0 (default 10000)", start=False)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel ucsim processes (default: one per core)")
     p.add_argument("--chunk", type=int, default=0, help="images per simulator run (default: as many as one self-test build holds)")
     p.add_argument("--mode", choices=tuple(MODES), default="selftest", help="firmware mode (default selftest)")
-    p.add_argument("--kernel", choices=sorted(KERNELS), help=f"dense-layer kernel (default {DEFAULT_KERNEL} where its list fits, else asm; c in stream mode)")
-    p.add_argument("--target", default=targets.DEFAULT_TARGET, help="chip profile")
+    options.add_kernel(p)
+    options.add_target(p)
     a = p.parse_args(argv)
     return signals.run(lambda: run(a), "verify")
 

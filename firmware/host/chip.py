@@ -56,12 +56,12 @@ class Answer:
 
 def add_options(p) -> None:
     """--port, --baud, --target: where the firmware runs and which chip it stands for."""
-    from digit51.firmware.chips import targets
+    from digit51.firmware import options
 
-    p.add_argument("--port", metavar="PORT", help="serial port of a board running the serve firmware (default: ucsim)")
-    p.add_argument("--baud", type=int, default=9600, help="baud rate with --port (default 9600; the 1-clock chips default to 115200, n76e003 to 9600: the build prints it)")
-    p.add_argument("--target", default=targets.DEFAULT_TARGET, choices=sorted(targets.TARGETS),
-                   help=f"chip profile: memory budgets, and the clock for time per digit (default {targets.DEFAULT_TARGET})")
+    options.add_port(p, help="serial port of a board running the serve firmware (default: ucsim)")
+    options.add_baud(p, help="baud rate with --port")
+    options.add_firmware_dir(p)
+    options.add_target(p, help="chip profile: memory budgets, and the clock for time per digit")
 
 
 def serve_mode(model: IntModel, target: Target) -> str:

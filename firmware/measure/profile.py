@@ -21,7 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from digit51.codegen.render import KERNELS, SelfTestSet
+from digit51.codegen.render import SelfTestSet
+from digit51.firmware import options
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
 from digit51.firmware.builder.sdcc import SDCC_FLAGS, build, sdcc_path
@@ -92,10 +93,10 @@ def profile(model, target, data, indices: list[int], kernel: str | None, work: P
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("qmodel", help="integer model from `digit51 quantize`")
-    p.add_argument("--data", metavar="DIR", help="MNIST folder")
-    p.add_argument("--images", type=int, default=20, help="test images, from index 0 (default 20)")
-    p.add_argument("--kernel", choices=sorted(KERNELS), help="dense-layer kernel (default: the build's)")
-    p.add_argument("--target", default=targets.DEFAULT_TARGET, help="chip profile (default generic-8052)")
+    options.add_data_option(p)
+    options.add_images(p, 20, help="test images, from index 0 (default 20)", start=False)
+    options.add_kernel(p)
+    options.add_target(p)
     a = p.parse_args(argv)
     try:
         model = model_file.load(a.qmodel)

@@ -23,6 +23,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from digit51.firmware import options
 from digit51.firmware.builder.artifacts import code_ranges, read_ihx
 from digit51.firmware.chips import clock_tables
 from digit51.firmware.chips.opcodes import OPS, Op
@@ -320,9 +321,9 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description="Time per digit on each chip from ucsim's execution counts.")
     p.add_argument("qmodel")
-    p.add_argument("--data", required=True, metavar="DIR")
-    p.add_argument("--target", action="append", metavar="CHIP", help=f"chip (repeatable; default all): {', '.join(targets.TARGETS)}")
-    p.add_argument("--images", default="3", help="test images timed, from index 0 (default 3)")
+    options.add_data_option(p)
+    options.add_target(p, default=None, repeat=True, checked=False, help=f"chip: {', '.join(targets.TARGETS)}")
+    options.add_images(p, "3", help="test images timed, from index 0 (default 3)", start=False, type=str)
     a = p.parse_args(argv)
     try:  # arguments first, then the files, then the long work
         n_images = image_count(a.images)
