@@ -29,7 +29,7 @@ def main(argv=None) -> None:
         times.append(time.perf_counter() - t0)
     best = min(times)
     n = len(data.test_images)
-    print(f"{'-'.join(map(str, model.sizes))}: {n / best:,.0f} images/s (best of {a.repeat}; {best:.3f} s for {n} images), "
+    print(f"{model.name}: {n / best:,.0f} images/s (best of {a.repeat}; {best:.3f} s for {n} images), "
           f"accuracy {100 * (pred == data.test_labels).mean():.2f}%")
 
 

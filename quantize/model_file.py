@@ -13,7 +13,7 @@ from digit51.trainer.errors import Digit51Error
 from digit51.trainer import arch
 from digit51.trainer.graph import Graph
 from digit51.trainer.model_file import graph_param_shapes, graph_sizes
-from digit51.trainer.preprocess import Preprocess, architecture_problem
+from digit51.trainer.preprocess import Preprocess, arch_name, architecture_problem
 
 KIND = "int-model"
 VERSION = 4  # 2: the container carries a checksum; 3: deskew (absent in 2: none); 4: "graph" and "input" (absent: an MLP on 28x28)
@@ -42,6 +42,10 @@ class IntModel:
         if self.graph:
             return graph_sizes(self.graph, self.input_shape)
         return [self.weights[0].shape[1]] + [w.shape[0] for w in self.weights]
+
+    @property
+    def name(self) -> str:
+        return arch_name(self.sizes)
 
     @property
     def preprocess(self) -> Preprocess:

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import SelfTestSet, render
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import build, estimate
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.builder.fit import estimate
 from digit51.firmware.builder.artifacts import parse_mem
 from digit51.quantize import model_file as int_model_file
 from digit51.trainer.errors import Digit51Error
@@ -36,15 +38,15 @@ def test_rendered_c_has_banner_explicit_widths_and_the_weights(small_int_model, 
 
 def test_build_is_warning_free_deterministic_and_reports_memory(small_int_model, mnist_data, tmp_path):
     t = targets.get("generic-8052")
-    a = build(small_int_model, t, tmp_path / "a", "selftest", "m.q51", sel(mnist_data, [3, 4, 5]))
-    b = build(small_int_model, t, tmp_path / "b", "selftest", "m.q51", sel(mnist_data, [3, 4, 5]))
+    a = build(small_int_model, BuildSpec.of(small_int_model, t, "selftest"), tmp_path / "a", "m.q51", sel(mnist_data, [3, 4, 5]))
+    b = build(small_int_model, BuildSpec.of(small_int_model, t, "selftest"), tmp_path / "b", "m.q51", sel(mnist_data, [3, 4, 5]))
     for name in ("firmware.ihx", "firmware.hex", "memory.json", "src/weights.c", "src/main.c"):
         assert (a.folder / name).read_bytes() == (b.folder / name).read_bytes(), name
     hex_lines = (a.folder / "firmware.hex").read_text().split()
     assert hex_lines[-1] == ":00000001FF" and all(l.startswith(":") for l in hex_lines)
     m = a.memory
     assert 0 < m["code"]["used"] <= m["code"]["budget"] == 65536
-    need = estimate(small_int_model.sizes, small_int_model.pool, 3, "selftest", a.memory["kernel"])
+    need = estimate(BuildSpec(tuple(small_int_model.sizes), small_int_model.pool, False, targets.get("generic-8052"), "selftest", a.memory["kernel"], 3))
     assert m["code"]["used"] <= need.code and m["xram"]["used"] <= need.xram
     assert not list(a.folder.glob(".build"))
 
@@ -62,12 +64,12 @@ def test_sdcc_warnings_fail_the_build(small_int_model, tmp_path, monkeypatch):
 
     monkeypatch.setattr(fb, "render", warn)
     with pytest.raises(Digit51Error, match="SDCC failed"):
-        fb.build(small_int_model, targets.get("generic-8052"), tmp_path / "w", "serve", "m")
+        fb.build(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "serve"), tmp_path / "w", "m")
 
 
 def test_model_too_big_for_the_chip_names_budget_need_and_fix(default_int_model, tmp_path):
     with pytest.raises(Digit51Error, match=r"needs ~\d+ B of code memory but at89s52 has 8192 B: use fewer --images, a smaller --hidden"):
-        build(default_int_model, targets.get("at89s52"), tmp_path / "x", "serve", "m")
+        build(default_int_model, BuildSpec.of(default_int_model, targets.get("at89s52"), "serve"), tmp_path / "x", "m")
 
 
 def test_parse_mem_reads_sdcc_report():
@@ -107,7 +109,7 @@ def test_layers_with_more_than_32767_weights_build(tmp_path):
     rng = np.random.default_rng(0)
     model = IntModel([rng.integers(-127, 128, (64, 784)).astype(np.int8), rng.integers(-127, 128, (10, 64)).astype(np.int8)],
                      [np.zeros(64, np.int32), np.zeros(10, np.int32)], [np.full(64, 9, np.uint8)], 1)
-    fw = build(model, targets.get("generic-8052"), tmp_path / "big", "serve", "m")
+    fw = build(model, BuildSpec.of(model, targets.get("generic-8052"), "serve"), tmp_path / "big", "m")
     assert 50176 < fw.memory["code"]["used"] <= 65536
 
 
@@ -124,8 +126,8 @@ def test_stream_model_without_room_for_the_stack_is_refused(tmp_path):
     passes and links with 42 B left for the stack, of which the deepest call chain takes 29 B
     (ucsim's stack peak with the 196-20-10 model: 0xDE over a stack from 0xC2)."""
     with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89s52 has 256 B"):
-        build(_stream_model(31), targets.get("at89s52"), tmp_path / "31", "stream", "m")
-    fw = build(_stream_model(30), targets.get("at89s52"), tmp_path / "30", "stream", "m")
+        build(_stream_model(31), BuildSpec.of(_stream_model(31), targets.get("at89s52"), "stream"), tmp_path / "31", "m")
+    fw = build(_stream_model(30), BuildSpec.of(_stream_model(30), targets.get("at89s52"), "stream"), tmp_path / "30", "m")
     assert fw.memory["iram"]["stack_free"] >= 34
 
 
@@ -134,8 +136,8 @@ def test_stack_check_after_linking_refuses_what_the_estimate_let_through(tmp_pat
     net for an estimate that is too low. Dropping the estimate's SDCC share (IRAM_BASE_STREAM)
     lets 49-34-10 past the first check; the linked firmware leaves 26 B of stack, fewer than
     STACK_MIN, and must still be refused, by the post-link check (its own message)."""
-    from digit51.firmware.builder import sdcc as build_module
+    from digit51.firmware.builder import fit as build_module
 
     monkeypatch.setattr(build_module, "IRAM_BASE_STREAM", 0)
     with pytest.raises(Digit51Error, match=r"only \d+ B of internal RAM are left for the stack on at89s52 \(need 34\)"):
-        build(_stream_model(34), targets.get("at89s52"), tmp_path / "34", "stream", "m")
+        build(_stream_model(34), BuildSpec.of(_stream_model(34), targets.get("at89s52"), "stream"), tmp_path / "34", "m")

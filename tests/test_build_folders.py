@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.chips import targets
 from digit51.firmware.builder.sdcc import build
 from digit51.quantize import model_file as int_model_file
@@ -38,7 +39,7 @@ def test_build_refuses_a_folder_holding_other_files(tmp_path, qmodel):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, qmodel, small_int_model, data_dir, mnist_data):
     fw = tmp_path / "fw"
-    build(small_int_model, targets.get("generic-8052"), fw, "serve", "m.q51")
+    build(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "serve"), fw, "m.q51")
     before = snapshot(fw)
     p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.cli", "build", str(qmodel), "-o", str(fw),
                           "--mode", "selftest", "--images", "3", "--data", str(data_dir)],
@@ -52,7 +53,7 @@ def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, qmodel, sm
     assert p.returncode == 128 + sig, err
     assert snapshot(fw) == before  # the old serve build, not a mix of old and new
     assert sorted(os.listdir(tmp_path)) == ["fw"]  # no temp folder left
-    build(small_int_model, targets.get("generic-8052"), fw, "selftest", "m.q51", sel(mnist_data, [0, 1, 2]))
+    build(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "selftest"), fw, "m.q51", sel(mnist_data, [0, 1, 2]))
     assert snapshot(fw) != before and not (fw / ".build").exists()  # what the interrupted build would have changed
 
 

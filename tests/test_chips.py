@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
 from digit51.firmware.builder.sdcc import build
@@ -107,7 +108,7 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
     for name in CHIPS:
         t = targets.get(name)
         row = next(r for r in rows if frontier.fits(r, t) == "serve")
-        fw = build(timing.model_of(row["sizes"], row["pool"], deskew=row.get("deskew", False)), t, tmp_path / name, "serve", "m", sim_exit=False)
+        fw = build(timing.model_of(row["sizes"], row["pool"], deskew=row.get("deskew", False)), BuildSpec.of(timing.model_of(row["sizes"], row["pool"], deskew=row.get("deskew", False)), t, "serve"), tmp_path / name, "m", sim_exit=False)
         built[name] = row["arch"]
         mem = json.loads((fw.folder / "memory.json").read_text())
         assert (mem["code"]["budget"], mem["iram"]["budget"], mem["xram"]["budget"]) == (t.code, t.iram, t.xram)
@@ -130,10 +131,10 @@ def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(tmp_path):
     from digit51.firmware.measure import timing
 
     with pytest.raises(Digit51Error, match="but ch552 has 14336 B"):
-        build(timing.model_of([196, 128, 32, 10], 2), targets.get("ch552"), tmp_path / "x", "serve", "m")
+        build(timing.model_of([196, 128, 32, 10], 2), BuildSpec.of(timing.model_of([196, 128, 32, 10], 2), targets.get("ch552"), "serve"), tmp_path / "x", "m")
     # 784 pooled inputs + 16 + 1 activations + 10 int32 logits = 841 B of buffers
     with pytest.raises(Digit51Error, match="needs 841 B of XRAM for its buffers but n76e003 has 768 B"):
-        build(timing.model_of([784, 16, 10], 1), targets.get("n76e003"), tmp_path / "y", "serve", "m")
+        build(timing.model_of([784, 16, 10], 1), BuildSpec.of(timing.model_of([784, 16, 10], 1), targets.get("n76e003"), "serve"), tmp_path / "y", "m")
 
 
 @pytest.mark.parametrize("name", sorted(targets.TARGETS))
@@ -144,7 +145,7 @@ def test_every_target_runs_bit_exact_in_ucsim(small_int_model, mnist_data, tmp_p
     t = targets.get(name)
     mode = "stream" if t.xram == 0 else "selftest"
     idx = list(range(200, 220))
-    result = pipeline.simulate_firmware(small_int_model, t, mnist_data, idx, mode, "socket", tmp_path, "m")
+    result = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, t, mode), mnist_data, idx, tmp_path, "m", link="socket")
     c = result.comparison
     assert c.images == 20 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
     assert result.firmware[0].memory["xaddr"] == t.xaddr
@@ -163,7 +164,7 @@ def test_dptr_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_dat
                      [np.array([0, 14, 9, 10, 11, 12, 13], np.uint8)], 1)
     t = targets.get("efm8bb3")
     assert t.xaddr == "dptr"
-    result = pipeline.simulate_firmware(model, t, mnist_data, [3, 4, 5], "serve", "socket", tmp_path, "m", "asm")
+    result = pipeline.simulate_firmware(model, BuildSpec.of(model, t, "serve", "asm"), mnist_data, [3, 4, 5], tmp_path, "m", link="socket")
     assert result.comparison.images == 3 and result.comparison.mismatches == []
 
 
@@ -172,11 +173,11 @@ def test_xram_estimate_of_a_deskew_model_is_what_the_linker_places(tmp_path, ker
     """The fit check's XRAM need equals the .mem file's for deskew builds (the image buffer
     and the deskew state), so a chip that cannot hold it is refused before SDCC runs."""
     from digit51.firmware.measure import timing
-    from digit51.firmware.builder.sdcc import estimate
+    from digit51.firmware.builder.fit import estimate
 
     model = timing.model_of([49, 16, 10], 4, deskew=True)
-    fw = build(model, targets.get("generic-8052"), tmp_path / kernel, "serve", "m", kernel=kernel)
-    assert fw.memory["xram"]["used"] == estimate([49, 16, 10], 4, 0, "serve", kernel, True).xram
+    fw = build(model, BuildSpec.of(model, targets.get("generic-8052"), "serve", kernel), tmp_path / kernel, "m")
+    assert fw.memory["xram"]["used"] == estimate(BuildSpec(tuple([49, 16, 10]), 4, True, targets.get("generic-8052"), "serve", kernel, 0)).xram
 
 
 def test_a_deskew_model_on_the_ch552_is_refused_in_one_line(tmp_path):
@@ -186,6 +187,6 @@ def test_a_deskew_model_on_the_ch552_is_refused_in_one_line(tmp_path):
     from digit51.firmware.measure import timing
 
     with pytest.raises(Digit51Error, match=r"needs 1031 B of XRAM .* but ch552 has 1024 B: use a model trained with --no-deskew"):
-        build(timing.model_of([49, 96, 10], 4, deskew=True), targets.get("ch552"), tmp_path / "x", "serve", "m")
-    fw = build(timing.model_of([49, 16, 10], 4, deskew=True), targets.get("ch552"), tmp_path / "y", "serve", "m")
+        build(timing.model_of([49, 96, 10], 4, deskew=True), BuildSpec.of(timing.model_of([49, 96, 10], 4, deskew=True), targets.get("ch552"), "serve"), tmp_path / "x", "m")
+    fw = build(timing.model_of([49, 16, 10], 4, deskew=True), BuildSpec.of(timing.model_of([49, 16, 10], 4, deskew=True), targets.get("ch552"), "serve"), tmp_path / "y", "m")
     assert fw.memory["kernel"] == "asm" and fw.memory["xram"]["used"] == 951

@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import SelfTestSet
 from digit51.firmware.host import pipeline
 from digit51.firmware import protocol
@@ -54,7 +55,7 @@ def breakpoint_counts(fw, n: int, tmp_path) -> tuple[list[int], list[int]]:
 
 def test_timer0_count_equals_ucsims_clock_over_the_same_region(model, mnist_data, tmp_path):
     sel = SelfTestSet(IMAGES, mnist_data.test_images[IMAGES], mnist_data.test_labels[IMAGES])
-    fw = build(model, GENERIC, tmp_path / "fw", "selftest", "cycles", sel, kernel="asm")  # dense: cycles independent of the pixels
+    fw = build(model, BuildSpec.of(model, GENERIC, "selftest", "asm"), tmp_path / "fw", "cycles", sel)  # dense: cycles independent of the pixels
     independent, reported = breakpoint_counts(fw, len(IMAGES), tmp_path)
     assert len(reported) == len(IMAGES)
     assert min(reported) > 3 * 65536  # Timer 0 overflowed at least 3 times per image
@@ -71,8 +72,8 @@ def test_serve_counts_the_same_work_as_selftest(model, mnist_data, tmp_path):
     (serve - selftest 18,012 on image 0 of this 196-224-10); the bound allows 40 either way.
     Counting serve's UART waits (784 bytes at 9600 baud, ~480 cycles each in ucsim -t 52)
     would make serve the larger by > 300,000."""
-    selftest = pipeline.simulate_firmware(model, GENERIC, mnist_data, IMAGES, "selftest", "socket", tmp_path, "m")
-    serve = pipeline.simulate_firmware(model, GENERIC, mnist_data, IMAGES, "serve", "socket", tmp_path, "m")
+    selftest = pipeline.simulate_firmware(model, BuildSpec.of(model, GENERIC, "selftest"), mnist_data, IMAGES, tmp_path, "m", link="socket")
+    serve = pipeline.simulate_firmware(model, BuildSpec.of(model, GENERIC, "serve"), mnist_data, IMAGES, tmp_path, "m", link="socket")
     for r in (selftest, serve):
         assert r.comparison.mismatches == []
     a = [p.cycles for o in selftest.outcomes for p in o.predictions]

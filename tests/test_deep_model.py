@@ -5,6 +5,7 @@ arrives whole from the real firmware in s51; the answer is the simulator's."""
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import MAX_MODEL_NAME, model_name
 from digit51.firmware import protocol
 from digit51.firmware.host import run
@@ -37,7 +38,7 @@ def test_names_stay_whole_up_to_the_bound():
 def test_a_300_layer_models_ready_line_arrives_whole(mnist_data, tmp_path):
     model = deep_model(299)
     assert len(model.weights) == 300 and len("-".join(map(str, model.sizes))) > protocol.MAX_LINE
-    fw = build(model, GENERIC, tmp_path / "fw", "serve", "deep")
+    fw = build(model, BuildSpec.of(model, GENERIC, "serve"), tmp_path / "fw", "deep")
     image = mnist_data.test_images[:1]
     with Ucsim(fw.ihx, GENERIC, "socket") as sim:
         s = Session(sim.port)

@@ -10,10 +10,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from digit51.codegen.render import STREAM_DESKEW
+from digit51.codegen.spec import BuildSpec
+from digit51.codegen.spec import STREAM_DESKEW
 from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import check_fit
+from digit51.firmware.builder.fit import check_fit
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.config import TrainConfig
@@ -116,18 +117,17 @@ def test_firmware_deskews_like_the_spec(mnist_data, tmp_path, pool, mode, kernel
     assert np.array_equal(hidden, Preprocess(pool, True)(images))  # the hidden layer is the model input
     assert not np.array_equal(hidden, Preprocess(pool, False)(images))
     data = dataclasses.replace(mnist_data, test_images=images, test_labels=np.zeros(len(images), np.uint8))
-    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, list(range(len(images))), mode, "socket",
-                                   tmp_path, "deskew", kernel)
+    r = pipeline.simulate_firmware(model, BuildSpec.of(model, targets.get("generic-8052"), mode, kernel), data, list(range(len(images))), tmp_path, "deskew", link="socket")
     assert r.comparison.images == len(images) and r.comparison.mismatches == [] and not r.bad_lines
 
 
 def test_stream_mode_and_small_xram_refuse_a_deskew_model():
     with pytest.raises(Digit51Error, match="deskew needs the whole image"):
-        check_fit([196, 13, 10], 2, targets.get("at89s52"), "stream", deskew=True)
+        check_fit(BuildSpec(tuple([196, 13, 10]), 2, True, targets.get("at89s52"), "stream"))
     tiny = dataclasses.replace(targets.get("generic-8052"), xram=800)
-    check_fit([49, 16, 10], 4, tiny, "serve")
+    check_fit(BuildSpec(tuple([49, 16, 10]), 4, False, tiny, "serve"))
     with pytest.raises(Digit51Error, match="XRAM.*--no-deskew"):
-        check_fit([49, 16, 10], 4, tiny, "serve", deskew=True)
+        check_fit(BuildSpec(tuple([49, 16, 10]), 4, True, tiny, "serve"))
     assert "--no-deskew" in STREAM_DESKEW
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import digit51
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware import protocol
 from digit51.firmware.chips import targets
@@ -45,7 +46,7 @@ def check(result, n, cycles: int):
 @pytest.mark.parametrize("kernel, cycles", [("asm", 1_119_237), ("c", 4_330_192)])
 def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data, tmp_path, kernel, cycles):
     idx = list(range(100, 150))
-    result = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path, "m", kernel)
+    result = pipeline.simulate_firmware(default_int_model, BuildSpec.of(default_int_model, GENERIC, "selftest", kernel), mnist_data, idx, tmp_path, "m", link="socket")
     check(result, 50, cycles)
     assert len(result.firmware) >= 2  # 50 images do not fit next to the weights in one build
     # the firmware's own count, from embedded labels, agrees with the host's
@@ -64,12 +65,12 @@ def test_serve_10_images_bit_exact_over_socket(default_int_model, mnist_data, di
 
 def test_serve_over_a_pty_opened_as_a_serial_device(small_int_model, mnist_data, tmp_path):
     idx = [7, 8, 9, 10]
-    result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, idx, "serve", "pty", tmp_path, "m")
+    result = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, GENERIC, "serve"), mnist_data, idx, tmp_path, "m", link="pty")
     check(result, 4, 52_275)
 
 
 def test_selftest_over_a_pty(small_int_model, mnist_data, tmp_path):
-    result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, [0, 1, 2], "selftest", "pty", tmp_path, "m")
+    result = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, GENERIC, "selftest"), mnist_data, [0, 1, 2], tmp_path, "m", link="pty")
     check(result, 3, 32_613)
 
 
@@ -93,7 +94,7 @@ def test_timer0_cycle_count_is_stable_and_plausible(small_int_model, mnist_data,
     """Cycles come from Timer 0 on the chip (they overflow it once here): two images, counts
     within 5 % of each other and near the figure measured (test_cycles.py checks them
     against ucsim's own clock)."""
-    result = pipeline.simulate_firmware(small_int_model, GENERIC, mnist_data, [0, 0 + 1], "selftest", "socket", tmp_path, "m")
+    result = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, GENERIC, "selftest"), mnist_data, [0, 0 + 1], tmp_path, "m", link="socket")
     cycles = [p.cycles for p in result.outcomes[0].predictions]
     assert all(near(c, 33_745) for c in cycles), cycles
     assert max(cycles) - min(cycles) < 0.05 * max(cycles)
@@ -123,7 +124,7 @@ def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model
     """at89s52: 8 KB flash, 256 B internal RAM, no XRAM. Nothing buffers the image."""
     target = targets.get("at89s52")
     idx = list(range(30, 42))
-    result = pipeline.simulate_firmware(small_int_model, target, mnist_data, idx, "stream", "socket", tmp_path, "m")
+    result = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, target, "stream"), mnist_data, idx, tmp_path, "m", link="socket")
     check(result, 12, 143_344)
     m = result.firmware[0].memory
     assert m["xram"]["used"] == 0 and m["iram"]["used"] <= 256 and m["code"]["used"] <= 8192
@@ -144,8 +145,7 @@ def test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step
                      [rng.integers(-3000, 3000, 7).astype(np.int32), np.zeros(10, np.int32)], [np.full(7, 10, np.uint8)], 4)
     assert (simulate.activations(model, mnist_data.test_images[[7, 8, 9]])[1][:, 4:] > 0).all()
     # timeout 30 s (the run takes ~2 s): a fold that never ends hangs the firmware, not the test for long
-    result = pipeline.simulate_firmware(model, targets.get("at89s52"), mnist_data, [7, 8, 9], "stream", "socket", tmp_path, "m",
-                                        timeout=30)
+    result = pipeline.simulate_firmware(model, BuildSpec.of(model, targets.get("at89s52"), "stream"), mnist_data, [7, 8, 9], tmp_path, "m", link="socket", timeout=30)
     c = result.comparison
     assert c.images == 3 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
 
@@ -154,9 +154,9 @@ def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_i
     from digit51.trainer.errors import Digit51Error
 
     with pytest.raises(Digit51Error, match="use --kernel c"):
-        pipeline.simulate_firmware(small_int_model, GENERIC, None, [0], "stream", "socket", tmp_path, "m", "asm")
+        pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, GENERIC, "stream", "asm"), None, [0], tmp_path, "m", link="socket")
     with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89c51ed2 has 256 B"):
-        build(dataclasses.replace(default_int_model, deskew=False), targets.get("at89c51ed2"), tmp_path / "x", "stream", "m", kernel="c")
+        build(dataclasses.replace(default_int_model, deskew=False), BuildSpec.of(dataclasses.replace(default_int_model, deskew=False), targets.get("at89c51ed2"), "stream", "c"), tmp_path / "x", "m")
 
 
 def test_monitor_send_streams_images_to_the_serve_firmware(small_int_model, mnist_data, digit51_build, digit51_boot):
@@ -196,5 +196,5 @@ def test_asm_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_data
                      [np.array([0, 14, 9, 10, 11, 12, 13], np.uint8)], 1)
     idx = [3, 4, 5]
     for kernel, cycles in (("asm", 209_933), ("c", 526_870)):
-        result = pipeline.simulate_firmware(model, GENERIC, mnist_data, idx, "selftest", "socket", tmp_path / kernel, "m", kernel)
+        result = pipeline.simulate_firmware(model, BuildSpec.of(model, GENERIC, "selftest", kernel), mnist_data, idx, tmp_path / kernel, "m", link="socket")
         check(result, 3, cycles)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.app import flash
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
@@ -17,7 +18,7 @@ from digit51.firmware.measure import timing
 def hardware_build(tmp_path, name: str, hardware: bool = True) -> Path:
     from digit51.firmware.builder.sdcc import build
 
-    return build(timing.model_of([49, 16, 10], 4), targets.get(name), tmp_path / name, "serve", "m", sim_exit=not hardware).folder
+    return build(timing.model_of([49, 16, 10], 4), BuildSpec.of(timing.model_of([49, 16, 10], 4), targets.get(name), "serve"), tmp_path / name, "m", sim_exit=not hardware).folder
 
 
 def flash_cli(*args, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess:
@@ -118,8 +119,7 @@ def test_12_clock_rebuild_matches_ucsims_total_and_chip_times_are_ranges(mnist_d
     assert abs(classic.validation - 1) < 0.001
     assert classic.infer_clocks[0] == classic.infer_clocks[1] == classic.infer_clocks_12t
     from digit51.firmware.builder.sdcc import build
-    sel_fw = build(model, targets.get("generic-8052"), tmp_path / "fw", "selftest", "m",
-                   SelfTestSet([0, 1], images, np.zeros(2, np.uint8)), startup=targets.startup(targets.on_generic_core(targets.get("ch552"))))
+    sel_fw = build(model, BuildSpec.of(model, targets.get("generic-8052"), "selftest"), tmp_path / "fw", "m", SelfTestSet([0, 1], images, np.zeros(2, np.uint8)), startup=targets.startup(targets.on_generic_core(targets.get("ch552"))))
     run = timing.run_counts(sel_fw.ihx, sel_fw.folder / "firmware.map")
     table = timing.TABLES["ch55x"]
     b_lo, b_hi, _ = timing.total(run, table, {"INFER"}, exact_branches=False)

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.bench import frontier
 from digit51.firmware.chips import targets
 from digit51.trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
@@ -91,8 +92,7 @@ def test_committed_figures_match_the_current_firmware(small_int_model, mnist_dat
 
     (row,) = [r for r in frontier.load()["rows"] if r["arch"] == "49-16-10"]
     first = list(range(frontier.load()["meta"].get("images", 20)))
-    r = pipeline.simulate_firmware(small_int_model, targets.get("generic-8052"), mnist_data, first, "serve", "socket", tmp_path, "m",
-                                    kernel=row.get("kernel", "asm"))
+    r = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "serve", row.get("kernel", "asm")), mnist_data, first, tmp_path, "m", link="socket")
     assert r.comparison.mismatches == []
     assert abs(r.firmware[0].memory["code"]["used"] - row["code_bytes"]) <= 0.01 * row["code_bytes"]
     assert abs(r.comparison.mean_cycles - row["cycles"]) <= 0.05 * row["cycles"], (r.comparison.mean_cycles, row["cycles"])

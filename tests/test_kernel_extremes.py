@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
 from digit51.firmware.builder.sdcc import build
@@ -72,7 +73,7 @@ DPTR = dataclasses.replace(GENERIC, xaddr="dptr", xpage_sfr="")  # the N76E003 /
                          ids=["asm", "c", "sparse-asm", "sparse-c", "asm-dptr", "sparse-asm-dptr"])
 def test_kernels_on_extreme_sums_wraps_and_ties_are_bit_exact(mnist_data, tmp_path, kernel, target):
     model, images = extreme_model(), extreme_images(mnist_data)
-    fw = build(model, target, tmp_path / kernel, "serve", "extreme", kernel=kernel)
+    fw = build(model, BuildSpec.of(model, target, "serve", kernel), tmp_path / kernel, "extreme")
     assert fw.memory["xaddr"] == target.xaddr
     indices = list(range(len(images)))
     with Ucsim(fw.ihx, target, "socket") as sim:

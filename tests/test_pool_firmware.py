@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
 from digit51.quantize import simulate
@@ -40,5 +41,5 @@ def test_firmware_pooling_rounds_like_the_spec(mnist_data, tmp_path, pool, mode,
     if pool > 1:
         assert (picked[:2] % k2 == k2 // 2).any()  # a tie that rounds up is among them
     data = dataclasses.replace(mnist_data, test_images=images, test_labels=np.zeros(3, np.uint8))
-    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, [0, 1, 2], mode, "socket", tmp_path, "pool", kernel)
+    r = pipeline.simulate_firmware(model, BuildSpec.of(model, targets.get("generic-8052"), mode, kernel), data, [0, 1, 2], tmp_path, "pool", link="socket")
     assert r.comparison.images == 3 and r.comparison.mismatches == [] and not r.bad_lines

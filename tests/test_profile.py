@@ -4,6 +4,7 @@ functions of infer.c (found by recompiling it) are among them."""
 
 import numpy as np
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware.measure import profile
 from digit51.firmware.chips import targets
@@ -20,7 +21,7 @@ def test_profile_adds_up_to_the_timer0_count(mnist_data, tmp_path):
     cycles, kernel = profile.profile(model, GENERIC, mnist_data, IMAGES, None, tmp_path / "p")
     assert kernel == "sparse-asm"
     assert {"pool_image", "pool_block", "nz_gather", "nz_layer", "dense_relu", "argmax"} <= set(cycles)
-    r = pipeline.simulate_firmware(model, GENERIC, mnist_data, IMAGES, "selftest", "socket", tmp_path / "s", "m")
+    r = pipeline.simulate_firmware(model, BuildSpec.of(model, GENERIC, "selftest"), mnist_data, IMAGES, tmp_path / "s", "m", link="socket")
     assert r.comparison.mismatches == []
     # the Timer 0 region holds the inference code and the self-test loop's part of main
     # (plus the few cycles of cycles_start after SETB TR0); main also holds the per-image

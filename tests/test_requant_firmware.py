@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
 from digit51.quantize import simulate
@@ -62,6 +63,6 @@ def test_the_cases_reach_every_edge(mnist_data):
 def test_requant_edges_are_bit_exact(mnist_data, tmp_path, kernel, mode, target):
     t = targets.get(target)
     data = dataclasses.replace(mnist_data, test_images=images(mnist_data), test_labels=np.zeros(3, np.uint8))
-    r = pipeline.simulate_firmware(requant_model(), t, data, [0, 1, 2], mode, "socket", tmp_path, "requant", kernel)
+    r = pipeline.simulate_firmware(requant_model(), BuildSpec.of(requant_model(), t, mode, kernel), data, [0, 1, 2], tmp_path, "requant", link="socket")
     assert r.comparison.images == 3 and r.comparison.mismatches == [] and not r.bad_lines
     assert r.firmware[0].memory["xaddr"] == t.xaddr

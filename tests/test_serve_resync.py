@@ -6,6 +6,7 @@ the host. Answers are compared logit for logit with the integer simulator."""
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware import protocol
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
@@ -27,7 +28,7 @@ NOISE = [
 
 @pytest.fixture(scope="module")
 def serve_fw(small_int_model, tmp_path_factory):
-    return build(small_int_model, GENERIC, tmp_path_factory.mktemp("serve"), "serve", "m")
+    return build(small_int_model, BuildSpec.of(small_int_model, GENERIC, "serve"), tmp_path_factory.mktemp("serve"), "m")
 
 
 def no_magic(mnist_data, n):

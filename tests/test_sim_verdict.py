@@ -4,6 +4,7 @@ resent frame's answer may match the simulator, but the run is not called bit-exa
 
 import io
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
@@ -36,7 +37,7 @@ class NoisyLine:
 
 
 def test_a_run_with_a_corrupt_line_is_not_called_bit_exact(small_int_model, mnist_data, tmp_path):
-    fw = build(small_int_model, GENERIC, tmp_path / "fw", "serve", "m")
+    fw = build(small_int_model, BuildSpec.of(small_int_model, GENERIC, "serve"), tmp_path / "fw", "m")
     idx = [0, 1]
     images = mnist_data.test_images[idx]
     with Ucsim(fw.ihx, GENERIC, "socket") as sim:

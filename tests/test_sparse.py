@@ -8,10 +8,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import DEFAULT_KERNEL, FALLBACK_KERNEL
 from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import resolve_kernel
+from digit51.firmware.builder.fit import resolve
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
 
@@ -50,7 +51,7 @@ def test_sparse_kernels_on_page_crossings_carries_and_extreme_images(mnist_data,
     dptr = dataclasses.replace(GENERIC, xaddr="dptr", xpage_sfr="")  # the N76E003 addressing, run on an 8052 in s51
     for kernel, target in (("sparse-asm", GENERIC), ("sparse-asm", dptr), ("sparse-c", GENERIC)):
         out = tmp_path / f"{kernel}-{target.xaddr}"
-        r = pipeline.simulate_firmware(model, target, data, idx, "selftest", "socket", out, "m", kernel)
+        r = pipeline.simulate_firmware(model, BuildSpec.of(model, target, "selftest", kernel), data, idx, out, "m", link="socket")
         assert r.comparison.mismatches == [], r.comparison.mismatches[:2]
         assert not r.bad_lines and not r.frame_errors and r.comparison.images == len(idx)
         cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
@@ -69,7 +70,7 @@ def test_default_model_sparse_kernels_serve_bit_exact(default_int_model, mnist_d
     """The default architecture over the UART with both sparse kernels; the asm one is the default."""
     idx = list(range(9980, 9990))
     for kernel in ("sparse-c", None):
-        r = pipeline.simulate_firmware(default_int_model, GENERIC, mnist_data, idx, "serve", "socket", tmp_path / str(kernel), "m", kernel)
+        r = pipeline.simulate_firmware(default_int_model, BuildSpec.of(default_int_model, GENERIC, "serve", kernel), mnist_data, idx, tmp_path / str(kernel), "m", link="socket")
         assert r.comparison.mismatches == [] and r.comparison.images == 10
         assert not r.bad_lines and not r.frame_errors
     assert r.firmware[0].memory["kernel"] == DEFAULT_KERNEL == "sparse-asm"
@@ -77,17 +78,17 @@ def test_default_model_sparse_kernels_serve_bit_exact(default_int_model, mnist_d
 
 def test_default_kernel_per_chip_and_mode():
     default = [196, 128, 32, 10]
-    assert resolve_kernel(default, 2, GENERIC, "serve") == DEFAULT_KERNEL
+    assert resolve(BuildSpec(tuple(default), 2, False, GENERIC, "serve"))[0].kernel == DEFAULT_KERNEL
     # 768 B of XRAM hold the activations but not the pair list as well: the dense asm kernel
-    assert resolve_kernel(default, 2, targets.get("at89c51ed2"), "serve") == FALLBACK_KERNEL
-    assert resolve_kernel([49, 16, 10], 4, targets.get("stc89c52rc"), "serve") == DEFAULT_KERNEL
-    assert resolve_kernel([49, 16, 10], 4, targets.get("at89s52"), "stream") == "c"
+    assert resolve(BuildSpec(tuple(default), 2, False, targets.get("at89c51ed2"), "serve"))[0].kernel == FALLBACK_KERNEL
+    assert resolve(BuildSpec(tuple([49, 16, 10]), 4, False, targets.get("stc89c52rc"), "serve"))[0].kernel == DEFAULT_KERNEL
+    assert resolve(BuildSpec(tuple([49, 16, 10]), 4, False, targets.get("at89s52"), "stream"))[0].kernel == "c"
     with pytest.raises(Digit51Error, match="use --kernel c"):
-        resolve_kernel([49, 16, 10], 4, GENERIC, "stream", "sparse-asm")
+        resolve(BuildSpec(tuple([49, 16, 10]), 4, False, GENERIC, "stream", "sparse-asm"))[0].kernel
     no_page = dataclasses.replace(GENERIC, xaddr="none")
-    assert resolve_kernel(default, 2, no_page, "serve") == FALLBACK_KERNEL
+    assert resolve(BuildSpec(tuple(default), 2, False, no_page, "serve"))[0].kernel == FALLBACK_KERNEL
     with pytest.raises(Digit51Error, match="no XRAM addressing fragment"):
-        resolve_kernel(default, 2, no_page, "serve", "sparse-asm")
+        resolve(BuildSpec(tuple(default), 2, False, no_page, "serve", "sparse-asm"))[0].kernel
 
 
 def test_sparse_asm_layer_of_more_than_256_neurons(mnist_data, tmp_path):
@@ -100,5 +101,5 @@ def test_sparse_asm_layer_of_more_than_256_neurons(mnist_data, tmp_path):
                      [np.full(h, 13, np.uint8)], 4)
     dptr = dataclasses.replace(GENERIC, xaddr="dptr", xpage_sfr="")
     for target in (GENERIC, dptr):
-        r = pipeline.simulate_firmware(model, target, mnist_data, [0, 1], "serve", "socket", tmp_path / target.xaddr, "m", "sparse-asm")
+        r = pipeline.simulate_firmware(model, BuildSpec.of(model, target, "serve", "sparse-asm"), mnist_data, [0, 1], tmp_path / target.xaddr, "m", link="socket")
         assert r.comparison.images == 2 and r.comparison.mismatches == [], r.comparison.mismatches[:1]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
 from digit51.firmware.sim import ucsim
@@ -136,8 +137,7 @@ def dumped(console: str) -> tuple[dict, dict]:
 @pytest.mark.parametrize("name, clock, baud, expected, hook", CASES, ids=[f"{c[0]}-{c[1] // 1000}kHz" for c in CASES])
 def test_hardware_start_up_leaves_the_vendors_register_state(tmp_path, name, clock, baud, expected, hook):
     t = targets.get(name)
-    fw = build(timing.model_of([49, 16, 10], 4), t, tmp_path / "fw", "serve", "m", sim_exit=False,
-               startup=targets.startup(t, clock, baud))
+    fw = build(timing.model_of([49, 16, 10], 4), BuildSpec.of(timing.model_of([49, 16, 10], 4), t, "serve"), tmp_path / "fw", "m", sim_exit=False, startup=targets.startup(t, clock, baud))
     map_text = (fw.folder / "firmware.map").read_text()
     # the start-up hook crt0 calls (asm __sdcc_external_startup) is ours where the chip has one
     assert symbol(map_text, "__sdcc_external_startup")[1] == ("runtime" if hook else "_startup")

@@ -5,9 +5,11 @@ past it, and the firmware in s51 on sums at the very edge of 24 bits, bit for bi
 import numpy as np
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import build, check_fit
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.builder.fit import check_fit
 from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import ops, simulate
@@ -41,7 +43,7 @@ def test_the_stream_build_refuses_a_model_whose_layer0_sums_can_leave_24_bits(tm
     model = IntModel([w0, np.ones((10, 2), np.int8)], [np.array([0, EDGE + 1], np.int32), np.zeros(10, np.int32)],
                      [np.full(2, SHIFT, np.uint8)], 2)
     with pytest.raises(Digit51Error, match=r"layer 0 neuron 1 .* does not fit the 24-bit accumulators of stream mode"):
-        build(model, TINY, tmp_path / "x", "stream", "m")
+        build(model, BuildSpec.of(model, TINY, "stream"), tmp_path / "x", "m")
     assert not (tmp_path / "x").exists()
 
 
@@ -49,15 +51,15 @@ def test_at89s52_fits_196_20_10_in_stream_mode_and_refuses_wider():
     """The checks before compiling: 8 KB of code is the limit for pool 2 (the 24-bit accumulators
     leave internal RAM to spare); 49-31-10 shows the internal-RAM refusal, 784-16-10 the
     refusal of more layer-0 work per received byte than 9600 baud leaves time for."""
-    need = check_fit([196, 20, 10], 2, TINY, "stream")
+    need = check_fit(BuildSpec(tuple([196, 20, 10]), 2, False, TINY, "stream"))
     assert need.code <= 8192 and need.xram == 0
     with pytest.raises(Digit51Error, match="of code memory but at89s52 has 8192 B"):
-        check_fit([196, 21, 10], 2, TINY, "stream")
+        check_fit(BuildSpec(tuple([196, 21, 10]), 2, False, TINY, "stream"))
     with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89s52 has 256 B"):
-        check_fit([49, 31, 10], 4, TINY, "stream")
+        check_fit(BuildSpec(tuple([49, 31, 10]), 4, False, TINY, "stream"))
     # 784 inputs: one pooled value per byte, so a step would fold all 16 neurons per byte
     with pytest.raises(Digit51Error, match="folds 16 layer-0 neurons per received byte, more than the 5"):
-        check_fit([784, 16, 10], 1, targets.get("at89c51ed2"), "stream")
+        check_fit(BuildSpec(tuple([784, 16, 10]), 1, False, targets.get("at89c51ed2"), "stream"))
 
 
 def edge_model() -> IntModel:
@@ -98,7 +100,7 @@ def test_the_edge_model_reaches_the_ends_of_24_bits(mnist_data):
 @pytest.mark.digit51_toolchain
 def test_stream_firmware_on_24_bit_edge_sums_is_bit_exact(mnist_data, tmp_path):
     model, images = edge_model(), edge_images(mnist_data)
-    fw = build(model, TINY, tmp_path / "fw", "stream", "edge")
+    fw = build(model, BuildSpec.of(model, TINY, "stream"), tmp_path / "fw", "edge")
     indices = list(range(len(images)))
     with Ucsim(fw.ihx, TINY, "socket") as sim:
         outcome = run.serve(Session(sim.port), indices, images, 60)
@@ -118,7 +120,7 @@ def test_the_widest_at89s52_model_streams_bit_exact(mnist_data, tmp_path):
                      [rng.integers(-20000, 20000, 20).astype(np.int32), np.zeros(10, np.int32)], [np.full(20, 9, np.uint8)], 2)
     indices = [0, 1]
     assert (simulate.activations(model, mnist_data.test_images[indices], stream=True)[1] > 0).sum() >= 15
-    fw = build(model, TINY, tmp_path / "fw", "stream", "wide")
+    fw = build(model, BuildSpec.of(model, TINY, "stream"), tmp_path / "fw", "wide")
     assert fw.memory["code"]["used"] <= 8192 and "#define FOLD_STEP 5" in (fw.folder / "src" / "infer.c").read_text()
     with Ucsim(fw.ihx, TINY, "socket") as sim:
         outcome = run.serve(Session(sim.port), indices, mnist_data.test_images[indices], 60)

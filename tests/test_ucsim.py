@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from digit51.codegen.spec import BuildSpec
 from digit51.firmware import protocol
 from digit51.firmware.chips import targets
 from digit51.firmware.sim import ucsim
@@ -20,7 +21,7 @@ GENERIC = targets.get("generic-8052")
 
 @pytest.fixture(scope="module")
 def serve_fw(small_int_model, tmp_path_factory):
-    return build(small_int_model, GENERIC, tmp_path_factory.mktemp("serve"), "serve", "m")
+    return build(small_int_model, BuildSpec.of(small_int_model, GENERIC, "serve"), tmp_path_factory.mktemp("serve"), "m")
 
 
 def test_a_port_taken_before_s51_binds_it_is_detected_and_another_tried(serve_fw, monkeypatch):

@@ -9,7 +9,7 @@ import numpy as np
 from digit51.trainer import arch, artifact
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
-from digit51.trainer.preprocess import SIDE, Preprocess, architecture_problem
+from digit51.trainer.preprocess import SIDE, Preprocess, arch_name, architecture_problem
 
 KIND = "float-model"
 VERSION = 4  # 2: the container carries a checksum; 3: deskew (absent in 2: none); 4: "graph" and "input" (absent: an MLP on 28x28)
@@ -36,7 +36,7 @@ class FloatModel:
     @property
     def name(self) -> str:
         """The architecture in one word: 196-192-64-10, or the graph's spec."""
-        return self.config.arch or "-".join(map(str, self.sizes))
+        return self.config.arch or arch_name(self.sizes)
 
     @property
     def version(self) -> int:

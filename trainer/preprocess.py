@@ -127,6 +127,11 @@ def to_float(pixels: np.ndarray, dtype=np.float32) -> np.ndarray:
     return pixels.astype(dtype) * dtype(1.0 / 255.0)
 
 
+def arch_name(sizes) -> str:
+    """A model's name: its layer widths, e.g. 196-192-64-10."""
+    return "-".join(map(str, sizes))
+
+
 def architecture_problem(sizes, pool, input_hw=(SIDE, SIDE)) -> str | None:
     """What is wrong with a model's layer sizes and pool (on input_hw images) as read from a file, or None."""
     if isinstance(pool, bool) or pool not in POOLS:

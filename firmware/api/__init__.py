@@ -168,9 +168,12 @@ def build_firmware(model: IntModel, out: str | os.PathLike, target: Target | str
             raise Digit51Error("selftest mode builds images into the firmware: pass images= and labels=")
         idx = list(range(len(images))) if indices is None else [int(i) for i in indices]
         selftest = _SelfTestSet(idx, np.asarray(images, np.uint8), np.asarray(labels, np.uint8))
-    name = source or "model " + "-".join(map(str, model.sizes))
-    startup = _targets.startup(target, clock, baud)
-    return _build.build(model, target, Path(out), mode, name, selftest, kernel, sim_exit=not hardware, startup=startup)
+    name = source or "model " + model.name
+    from digit51.codegen.spec import BuildSpec
+
+    spec = BuildSpec.of(model, target, mode, kernel)
+    return _build.build(model, spec, Path(out), name, selftest, sim_exit=not hardware,
+                        startup=_targets.startup(target, clock, baud))
 
 
 def run_in_ucsim(firmware: Firmware | str | os.PathLike, images: np.ndarray | None = None,

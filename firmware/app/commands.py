@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from digit51.codegen.spec import BuildSpec
+
 import argparse
 import json
 import sys
@@ -42,7 +44,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         images, labels = data.test_images[idx], data.test_labels[idx]
     replacing = Path(a.output).is_dir() and any(Path(a.output).iterdir())
     selftest = SelfTestSet(idx, images, labels) if a.mode == "selftest" else None
-    fw = build(model, target, Path(a.output), a.mode, Path(a.qmodel).name, selftest, a.kernel,
+    fw = build(model, BuildSpec.of(model, target, a.mode, a.kernel), Path(a.output), Path(a.qmodel).name, selftest,
                sim_exit=not a.hardware, startup=targets.startup(target, a.clock, a.baud))
     m = fw.memory
     if replacing:
@@ -64,7 +66,8 @@ def cmd_sim(a: argparse.Namespace) -> int:
     target = targets.get(a.target)
     data = mnist.load(a.data)
     idx = selected(a, len(data.test_images))
-    result = pipeline.simulate_firmware(model, target, data, idx, a.mode, a.link, Path(a.out), Path(a.qmodel).name, a.kernel)
+    result = pipeline.simulate_firmware(model, BuildSpec.of(model, target, a.mode, a.kernel), data, idx, Path(a.out),
+                                        Path(a.qmodel).name, a.link)
     s = pipeline.summary(result, target)
     for img, what in result.comparison.mismatches[:20]:
         print(f"digit51: mismatch on test image {img}: {what}", file=sys.stderr)
@@ -130,12 +133,12 @@ def cmd_demo(a: argparse.Namespace) -> int:
     qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
     int_model_file.save(out / "model.q51", qmodel, inputs=[model_path])
     print(f"demo: 3/4 building for {target.name} and running {len(idx)} test images in ucsim ({a.mode} mode)", file=sys.stderr)
-    result = pipeline.simulate_firmware(qmodel, target, data, idx, a.mode, "socket", out / "firmware", "model.q51", a.kernel)
+    result = pipeline.simulate(qmodel, BuildSpec.of(qmodel, target, a.mode, a.kernel), data, idx, out / "firmware", "model.q51", "socket")
     print("demo: 4/4 predictions read over serial and compared logit for logit", file=sys.stderr)
     s = pipeline.summary(result, target)
     s["float_test_accuracy"] = qsum["float_test_accuracy"]
     s["int_test_accuracy"] = qsum["int_test_accuracy"]
-    s["model"] = "-".join(map(str, qmodel.sizes))
+    s["model"] = qmodel.name
     s["target"] = target.name
     if a.json:
         print(json.dumps(s, sort_keys=True))

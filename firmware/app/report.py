@@ -20,6 +20,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import SelfTestSet
 from digit51.firmware import options
 from digit51.firmware.bench import frontier
@@ -27,8 +28,8 @@ from digit51.firmware.measure import layer_cycles
 from digit51.firmware.host import pipeline
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import build, check_fit
-from digit51.firmware.host.chip import serve_mode
+from digit51.firmware.builder.sdcc import build
+from digit51.firmware.builder.fit import check_fit, per_build, serving_mode
 from digit51.quantize import model_file as int_model_file
 from digit51.quantize import simulate
 from digit51.quantize.ops import accumulator_bound
@@ -137,11 +138,11 @@ def frontier_png(this: dict, tmp: Path) -> bytes | None:
 
 def measure_firmware(model, target, data, n_images: int, source: str, work: Path):
     """Build the serve firmware (memory) and a self-test firmware (per-layer cycles, answers)."""
-    serve = build(model, target, work / "serve", serve_mode(model, target), source)
-    n = min(n_images, pipeline.per_build(model, target))
+    serve = build(model, BuildSpec.of(model, target, serving_mode(model, target)), work / "serve", source)
+    n = min(n_images, per_build(BuildSpec.of(model, target, "selftest")))
     idx = list(range(n))
     sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
-    st = build(model, target, work / "selftest", "selftest", source, sel)
+    st = build(model, BuildSpec.of(model, target, "selftest"), work / "selftest", source, sel)
     prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, len(model.weights), n, deskew=model.deskew)
     outcome = run.Outcome()
     for p in prof.predictions:
@@ -159,11 +160,11 @@ def make(a: argparse.Namespace) -> dict:
     target = targets.get(a.target)
     data = mnist.load(a.data)
     try:
-        check_fit(model.sizes, model.pool, target, "selftest", 1, deskew=model.deskew)
+        check_fit(BuildSpec.of(model, target, "selftest", n_images=1))
     except Digit51Error as e:
         raise Digit51Error(f"cycles per layer are measured on the buffered self-test firmware, which does not fit "
                            f"{target.name} ({e}); report on --target generic-8052 (same 8051 core, same cycles)") from None
-    name = "-".join(map(str, model.sizes))
+    name = model.name
 
     print(f"report: integer simulator on {len(data.test_images):,} test images", file=sys.stderr)
     acts = [np.concatenate(parts) for parts in zip(*(simulate.activations(model, data.test_images[i:i + 2000])

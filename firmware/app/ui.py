@@ -331,7 +331,7 @@ def cmd_ui(a: argparse.Namespace) -> int:
     model = int_model_file.load(a.qmodel)
     target = targets.get(a.target)
     _give_back_big_buffers()
-    name = "-".join(map(str, model.sizes))
+    name = model.name
     try:
         server = Server(("127.0.0.1", a.http_port))
     except OSError as e:

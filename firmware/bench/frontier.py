@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from digit51.firmware.builder.sdcc import first_mode
+from digit51.firmware.builder.fit import first_mode
 from digit51.firmware.chips.targets import Target
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import architecture_problem
@@ -87,4 +87,4 @@ def choose_default(rows: list[dict]) -> dict | None:
 
 def fits(row: dict, target: Target) -> str | None:
     """The first firmware mode in which the row's architecture fits `target`, or None."""
-    return first_mode(row["sizes"], row["pool"], target, row.get("deskew", False))
+    return first_mode(row["sizes"], row["pool"], row.get("deskew", False), target)

@@ -29,6 +29,8 @@ routine (pooling, gathers, layer loops, requantization, argmax) is printed.
 
 from __future__ import annotations
 
+from digit51.codegen.spec import BuildSpec
+
 import argparse
 import dataclasses
 import tempfile
@@ -69,7 +71,7 @@ def crafted(data: mnist.Mnist) -> mnist.Mnist:
 
 def run(model: IntModel, data, images: list[int], kernel: str, work: Path, mode: str = "selftest") -> list[int]:
     """Cycles of each image, checked bit-exact against the simulator."""
-    r = pipeline.simulate_firmware(model, targets.get("generic-8052"), data, images, mode, "socket", work, "kernel_bench", kernel)
+    r = pipeline.simulate(model, BuildSpec.of(model, targets.get("generic-8052"), mode, kernel), data, images, work, "kernel_bench", "socket")
     assert r.comparison.bit_exact, r.comparison.mismatches[:2]
     cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
     return [cycles[i] for i in images]
@@ -109,7 +111,7 @@ def sparse(data, work: Path) -> None:
 def extremes(model: IntModel, data, work: Path) -> None:
     images = np.stack([np.full((28, 28), 255, np.uint8), np.zeros((28, 28), np.uint8)])
     both = dataclasses.replace(data, test_images=images, test_labels=np.zeros(2, np.uint8))
-    name = "-".join(map(str, model.sizes))
+    name = model.name
     for kernel in ("asm", "sparse-asm"):
         full, empty = run(model, both, [0, 1], kernel, work / f"extremes-{kernel}")
         print(f"{kernel:>10} kernel: {name} all-255 image {full:,} cycles "

@@ -12,6 +12,8 @@ The plot needs matplotlib (pip install '.[plots]'); the table does not.
 
 from __future__ import annotations
 
+from digit51.codegen.spec import BuildSpec
+
 import argparse
 import json
 import sys
@@ -143,7 +145,7 @@ def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: i
             cache: Path | None = None) -> dict:
     cfg, model, train_seconds, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
     row = {
-        "arch": "-".join(map(str, q.sizes)),
+        "arch": q.name,
         "sizes": q.sizes,
         "pool": pool,
         "deskew": cfg.deskew,
@@ -159,13 +161,13 @@ def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: i
     generic = targets.get("generic-8052")
     run = sorted(set(range(images)) | set(heaviest(q, data.test_images)))
     try:
-        r = pipeline.simulate_firmware(q, generic, data, run, "serve", "socket", work / (row["arch"] + ("-deskew" if cfg.deskew else "")), "sweep")
+        r = pipeline.simulate_firmware(q, BuildSpec.of(q, generic, "serve"), data, run, work / (row["arch"] + ("-deskew" if cfg.deskew else "")), "sweep")
         row.update(code_bytes=r.firmware[0].memory["code"]["used"], bit_exact=r.comparison.bit_exact, **firmware_cycles(r, images))
     except Digit51Error as e:
         row.update(code_bytes=None, cycles=None, cycles_max=None, bit_exact=None, note=str(e))
     tiny = targets.get("at89s52")
     if frontier.fits(row, tiny) == "stream":  # measure the tiny-RAM firmware too
-        r = pipeline.simulate_firmware(q, tiny, data, run, "stream", "socket", work / (row["arch"] + "-stream"), "sweep")
+        r = pipeline.simulate_firmware(q, BuildSpec.of(q, tiny, "stream"), data, run, work / (row["arch"] + "-stream"), "sweep")
         row.update(bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact), **firmware_cycles(r, images, "stream_"))
     row["chip_times"] = chip_times(q, data)
     return row
@@ -176,7 +178,7 @@ def remeasure_chip_times(data, pool: int, hidden: tuple, recipe: dict, epochs: i
     the row), check it is that row's model (same integer test accuracy), and time it on the
     1T chips; the row's other figures stay as measured."""
     cfg, _, _, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
-    arch = "-".join(map(str, q.sizes))
+    arch = q.name
     row = next((r for r in rows if (r["arch"], r.get("recipe"), r.get("deskew", False)) == (arch, recipe or None, cfg.deskew)), None)
     if row is None:
         raise Digit51Error(f"{arch}: no such row in the frontier to add chip times to; measure it with --only first")

@@ -22,9 +22,10 @@ import time
 
 import numpy as np
 
+from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import MODES
 from digit51.firmware import options
-from digit51.firmware.builder.sdcc import resolve_kernel
+from digit51.firmware.builder.fit import per_build, resolve
 from digit51.firmware.host import pipeline
 from digit51.firmware.sim import signals
 from digit51.firmware.chips import targets
@@ -43,8 +44,8 @@ def _worker(config: str) -> int:
     for line in sys.stdin:
         k, indices = json.loads(line)
         try:
-            r = pipeline.simulate_firmware(model, target, data, indices, cfg["mode"], "socket",
-                                           Path(cfg["out"]) / f"chunk-{k}", "verify", cfg["kernel"], timeout=300)
+            r = pipeline.simulate_firmware(model, BuildSpec.of(model, target, cfg["mode"], cfg["kernel"]), data, indices,
+                                           Path(cfg["out"]) / f"chunk-{k}", "verify", timeout=300)
         except Digit51Error as e:
             print(json.dumps({"error": str(e)}), flush=True)
             continue
@@ -92,7 +93,7 @@ def run(a: argparse.Namespace) -> int:
     target = targets.get(a.target)
     if a.images > (n_test := len(mnist.load(a.data).test_images)):
         raise Digit51Error(f"--images {a.images} is more than the {n_test} test images")
-    per = a.chunk or (pipeline.per_build(model, target) if a.mode == "selftest" else 250)
+    per = a.chunk or (per_build(BuildSpec.of(model, target, "selftest")) if a.mode == "selftest" else 250)
     indices = list(range(a.images))
     chunks = [(k, indices[i : i + per]) for k, i in enumerate(range(0, len(indices), per))]
     t0 = time.perf_counter()
@@ -119,7 +120,7 @@ def run(a: argparse.Namespace) -> int:
                   f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
     mean = float(np.mean(cycles)) if cycles else 0.0
-    print(f"model               {'-'.join(map(str, model.sizes))} ({resolve_kernel(model.sizes, model.pool, target, a.mode, a.kernel, model.deskew)} kernel, {a.mode} mode, {target.name})")
+    print(f"model               {model.name} ({resolve(BuildSpec.of(model, target, a.mode, a.kernel))[0].kernel} kernel, {a.mode} mode, {target.name})")
     print(f"images              {done}")
     print(f"mismatches          {mism}")
     print(f"serial errors       {bad}")

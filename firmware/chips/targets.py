@@ -210,12 +210,14 @@ def startup(t: Target, clock: int | None = None, baud: int | None = None) -> Sta
     return Startup(t, clock, baud, uart, t.sfrs, t.early, init)
 
 
-def on_generic_core(t: Target) -> Target:
+def on_generic_core(t: Target, roomy: bool = False) -> Target:
     """`t` as ucsim runs it: the chip's memory and kernel variant, the classic start-up
-    (ucsim models a generic 8051/8052, not these chips' clock, pins or UART timers)."""
+    (ucsim models a generic 8051/8052, not these chips' clock, pins or UART timers);
+    `roomy`: with the generic core's memory too (room for self-test images, the chip's kernel)."""
     g = TARGETS[DEFAULT_TARGET]
+    memory = {"code": g.code, "iram": g.iram, "xram": g.xram} if roomy else {}
     return replace(t, clock_hz=g.clock_hz, clock_range=g.clock_range, clocks_per_cycle=g.clocks_per_cycle, baud=g.baud,
-                   uart=g.uart, clock_setup=g.clock_setup, sfrs=(), early=(), pins=(), timer0=())
+                   uart=g.uart, clock_setup=g.clock_setup, sfrs=(), early=(), pins=(), timer0=(), **memory)
 
 
 TARGETS = {t.name: t for t in TABLE}

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from digit51.codegen.spec import BuildSpec
+from digit51.firmware.builder.fit import serving_mode
 from digit51.firmware.host import pipeline
 from digit51.firmware import protocol
-from digit51.firmware.builder.sdcc import build, first_mode
+from digit51.firmware.builder.sdcc import build
 from digit51.firmware.host.session import Session, open_port
 from digit51.firmware.chips.targets import Target
 from digit51.firmware.sim.ucsim import Ucsim
@@ -64,18 +66,10 @@ def add_options(p) -> None:
     options.add_target(p, help="chip profile: memory budgets, and the clock for time per digit")
 
 
-def serve_mode(model: IntModel, target: Target) -> str:
-    mode = first_mode(model.sizes, model.pool, target, model.deskew)
-    if mode is None:
-        raise Digit51Error(f"model {'-'.join(map(str, model.sizes))} fits {target.name} in no serving mode: "
-                           "use a smaller model or a bigger --target")
-    return mode
-
-
 class Chip:
     def __init__(self, model: IntModel, target: Target, source: str, port: str | None = None, baud: int = 9600):
         self.model, self.target, self.source, self.port_name, self.baud = model, target, source, port, baud
-        self.mode = serve_mode(model, target)
+        self.mode = serving_mode(model, target)
         self.lock = threading.Lock()
         self.tmp: Path | None = None
         self.fw = None
@@ -92,7 +86,7 @@ class Chip:
         try:
             if not self.port_name:
                 self.tmp = Path(tempfile.mkdtemp(prefix="digit51-chip-"))
-                self.fw = build(self.model, self.target, self.tmp / "fw", self.mode, self.source, sim_exit=True)
+                self.fw = build(self.model, BuildSpec.of(self.model, self.target, self.mode), self.tmp / "fw", self.source)
             with self.lock:
                 self._open()
         except BaseException:

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from digit51.codegen.render import SelfTestSet
 from digit51.firmware.host import run
-from digit51.firmware.builder.sdcc import OUTPUTS, Firmware, check_deployable, compile_firmware, max_selftest_images, publish, resolve_kernel, staging
+from digit51.firmware.builder.sdcc import OUTPUTS, Firmware, check_deployable, compile_firmware, publish, staging
+from digit51.codegen.spec import BuildSpec
+from digit51.firmware.builder.fit import batches, resolve
 from digit51.firmware.host.session import Session
 from digit51.firmware.chips.targets import Target, on_generic_core, startup
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
-from digit51.trainer.errors import Digit51Error
 from digit51.trainer.files import check_output_dir, make_folder
 from digit51.trainer.mnist import Mnist
 
@@ -41,28 +42,13 @@ class SimResult:
         return [e for o in self.outcomes for e in o.frame_errors]
 
 
-def per_build(model: IntModel, target: Target) -> int:
-    """How many self-test images one build holds next to the model."""
-    n = min(max_selftest_images(model, target), 255)
-    if n < 1:
-        raise Digit51Error(
-            f"no room for self-test images next to model {'-'.join(map(str, model.sizes))} in "
-            f"{target.code} B of code on {target.name}: use --mode serve or a bigger target"
-        )
-    return n
-
-
-def batches(model: IntModel, target: Target, indices: list[int]) -> list[list[int]]:
-    n = per_build(model, target)
-    return [indices[i : i + n] for i in range(0, len(indices), n)]
-
-
-def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: list[int], mode: str, link: str,
-                      out: Path, source: str, kernel: str | None = None, timeout: float = 120.0) -> SimResult:
-    """Run `indices` (MNIST test-set positions) through the firmware in ucsim."""
+def simulate_firmware(model: IntModel, spec: BuildSpec, data: Mnist, indices: list[int], out: Path, source: str,
+                      link: str = "socket", timeout: float = 120.0) -> SimResult:
+    """Run `indices` (MNIST test-set positions) through the firmware of `spec` in ucsim."""
     t0 = time.perf_counter()
     check_deployable(model)
-    kernel = resolve_kernel(model.sizes, model.pool, target, mode, kernel, model.deskew)
+    spec, _ = resolve(spec)
+    target, mode = spec.target, spec.mode
     generic = startup(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
     images, labels = data.test_images[indices], data.test_labels[indices]
     outcomes, firmware, max_sp = [], [], []
@@ -71,13 +57,13 @@ def simulate_firmware(model: IntModel, target: Target, data: Mnist, indices: lis
     else:
         jobs = [(out / f"selftest-{b}", SelfTestSet(part, data.test_images[part], data.test_labels[part]),
                  lambda port: run.selftest(Session(port), timeout))
-                for b, part in enumerate(batches(model, target, indices))]
+                for b, part in enumerate(batches(spec, indices))]
     make_folder(out)
     for folder, _, _ in jobs:  # every output folder checked before the first build
         check_output_dir(folder, OUTPUTS)
     for folder, sel, exchange in jobs:
         with staging(folder) as tmp:
-            fw = compile_firmware(model, target, tmp, mode, source, sel, kernel, startup=generic)
+            fw = compile_firmware(model, spec, tmp, source, sel, startup=generic)
             with Ucsim(fw.ihx, target, link) as sim:
                 outcomes.append(exchange(sim.port))
             max_sp.append(sim.max_sp)

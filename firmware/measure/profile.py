@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import SelfTestSet
 from digit51.firmware import options
 from digit51.firmware.chips import targets
@@ -81,7 +82,7 @@ def per_function(run: timing.Run, labels: dict[int, str]) -> dict[str, int]:
 def profile(model, target, data, indices: list[int], kernel: str | None, work: Path) -> tuple[dict[str, float], str]:
     """Mean machine cycles per digit of each function of infer.c and of main; the kernel used."""
     sel = SelfTestSet(indices, data.test_images[indices], data.test_labels[indices])
-    fw = build(model, target, work / "fw", "selftest", "profile", sel, kernel)
+    fw = build(model, BuildSpec.of(model, target, "selftest", kernel), work / "fw", "profile", sel)
     run = timing.run_counts(fw.ihx, fw.folder / "firmware.map")
     infer = infer_labels(fw.folder / "src", run.map_text)
     labels = {**map_labels(run.map_text), **infer}
@@ -107,7 +108,7 @@ def main(argv=None) -> int:
     except Digit51Error as e:
         print(f"digit51: {e}", file=sys.stderr)
         return 1
-    name = "-".join(map(str, model.sizes))
+    name = model.name
     print(f"{name}, {kernel} kernel, {target.name}, mean over {a.images} test images: machine cycles per digit, "
           f"{INFER_FUNCTIONS_SHOWN}")
     for f, c in sorted(cycles.items(), key=lambda kv: -kv[1]):

@@ -270,16 +270,16 @@ def measure(model, target, images, kernel: str | None = None, mode: str = "serve
     import numpy as np
 
     from digit51.codegen.render import SelfTestSet
+    from digit51.codegen.spec import BuildSpec
     from digit51.firmware.chips import targets
     from digit51.firmware.builder.sdcc import build
 
     kernel = None if mode == "stream" else kernel
     n = len(images)
     sel = SelfTestSet(list(range(n)), np.asarray(images, np.uint8), np.zeros(n, np.uint8))
-    big = targets.get(targets.DEFAULT_TARGET)  # room for the images; code and kernel are the target's
-    core = targets.on_generic_core(target)
+    core = targets.on_generic_core(target, roomy=True)  # room for the images; code and kernel are the target's
     with tempfile.TemporaryDirectory(prefix="digit51-timing-") as tmp:
-        fw = build(model, big, Path(tmp) / "fw", "selftest", "timing", sel, kernel, startup=targets.startup(core))
+        fw = build(model, BuildSpec.of(model, core, "selftest", kernel), Path(tmp) / "fw", "timing", sel)
         run = run_counts(fw.ihx, fw.folder / "firmware.map")
     table = TABLES[target.timing]
     lo, hi, unknown = total(run, table, {"INFER"})
@@ -293,13 +293,14 @@ def measure(model, target, images, kernel: str | None = None, mode: str = "serve
 def runnable(model, target) -> str:
     """The firmware mode in which `target` runs `model` (serve where it has XRAM, else
     stream), or an error saying why the chip cannot run it (check_fit's line)."""
-    from digit51.firmware.builder.sdcc import check_fit
+    from digit51.codegen.spec import BuildSpec
+    from digit51.firmware.builder.fit import check_fit
 
     mode = "serve" if target.xram else "stream"
     try:
-        check_fit(model.sizes, model.pool, target, mode, deskew=model.deskew)
+        check_fit(BuildSpec.of(model, target, mode))
     except Digit51Error as e:
-        raise Digit51Error(f"{target.name} cannot run this {'-'.join(map(str, model.sizes))} model ({mode} mode): {e}") from None
+        raise Digit51Error(f"{target.name} cannot run this {model.name} model ({mode} mode): {e}") from None
     return mode
 
 

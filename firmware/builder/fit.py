@@ -1,0 +1,169 @@
+"""The fit budget: the memory a firmware needs, estimated before compiling and checked
+against the chip, the kernel chosen for a build, and the modes an architecture fits in.
+One BuildSpec (codegen/spec.py) in, a Need or an error naming the budget, the need and the fix out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from digit51.codegen.render import DEFAULT_KERNEL, FALLBACK_KERNEL, XRAM, fold_step, kernel_for, kernel_memory, stream_logits_space
+from digit51.codegen.spec import BuildSpec
+from digit51.firmware.chips.target import Target
+from digit51.firmware.protocol import IMAGE_BYTES
+from digit51.quantize import ops
+from digit51.quantize.model_file import IntModel
+from digit51.trainer.errors import Digit51Error
+
+N_CLASSES = 10  # the firmware's N_CLASSES (codegen/templates/data/model.h.j2)
+# Code bytes besides the weights and images (startup, printf, UART, CRC, the kernels),
+# measured from the .mem files of builds of the default model, rounded up.
+RUNTIME_CODE = 4600
+RUNTIME_CODE_STREAM = 3800  # stream mode (printf_fast, C kernel): 3,710 B measured for 196-11-10, 196-16-10 and 196-20-10
+IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
+DESKEW_CODE = 1950  # the deskew functions (codegen/templates/ops/deskew.inc.j2), SDCC 4.2: 1,875 B in self-test builds with asm kernels, 2,015 with c (serve builds, which carry no images: 2,036-2,197)
+# Internal RAM bytes the deepest call chain needs, from ucsim's stack peak: 34 B in serve
+# mode (default model, printf), 31 B in stream mode with printf (196-11-10 on at89s52, peak
+# 0xFC over a stack from 0xDE), 30 B with printf_fast (196-20-10, peak 0xDE over a stack
+# from 0xC1). A build with less free is refused: 196-12-10 in stream mode with printf had
+# 29 B free and hung in s51.
+STACK_MIN = 34
+# XRAM of the deskew state besides the image buffer (codegen/templates/ops/deskew.inc.j2): image_at
+# and image pointers 2 + 2, ink_s..ink_syx 5 x 4, row_r 2, row_c 4, slant_my 1, slant_alpha 2,
+# shear_k 1, shear_f 1, ink_r, ink_q, ink_c 3 x 4 = 47 B (the linker's XSEG agrees on every kernel).
+DESKEW_XRAM = 47
+IRAM_BASE = 120  # internal RAM SDCC uses besides our buffers (registers, locals, printf): 111-116 measured
+# Stream mode folds FOLD_STEP layer-0 neurons per received byte (codegen/render.py fold_step): with 5,
+# 196-20-10 on at89s52 measured 540 cycles a step and at most 806 a byte with CRC and pooling,
+# of the 960 a byte lasts at 9600 baud (README, "The smallest chip"); more would not keep up.
+MAX_FOLD_STEP = 5
+IRAM_BASE_STREAM = 74  # the same in stream mode, which links printf_fast (codegen/render.py PRINTF): 70 measured
+
+
+
+@dataclass(frozen=True)
+class Need:
+    code: int
+    xram: int
+    iram: int  # internal RAM, buffers and SDCC's own use
+
+
+def estimate(spec: BuildSpec) -> Need:
+    """Memory the firmware of `spec` needs (checked before compiling); with no kernel chosen,
+    the dense kernel's, which needs the least. Deskew buffers the whole image in XRAM."""
+    sizes, pool, mode = list(spec.sizes), spec.pool, spec.mode
+    k_xram, k_iram = kernel_memory(spec.kernel or FALLBACK_KERNEL, sizes)
+    hidden = sizes[1:-1]
+    side = 28 // pool
+    n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    runtime = RUNTIME_CODE_STREAM if mode == "stream" else RUNTIME_CODE
+    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + runtime + spec.n_images * IMAGE_CODE + spec.deskew * DESKEW_CODE
+    pool_sums = 2 * side if pool > 1 else 0
+    ping, pong = max(hidden[0::2]), max(hidden[1::2] or [1])
+    if mode == "stream":  # no input buffer: layer-0 accumulators (3 B each, shared with the logits), pending pooled values
+        buffers = 4 * stream_logits_space(sizes) + ping + pong + pool_sums + side
+        return Need(code, 0, IRAM_BASE_STREAM + buffers)
+    image = IMAGE_BYTES + DESKEW_XRAM if spec.deskew else 0
+    return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram + image, IRAM_BASE + k_iram)
+
+
+def max_selftest_images(spec: BuildSpec) -> int:
+    return max(0, (spec.target.code - estimate(spec.but(mode="selftest", n_images=0, kernel=None)).code) // IMAGE_CODE)
+
+
+def per_build(spec: BuildSpec) -> int:
+    """How many self-test images one build holds next to the model."""
+    n = min(max_selftest_images(spec), 255)
+    if n < 1:
+        raise Digit51Error(f"no room for self-test images next to model {spec.name} in {spec.target.code} B of code "
+                           f"on {spec.target.name}: use --mode serve or a bigger target")
+    return n
+
+
+def batches(spec: BuildSpec, indices: list[int]) -> list[list[int]]:
+    n = per_build(spec)
+    return [indices[i : i + n] for i in range(0, len(indices), n)]
+
+
+def check_fit(spec: BuildSpec) -> Need:
+    """Need of `spec`, or an error naming the budget, the need and the fix."""
+    target, mode, kernel, name = spec.target, spec.mode, spec.kernel or FALLBACK_KERNEL, spec.name
+    need = estimate(spec)
+    if need.code > target.code:
+        images = f" + {spec.n_images} self-test images" if spec.n_images else ""
+        raise Digit51Error(
+            f"model {name}{images} needs ~{need.code} B of code memory but {target.name} has {target.code} B: "
+            "use fewer --images, a smaller --hidden or a larger --pool, or a target with more flash"
+        )
+    if need.xram > target.xram:
+        tip = "build with --mode stream (activations in internal RAM)" if mode != "stream" else "use a smaller model"
+        if kernel_memory(kernel, list(spec.sizes))[0]:
+            tip = f"use --kernel {FALLBACK_KERNEL} (the {kernel} kernel's list of non-zero inputs needs XRAM too)"
+        if spec.deskew:
+            tip = f"use a model trained with --no-deskew (deskew buffers the {IMAGE_BYTES}-byte image in XRAM)"
+        raise Digit51Error(
+            f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B: "
+            f"{tip}, use a smaller --hidden or a larger --pool, or a target with more RAM"
+        )
+    if need.iram + STACK_MIN > target.iram:
+        raise Digit51Error(
+            f"model {name} needs ~{need.iram + STACK_MIN} B of internal RAM in {mode} mode but {target.name} has "
+            f"{target.iram} B: use a smaller first hidden layer (--hidden)"
+        )
+    if mode == "stream" and fold_step(spec.sizes[1], spec.pool) > MAX_FOLD_STEP:
+        raise Digit51Error(
+            f"model {name} in stream mode folds {fold_step(spec.sizes[1], spec.pool)} layer-0 neurons per received byte, more than "
+            f"the {MAX_FOLD_STEP} that keep up with 9600 baud on a 12-clock 8051: use a larger --pool or a smaller first hidden layer"
+        )
+    return need
+
+
+def check_acc24(model: IntModel) -> None:
+    """Stream mode keeps layer 0's sums in 24 bits: refuse a model whose worst case leaves them."""
+    fits = ops.acc24_fits(model.weights[0], model.biases[0])
+    if not fits.all():
+        j = int(np.argmin(fits))
+        bound = int(np.abs(model.biases[0][j].astype(np.int64)) + 255 * np.abs(model.weights[0][j].astype(np.int64)).sum())
+        raise Digit51Error(f"layer 0 neuron {j} of model {model.name}: worst-case sum {bound:,} does not fit "
+                           f"the 24-bit accumulators of stream mode (at most {ops.ACC24_MAX:,}): use --mode serve on a chip "
+                           "with XRAM, or retrain with weight decay (--weight-decay)")
+
+
+def resolve(spec: BuildSpec) -> tuple[BuildSpec, Need]:
+    """`spec` with its kernel chosen, and its Need (checked once): the kernel asked for, else
+    the default (the sparse asm kernel) where the chip addresses XRAM the way it needs and
+    its list fits the chip's RAM, else the dense asm one."""
+    if spec.kernel or spec.mode == "stream":
+        kernel = kernel_for(spec.mode, spec.kernel)
+        if kernel == "sparse-asm" and spec.target.xaddr not in XRAM:
+            raise Digit51Error(f"the sparse-asm kernel has no XRAM addressing fragment for {spec.target.name} "
+                               f"({spec.target.xaddr}): use --kernel {FALLBACK_KERNEL} or sparse-c")
+        spec = spec.but(kernel=kernel)
+        return spec, check_fit(spec)
+    if spec.target.xaddr in XRAM:
+        try:
+            chosen = spec.but(kernel=DEFAULT_KERNEL)
+            return chosen, check_fit(chosen)
+        except Digit51Error:
+            pass
+    spec = spec.but(kernel=FALLBACK_KERNEL)
+    return spec, check_fit(spec)
+
+
+def first_mode(sizes, pool: int, deskew: bool, target: Target, modes=("serve", "stream")) -> str | None:
+    """The first firmware mode in which the architecture fits `target`, or None."""
+    for mode in modes:
+        try:
+            check_fit(BuildSpec(tuple(sizes), pool, deskew, target, mode))
+            return mode
+        except Digit51Error:
+            continue
+    return None
+
+
+def serving_mode(model: IntModel, target: Target) -> str:
+    mode = first_mode(model.sizes, model.pool, model.deskew, target)
+    if mode is None:
+        raise Digit51Error(f"model {model.name} fits {target.name} in no serving mode: use a smaller model or a bigger --target")
+    return mode
