@@ -76,7 +76,7 @@ def test_serve_counts_the_same_work_as_selftest(model, mnist_data, tmp_path):
     serve = pipeline.simulate_firmware(model, BuildSpec.of(model, GENERIC, "serve"), mnist_data, IMAGES, tmp_path, "m", link="socket")
     for r in (selftest, serve):
         assert r.comparison.mismatches == []
-    a = [p.cycles for o in selftest.outcomes for p in o.predictions]
-    b = [p.cycles for o in serve.outcomes for p in o.predictions]
+    a = [p.cycles for p in selftest.predictions]
+    b = [p.cycles for p in serve.predictions]
     for x, y in zip(a, b):
         assert abs(x - y) <= 40 * 784, (x, y)

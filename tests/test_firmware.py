@@ -50,7 +50,7 @@ def test_selftest_50_images_bit_exact_over_socket(default_int_model, mnist_data,
     check(result, 50, cycles)
     assert len(result.firmware) >= 2  # 50 images do not fit next to the weights in one build
     # the firmware's own count, from embedded labels, agrees with the host's
-    assert sum(o.done.correct for o in result.outcomes) == result.comparison.correct
+    assert result.done.correct == result.comparison.correct
     logits, pred = simulate.run(default_int_model, mnist_data.test_images[idx])
     assert result.comparison.correct == int((pred == mnist_data.test_labels[idx]).sum())
 
@@ -95,7 +95,7 @@ def test_timer0_cycle_count_is_stable_and_plausible(small_int_model, mnist_data,
     within 5 % of each other and near the figure measured (test_cycles.py checks them
     against ucsim's own clock)."""
     result = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, GENERIC, "selftest"), mnist_data, [0, 0 + 1], tmp_path, "m", link="socket")
-    cycles = [p.cycles for p in result.outcomes[0].predictions]
+    cycles = [p.cycles for p in result.predictions]
     assert all(near(c, 33_745) for c in cycles), cycles
     assert max(cycles) - min(cycles) < 0.05 * max(cycles)
 
@@ -128,7 +128,7 @@ def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model
     check(result, 12, 143_344)
     m = result.firmware[0].memory
     assert m["xram"]["used"] == 0 and m["iram"]["used"] <= 256 and m["code"]["used"] <= 8192
-    assert result.max_sp is not None and result.max_sp < 0xFF  # the stack never wrapped
+    assert result.stack_peak is not None and result.stack_peak < 0xFF  # the stack never wrapped
     src = (result.firmware[0].folder / "src" / "infer.c").read_text()
     assert "__xdata" not in src and "IMAGE_BYTES]" not in src
 

@@ -4,6 +4,7 @@ resent frame's answer may match the simulator, but the run is not called bit-exa
 
 import io
 
+from digit51.firmware.host.board import RunResult
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware.host import run
@@ -45,7 +46,9 @@ def test_a_run_with_a_corrupt_line_is_not_called_bit_exact(small_int_model, mnis
     logits, _ = simulate.run(small_int_model, images)
     cmp = run.compare(outcome, idx, logits, mnist_data.test_labels[idx])
     assert cmp.bit_exact and len(outcome.bad_lines) == 1  # every answer matched; one line arrived corrupted
-    s = pipeline.summary(pipeline.SimResult(cmp, [outcome], [fw], 1.0), GENERIC)
+    result = RunResult._from(outcome)
+    result.firmware, result.comparison = [fw], cmp
+    s = pipeline.summary(result, GENERIC)
     assert s["bit_exact"] is False and s["bad_lines"] == 1 and not pipeline.clean(s)
     out = io.StringIO()
     pipeline.print_summary(s, GENERIC, out)

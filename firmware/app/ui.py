@@ -304,7 +304,7 @@ def _exit_watchdog(chip: Chip, seconds: float = 10.0) -> None:
     def fire():
         print(f"digit51 ui: still stopping after {seconds:.0f} s; thread stacks follow, exiting", file=sys.stderr, flush=True)
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-        for p in list(chip.sim.procs if chip.sim else []):
+        for p in chip.procs:
             p.kill()
         os._exit(1)
 

@@ -77,7 +77,7 @@ def heaviest(q, images: np.ndarray, k: int = HEAVY) -> list[int]:
 def firmware_cycles(r, first: int, prefix: str = "") -> dict:
     """Mean Timer 0 cycles over the first `first` test images, maximum over every image run,
     and the kernel of a firmware run."""
-    cycles = {p.img: p.cycles for o in r.outcomes for p in o.predictions}
+    cycles = {p.img: p.cycles for p in r.predictions}
     return {prefix + "cycles": round(float(np.mean([c for i, c in cycles.items() if i < first]))),
             prefix + "cycles_max": max(cycles.values()), prefix + "kernel": r.firmware[0].memory["kernel"]}
 

@@ -51,7 +51,7 @@ def _worker(config: str) -> int:
             continue
         c = r.comparison
         print(json.dumps({"n": len(indices), "mismatches": c.mismatches, "correct": c.correct,
-                          "cycles": [p.cycles for o in r.outcomes for p in o.predictions],
+                          "cycles": [p.cycles for p in r.predictions],
                           "errors": [f"{b.reason}: {b.text[:60]!r}" for b in r.bad_lines]
                           + [f"frame {e.img}: {e.reason}" for e in r.frame_errors]}), flush=True)
     return 0

@@ -42,6 +42,26 @@ class RunResult:
     done: protocol.Done | None = None
     bad_lines: list[protocol.BadLine] = field(default_factory=list)
     frame_errors: list[protocol.FrameError] = field(default_factory=list)
+    stack_peak: int | None = None  # highest stack pointer s51 saw (simulated runs; internal RAM address)
+    firmware: list = field(default_factory=list)  # the builds that ran (digit51 sim: one per self-test batch)
+    comparison: run.Comparison | None = None  # set when the run was compared with the integer simulator
+    wall_seconds: float = 0.0
+
+    @classmethod
+    def merged(cls, parts: list["RunResult"], **extra) -> "RunResult":
+        """One result of several runs (self-test batches), in order; `done` sums theirs."""
+        out = cls._from(run.Outcome(predictions=[p for r in parts for p in r.predictions],
+                                    frame_errors=[e for r in parts for e in r.frame_errors],
+                                    bad_lines=[b for r in parts for b in r.bad_lines],
+                                    ready=parts[0].ready if parts else None))
+        dones = [r.done for r in parts]
+        if dones and all(d is not None for d in dones):
+            correct = [d.correct for d in dones]
+            out.done = protocol.Done(sum(d.images for d in dones), None if None in correct else sum(correct))
+        out.stack_peak = max((r.stack_peak for r in parts if r.stack_peak is not None), default=None)
+        for k, v in extra.items():
+            setattr(out, k, v)
+        return out
 
     @classmethod
     def _from(cls, outcome: run.Outcome) -> "RunResult":
@@ -82,11 +102,13 @@ class Board:
     a context manager, or call `close()`, which stops the simulator processes.
     """
 
-    def __init__(self, port, sim: Ucsim | None = None):
+    def __init__(self, port, sim: Ucsim | None = None, stops_itself: bool = True):
         self.port = port  # the pyserial port, for raw writes (corrupted frames, noise)
         self._sim = sim
+        self._stops_itself = stops_itself  # a simulator build stops s51 after `done`; a --hardware one never does
         self._session = Session(port)
         self.ready: protocol.Ready | None = None  # the firmware's `ready` line, once read
+        self.done: protocol.Done | None = None  # its `done` line, once read
 
     def __enter__(self) -> "Board":
         return self
@@ -95,11 +117,18 @@ class Board:
         self.close()
 
     def close(self) -> None:
-        """Close the port; for a simulated board, stop s51 (and socat) for good."""
+        """Close the port; for a simulated board, stop s51 (and socat) for good. A firmware
+        that said `done` stops s51 itself: s51 then gets the time to print its state (the
+        stack peak) and exit; otherwise it is stopped at once."""
         if self._sim is not None:
-            self._sim.close()
+            self._sim.close(stopping=self.done is not None and self._stops_itself)
         else:
             self.port.close()
+
+    @property
+    def procs(self) -> list:
+        """The simulator's processes (s51, socat), none for a real board."""
+        return list(self._sim.procs) if self._sim is not None else []
 
     @property
     def stack_peak(self) -> int | None:
@@ -113,6 +142,8 @@ class Board:
         rec = self._session.next_record(timeout)
         if isinstance(rec, protocol.Ready):
             self.ready = rec
+        elif isinstance(rec, protocol.Done):
+            self.done = rec
         return rec
 
     def wait_ready(self, timeout: float = DEFAULT_TIMEOUT) -> protocol.Ready:
@@ -152,12 +183,14 @@ class Board:
         if self._sim is not None:
             outcome.ready = self.wait_ready(timeout)
         run.exchange(self._session, indices, images, timeout, outcome.add)
+        self.done = outcome.done or self.done
         return RunResult._from(outcome)
 
     def selftest(self, timeout: float = DEFAULT_TIMEOUT) -> RunResult:
         """Read a self-test firmware's run up to its `done` line."""
         outcome = run.selftest(self._session, timeout)
         self.ready = outcome.ready or self.ready
+        self.done = outcome.done or self.done
         outcome.ready = self.ready
         return RunResult._from(outcome)
 
@@ -176,7 +209,17 @@ def boot(firmware: Firmware | str | Path, target: Target | str | None = None, li
     """Start s51 on the firmware with its UART on a TCP socket on 127.0.0.1 or a pty (both made by socat)."""
     sim = Ucsim(firmware_path(firmware), target_of(firmware, target), link)
     sim.__enter__()
-    return Board(sim.port, sim)
+    return Board(sim.port, sim, stops_itself=not _hardware(firmware))
+
+
+def _hardware(firmware: Firmware | str | Path) -> bool:
+    """Whether the build left out the simulator's stop hook (memory.json `hardware`)."""
+    if isinstance(firmware, Firmware):
+        return bool(firmware.memory.get("hardware", False))
+    try:
+        return bool(json.loads(Path(firmware).with_name("memory.json").read_text()).get("hardware", False))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def run_firmware(firmware: Firmware | str | Path, images: np.ndarray | None = None,
@@ -187,7 +230,9 @@ def run_firmware(firmware: Firmware | str | Path, images: np.ndarray | None = No
     classifies `images` (sent one frame at a time), a self-test firmware runs the images
     built into it (`images` is not needed). s51 is stopped before this returns."""
     with boot(firmware, target, link) as board:
-        return board.run(images, indices, timeout)
+        result = board.run(images, indices, timeout)
+    result.stack_peak = board.stack_peak
+    return result
 
 
 def connect(url: str, baud: int = 9600) -> Board:

@@ -18,9 +18,8 @@ from digit51.firmware.builder.fit import serving_mode
 from digit51.firmware.host import pipeline
 from digit51.firmware import protocol
 from digit51.firmware.builder.sdcc import build
-from digit51.firmware.host.session import Session, open_port
+from digit51.firmware.host.board import Board, boot, connect
 from digit51.firmware.chips.targets import Target
-from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
@@ -73,9 +72,7 @@ class Chip:
         self.lock = threading.Lock()
         self.tmp: Path | None = None
         self.fw = None
-        self.sim: Ucsim | None = None
-        self.session: Session | None = None
-        self.serial = None
+        self.board: Board | None = None  # the running firmware: in s51, or the board on `port`
         self.next_idx = 0
 
     @property
@@ -98,32 +95,36 @@ class Chip:
         self.close()
 
     def _open(self) -> None:
-        if self.session is not None:
+        if self.board is not None:
             return
         if self.port_name:
-            self.serial = open_port(self.port_name, self.baud)
-            self.session = Session(self.serial)
+            self.board = connect(self.port_name, self.baud)
             return
-        self.sim = Ucsim(self.fw.ihx, self.target).__enter__()
-        self.session = Session(self.sim.port)
-        first = self.session.next_record(TIMEOUT)
-        if not isinstance(first, protocol.Ready):
+        self.board = boot(self.fw, self.target)
+        try:
+            self.board.wait_ready(TIMEOUT)
+        except Digit51Error:
             self._drop()
-            raise Digit51Error(f"the simulated firmware did not start with a 'ready' line (got {first!r})")
+            raise
+
+    @property
+    def procs(self) -> list:
+        """The simulator's processes (s51, socat) while the firmware runs in s51."""
+        return self.board.procs if self.board is not None else []
 
     def _drop(self) -> None:
-        if self.sim is not None:
+        board, self.board = self.board, None
+        if board is None:
+            return
+        if self.port_name is None:
             try:  # the quit frame makes the firmware stop ucsim itself: a quick, clean exit
-                self.session.send_quit()
+                board.send_quit()
             except Exception:
                 pass
-            self.sim.close()
-        if self.serial is not None:
-            try:
-                self.serial.close()
-            except Exception:
-                pass
-        self.sim = self.serial = self.session = None
+        try:
+            board.close()
+        except Exception:
+            pass
 
     def classify(self, image: np.ndarray) -> Answer:
         """Send one (28, 28) uint8 image; the firmware's answer beside the simulator's."""
@@ -137,10 +138,10 @@ class Chip:
                 self._open()
                 idx = self.next_idx
                 self.next_idx = (self.next_idx + 1) % 0xFFFF
-                self.session.send_image(idx, image)
-                rec = self.session.next_record(TIMEOUT)
+                self.board.send_image(idx, image)
+                rec = self.board.read(TIMEOUT)
                 while isinstance(rec, protocol.Ready):  # a board that was reset says hello again
-                    rec = self.session.next_record(TIMEOUT)
+                    rec = self.board.read(TIMEOUT)
             except Digit51Error as e:
                 self._drop()
                 raise ChipError(f"{self.where}: {e}") from None

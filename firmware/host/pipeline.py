@@ -7,7 +7,6 @@ only then swaps the build into OUT/<mode>: two runs in one folder never share fi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -16,72 +15,54 @@ from digit51.firmware.host import run
 from digit51.firmware.builder.sdcc import OUTPUTS, Firmware, check_deployable, compile_firmware, publish, staging
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.builder.fit import batches, resolve
-from digit51.firmware.host.session import Session
+from digit51.firmware.host.board import RunResult, boot
 from digit51.firmware.chips.targets import Target, on_generic_core, startup
-from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.files import check_output_dir, make_folder
 from digit51.trainer.mnist import Mnist
 
 
-@dataclass
-class SimResult:
-    comparison: run.Comparison
-    outcomes: list
-    firmware: list  # Firmware of each build
-    wall_seconds: float
-    max_sp: int | None = None  # highest stack pointer in ucsim (internal RAM address)
-
-    @property
-    def bad_lines(self) -> list:
-        return [b for o in self.outcomes for b in o.bad_lines]
-
-    @property
-    def frame_errors(self) -> list:
-        return [e for o in self.outcomes for e in o.frame_errors]
-
-
 def simulate_firmware(model: IntModel, spec: BuildSpec, data: Mnist, indices: list[int], out: Path, source: str,
-                      link: str = "socket", timeout: float = 120.0) -> SimResult:
-    """Run `indices` (MNIST test-set positions) through the firmware of `spec` in ucsim."""
+                      link: str = "socket", timeout: float = 120.0) -> RunResult:
+    """Run `indices` (MNIST test-set positions) through the firmware of `spec` in ucsim,
+    one build per self-test batch (or one serve build), each booted as a Board; the result
+    merges their answers and carries the comparison with the integer simulator."""
     t0 = time.perf_counter()
     check_deployable(model)
     spec, _ = resolve(spec)
     target, mode = spec.target, spec.mode
     generic = startup(on_generic_core(target))  # ucsim runs the chip's inference code on its generic core
     images, labels = data.test_images[indices], data.test_labels[indices]
-    outcomes, firmware, max_sp = [], [], []
     if mode in ("serve", "stream"):
-        jobs = [(out / mode, None, lambda port: run.serve(Session(port), indices, images, timeout))]
+        jobs = [(out / mode, None, indices)]
     else:
-        jobs = [(out / f"selftest-{b}", SelfTestSet(part, data.test_images[part], data.test_labels[part]),
-                 lambda port: run.selftest(Session(port), timeout))
+        jobs = [(out / f"selftest-{b}", SelfTestSet(part, data.test_images[part], data.test_labels[part]), part)
                 for b, part in enumerate(batches(spec, indices))]
     make_folder(out)
     for folder, _, _ in jobs:  # every output folder checked before the first build
         check_output_dir(folder, OUTPUTS)
-    for folder, sel, exchange in jobs:
+    parts, firmware = [], []
+    for folder, sel, idx in jobs:
         with staging(folder) as tmp:
             fw = compile_firmware(model, spec, tmp, source, sel, startup=generic)
-            with Ucsim(fw.ihx, target, link) as sim:
-                outcomes.append(exchange(sim.port))
-            max_sp.append(sim.max_sp)
+            with boot(fw, target, link) as board:
+                part = board.run(None if sel else data.test_images[idx], idx, timeout)
+            part.stack_peak = board.stack_peak
+            parts.append(part)
             firmware.append(publish(fw, folder))
-    merged = run.Outcome()
-    for o in outcomes:
-        merged.predictions += o.predictions
+    result = RunResult.merged(parts, firmware=firmware)
     logits, _ = simulate.run(model, images, stream=mode == "stream")
-    comparison = run.compare(merged, indices, logits, labels)
-    peak = max((sp for sp in max_sp if sp is not None), default=None)
-    return SimResult(comparison, outcomes, firmware, time.perf_counter() - t0, peak)
+    result.comparison = run.compare(result, indices, logits, labels)
+    result.wall_seconds = time.perf_counter() - t0
+    return result
 
 
 def seconds_per_digit(cycles: float, target: Target) -> float:
     return cycles * target.clocks_per_cycle / target.clock_hz
 
 
-def summary(result: SimResult, target: Target) -> dict:
+def summary(result: RunResult, target: Target) -> dict:
     c = result.comparison
     fw: Firmware = result.firmware[0]
     return {
@@ -98,7 +79,7 @@ def summary(result: SimResult, target: Target) -> dict:
         "frame_errors": len(result.frame_errors),
         "builds": len(result.firmware),
         "memory": fw.memory,
-        "stack_peak": result.max_sp,
+        "stack_peak": result.stack_peak,
         "wall_seconds": round(result.wall_seconds, 2),
     }
 
