@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 
+from digit51.firmware.builder.fit import per_build
 from digit51.codegen.spec import BuildSpec
 from digit51.quantize import model_file, simulate
 
@@ -89,7 +90,7 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
     from digit51.firmware.builder.artifacts import code_symbols
 
     generic = targets.get("generic-8052")
-    idx = list(range(pipeline.per_build(BuildSpec.of(default_int_model, generic))))  # as many images as fit, as the report builds
+    idx = list(range(per_build(BuildSpec.of(default_int_model, generic, "selftest"))))  # as many images as fit, as the report builds
     fw = build(default_int_model, BuildSpec.of(default_int_model, generic, "selftest"), tmp_path / "fw", "m", SelfTestSet(idx, mnist_data.test_images[idx], mnist_data.test_labels[idx]))
     classify = code_symbols((fw.folder / "firmware.map").read_text())["_classify"]
     assert classify + 0x400 > 0xFFFF  # the case this test is about

@@ -133,7 +133,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
     int_model_file.save(out / "model.q51", qmodel, inputs=[model_path])
     print(f"demo: 3/4 building for {target.name} and running {len(idx)} test images in ucsim ({a.mode} mode)", file=sys.stderr)
-    result = pipeline.simulate(qmodel, BuildSpec.of(qmodel, target, a.mode, a.kernel), data, idx, out / "firmware", "model.q51", "socket")
+    result = pipeline.simulate_firmware(qmodel, BuildSpec.of(qmodel, target, a.mode, a.kernel), data, idx, out / "firmware", "model.q51", "socket")
     print("demo: 4/4 predictions read over serial and compared logit for logit", file=sys.stderr)
     s = pipeline.summary(result, target)
     s["float_test_accuracy"] = qsum["float_test_accuracy"]

@@ -71,7 +71,7 @@ def crafted(data: mnist.Mnist) -> mnist.Mnist:
 
 def run(model: IntModel, data, images: list[int], kernel: str, work: Path, mode: str = "selftest") -> list[int]:
     """Cycles of each image, checked bit-exact against the simulator."""
-    r = pipeline.simulate(model, BuildSpec.of(model, targets.get("generic-8052"), mode, kernel), data, images, work, "kernel_bench", "socket")
+    r = pipeline.simulate_firmware(model, BuildSpec.of(model, targets.get("generic-8052"), mode, kernel), data, images, work, "kernel_bench", "socket")
     assert r.comparison.bit_exact, r.comparison.mismatches[:2]
     cycles = {p.img: p.cycles for p in r.predictions}
     return [cycles[i] for i in images]
