@@ -112,7 +112,7 @@ def test_the_doc_loader_reads_digit51s_own_files_and_names_every_field(mnist_dat
     int_file.save(tmp_path / "m.q51", qmodel)
 
     header, arrays = doc_load((tmp_path / "m.d51").read_bytes())
-    assert header["kind"] == "float-model" and header["version"] == float_file.VERSION
+    assert header["kind"] == "float-model" and header["version"] == float_file.MLP_VERSION
     loaded = float_file.load(tmp_path / "m.d51")
     for i in range(2):
         assert arrays[f"W{i}"].dtype == "<f4" and np.array_equal(arrays[f"W{i}"], loaded.params[2 * i])
@@ -120,7 +120,7 @@ def test_the_doc_loader_reads_digit51s_own_files_and_names_every_field(mnist_dat
     assert set(header["meta"]) <= field_names("The float model") and header["meta"]["config"]["deskew"] is True
 
     header, arrays = doc_load((tmp_path / "m.q51").read_bytes())
-    assert header["kind"] == "int-model" and header["version"] == int_file.VERSION
+    assert header["kind"] == "int-model" and header["version"] == int_file.MLP_VERSION
     meta, loaded = header["meta"], int_file.load(tmp_path / "m.q51")
     assert set(meta) <= field_names("The integer model") and meta["deskew"] is True
     for layer in meta["layers"]:

@@ -111,3 +111,14 @@ def test_firmware_keeps_a_small_top():
     for wing in (ROOT / "firmware").iterdir():
         if wing.is_dir() and (wing / "__init__.py").exists() and wing.name != "api":
             assert ast.get_docstring(ast.parse((wing / "__init__.py").read_text())), f"{wing.name}/__init__.py says its job"
+
+
+def test_the_trainer_and_quantizer_clis_load_no_firmware():
+    """`digit51 train` and `digit51 quantize` start without pyserial, Jinja2 or any firmware module."""
+    import subprocess
+    import sys
+
+    code = ("import sys, digit51.trainer.cli, digit51.quantize.cli; "
+            "print([m for m in sys.modules if m.startswith('digit51.firmware') or m in ('serial', 'jinja2')])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"

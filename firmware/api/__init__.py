@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from digit51.trainer.errors import Digit51Error
+import digit51.quantize  # noqa: E402,F401  (the stage package first: the function quantize below must not be replaced by it when a submodule loads)
 from digit51.trainer.train import MAX_MEMORY_MB as _MAX_MEMORY_MB  # numpy only: the trainer is the first stage
 
 if TYPE_CHECKING:  # the names below load on first use (__getattr__): `import digit51.trainer.cli` stays light
