@@ -4,14 +4,14 @@ the real programs are looked up and asked for their versions."""
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
+
+from helpers import cli
 
 
 def doctor(path: str):
     env = dict(os.environ, PATH=path)
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "doctor"], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return cli("doctor", timeout=120, env=env)
 
 
 def path_without(tool: str, tmp: Path) -> str:

@@ -6,8 +6,6 @@ Cleanup of s51 on failures and timeouts is tested in test_plugin.py."""
 
 import dataclasses
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from digit51.firmware.chips import targets
 from digit51.firmware.builder.sdcc import build
 from digit51.firmware.host.session import Session
 from digit51.quantize import simulate
+from helpers import cli
 
 GENERIC = targets.get("generic-8052")
 # Cycle figures below are what SDCC 4.2's code took in ucsim when written (default kernel:
@@ -107,11 +106,7 @@ def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):
 
     model = tmp_path / "m.d51"
     model_file.save(model, train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0, deskew=False)))
-    out = subprocess.run(
-        [sys.executable, "-m", "digit51.firmware.app.cli", "demo", "--data", str(data_dir), "--model", str(model),
-         "--out", str(tmp_path / "out"), "--images", "4", "--json"],
-        capture_output=True, text=True, timeout=600,
-    )
+    out = cli("demo", "--data", data_dir, "--model", model, "--out", tmp_path / "out", "--images", "4", "--json", timeout=600)
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s["bit_exact"] is True and s["images"] == 4 and s["mismatches"] == 0

@@ -3,7 +3,6 @@
 import os
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import pytest
 from digit51.firmware.app import flash
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
+from helpers import cli
 
 
 def hardware_build(tmp_path, name: str, hardware: bool = True) -> Path:
@@ -21,8 +21,7 @@ def hardware_build(tmp_path, name: str, hardware: bool = True) -> Path:
 
 
 def flash_cli(*args, path: str = "/usr/bin:/bin") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "flash", *map(str, args)],
-                          capture_output=True, text=True, env={"PATH": path})
+    return cli("flash", *args, env={"PATH": path})
 
 
 def tools_argv(line: str) -> list[list[str]]:

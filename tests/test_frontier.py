@@ -4,12 +4,11 @@ against a rebuild of one of its rows, the rule that picks the default model from
 
 import json
 import re
-import subprocess
-import sys
 
 from digit51.firmware.bench import frontier
 from digit51.firmware.chips import targets
 from digit51.trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
+from helpers import cli, module
 
 
 def test_default_model_is_the_one_the_rule_picks_from_the_measurements():
@@ -70,8 +69,7 @@ def test_the_at89s52_gets_its_widest_model_with_its_own_recipe_at_95_percent_or_
 
 
 def test_fit_cli():
-    out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "fit", "--target", "at89s52", "--json"],
-                         capture_output=True, text=True)
+    out = cli("fit", "--target", "at89s52", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     fitting = [e for e in report if e["fits"]]
@@ -147,8 +145,7 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
     untimed = dict(row, arch="49-16-10-untimed", chip_times={})
     table = tmp_path / "frontier.json"
     table.write_text(json.dumps({"meta": {}, "rows": [row, untimed]}))
-    fit = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "fit", "--target", "ch559", "--json", "--frontier", table],
-                         capture_output=True, text=True)
+    fit = cli("fit", "--target", "ch559", "--json", "--frontier", table)
     assert fit.returncode == 0, fit.stderr
     entries = {e["arch"]: e for e in json.loads(fit.stdout)}
     assert entries["49-16-10-untimed"]["ms_per_digit"] is None
@@ -156,8 +153,7 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
 
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, q)
-    t = subprocess.run([sys.executable, "-m", "digit51.firmware.measure.timing", qmodel, "--data", data_dir, "--target", "ch559"],
-                       capture_output=True, text=True)
+    t = module("digit51.firmware.measure.timing", qmodel, "--data", data_dir, "--target", "ch559")
     assert t.returncode == 0, t.stderr
     clocks = re.search(r"chip clocks ([\d,]+)-([\d,]+)", t.stdout).groups()  # exact, where the ms line rounds
     t_lo, t_hi = (int(c.replace(",", "")) / 48e3 for c in clocks)  # ch559 at 48 MHz

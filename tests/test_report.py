@@ -4,23 +4,17 @@ one HTML page that needs no network."""
 import base64
 import json
 import re
-import subprocess
-import sys
 
 import numpy as np
 
 from digit51.quantize import model_file, simulate
-
-
-def run_report(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "report", *map(str, args)],
-                          capture_output=True, text=True)
+from helpers import cli
 
 
 def test_report_small_model(small_int_model, mnist_data, data_dir, tmp_path):
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, small_int_model)
-    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", "6", "--json")
+    out = cli("report", qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", "6", "--json")
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s == json.loads((tmp_path / "rep" / "report.json").read_text())
@@ -71,7 +65,7 @@ def test_report_small_model(small_int_model, mnist_data, data_dir, tmp_path):
 def test_report_bad_output_path(small_int_model, data_dir, tmp_path):
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, small_int_model)
-    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "no" / "such" / "dir")
+    out = cli("report", qmodel, "--data", data_dir, "-o", tmp_path / "no" / "such" / "dir")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().startswith("digit51: error: ") and "does not exist" in out.stderr
 
@@ -112,7 +106,7 @@ def test_report_puts_each_layer_on_its_own_segment_for_a_deskew_model(default_in
     qmodel = tmp_path / "default.q51"
     model_file.save(qmodel, default_int_model)
     n = 3
-    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", n, "--json")
+    out = cli("report", qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", n, "--json")
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s["kernel"] == "sparse-asm"

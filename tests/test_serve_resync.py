@@ -9,7 +9,6 @@ import pytest
 from digit51.firmware import protocol
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import build
 from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
@@ -23,11 +22,6 @@ NOISE = [
     b"\x00\xa5\xa5\xa5Z\x01\x02 line noise \xa5",
     b"\xa5\x00\x00\x00\x00",               # a bad kind followed by what looks like idx and CRC
 ]
-
-
-@pytest.fixture(scope="module")
-def serve_fw(small_int_model, tmp_path_factory):
-    return build(small_int_model, GENERIC, tmp_path_factory.mktemp("serve"), "serve", "m")
 
 
 def no_magic(mnist_data, n):

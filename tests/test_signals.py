@@ -5,13 +5,13 @@ exit status is 128 + the signal, and stderr ends in one line."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from digit51.quantize import model_file as int_model_file
+from helpers import CLI, cli_popen, module, module_popen
 
 
 def ours(folder: Path) -> list[tuple[int, str]]:
@@ -51,11 +51,8 @@ def test_signal_stops_the_simulator_and_removes_its_temp_folder(command, link, s
 
         model_file.save(tmp_path / "m.d51", train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0)))
         args = ["demo", "--model", str(tmp_path / "m.d51")]
-    p = subprocess.Popen(
-        [sys.executable, "-m", "digit51.firmware.app.cli", *args, "--data", str(data_dir), "--mode", "serve",
-         "--images", "2000", "--out", str(tmp_path / "out")],
-        cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    p = cli_popen(*args, "--data", data_dir, "--mode", "serve", "--images", "2000", "--out", tmp_path / "out",
+                  cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)))
     try:
         deadline = time.monotonic() + 300
         while not simulating(tmp):  # poll until s51 runs the firmware, exchanging frames
@@ -80,8 +77,7 @@ def test_signal_stops_monitor_with_one_line(sig, tmp_path):
     import socket
 
     with socket.create_server(("127.0.0.1", 0)) as srv:  # a board that never says a word
-        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.cli", "monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
-                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = cli_popen("monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", cwd=tmp_path)
         conn, _ = srv.accept()
         with conn:
             assert p.stderr.readline().startswith("monitor: listening on ")
@@ -98,11 +94,8 @@ def test_sigkill_takes_the_simulator_with_it(small_int_model, data_dir, tmp_path
     tmp.mkdir()
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    p = subprocess.Popen(
-        [sys.executable, "-m", "digit51.firmware.app.cli", "sim", str(q), "--link", "pty", "--data", str(data_dir),
-         "--mode", "serve", "--images", "2000", "--out", str(tmp_path / "out")],
-        cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    p = cli_popen("sim", q, "--link", "pty", "--data", data_dir, "--mode", "serve", "--images", "2000", "--out", tmp_path / "out",
+                  cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL)
     running = []
     try:
         deadline = time.monotonic() + 300
@@ -148,8 +141,8 @@ def start_in(tmp_path: Path, *args: str, group: bool = False) -> tuple[subproces
     """`python -m *args` with TMPDIR=tmp_path/tmp (created); `group`: a process group of its own, as a terminal gives."""
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    p = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=group)
+    p = module_popen(*args, cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL,
+                     start_new_session=group)
     return p, tmp
 
 
@@ -182,7 +175,7 @@ def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_
     pytest.importorskip("matplotlib", reason="report needs matplotlib (pip install '.[sweep]')")
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    p, tmp = start_in(tmp_path, "digit51.firmware.app.cli", "report", str(q), "--data", str(data_dir), "-o", str(tmp_path / "r"),
+    p, tmp = start_in(tmp_path, CLI, "report", str(q), "--data", str(data_dir), "-o", str(tmp_path / "r"),
                       "--images", "255")
     try:
         wait_for_s51(p, tmp)
@@ -256,8 +249,7 @@ def test_verify_stops_its_workers_their_s51_and_its_temp_folder(how, small_int_m
 def test_verify_refuses_counts_that_verify_nothing(args, line, small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    r = subprocess.run([sys.executable, "-m", "digit51.firmware.bench.verify", str(q), "--data", str(data_dir), *args],
-                       capture_output=True, text=True, timeout=120)
+    r = module("digit51.firmware.bench.verify", q, "--data", data_dir, *args, timeout=120)
     assert (r.returncode, r.stderr.splitlines(), r.stdout) == (1, [line], "")
 
 
@@ -266,8 +258,7 @@ def test_verify_runs_its_chunks_on_its_workers_bit_exact(small_int_model, data_d
     int_model_file.save(q, small_int_model)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    r = subprocess.run([sys.executable, "-m", *verify_args(q, data_dir, "--images", "250")], capture_output=True, text=True,
-                       timeout=600, env=dict(os.environ, TMPDIR=str(tmp)))
+    r = module(*verify_args(q, data_dir, "--images", "250"), timeout=600, env=dict(os.environ, TMPDIR=str(tmp)))
     assert r.returncode == 0, r.stderr
     assert "images              250\nmismatches          0\nserial errors       0\n" in r.stdout
     assert "wall time" in r.stdout and "with 2 workers" in r.stdout
