@@ -1,6 +1,6 @@
 """The public Python API (`import digit51`) on its own terms: what it exports, model
 files of both kinds, errors a user can fix, and a board behind a pyserial URL. Its
-firmware paths run in test_plugin.py, test_firmware.py and the README example
+firmware paths run in test_plugin.py, test_sim.py and the README example
 (test_packaging.py)."""
 
 import inspect

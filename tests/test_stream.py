@@ -1,11 +1,15 @@
-"""Stream mode's 24-bit layer-0 accumulators (codegen/templates/program/infer_stream.c.j2, the spec
+"""Stream mode: the firmware that buffers no image (at89s52: 256 B of internal RAM, no XRAM)
+runs bit-exact in s51, folds layer widths that are not a multiple of the fold step, and
+refuses the asm kernel and models that do not fit. Its 24-bit layer-0 accumulators (codegen/templates/program/infer_stream.c.j2, the spec
 ops.dense_acc24): the bound that lets 3 bytes hold every sum, the build's refusal of a model
 past it, and the firmware in s51 on sums at the very edge of 24 bits, bit for bit."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 
-from digit51.firmware.host import run
+from digit51.firmware.host import pipeline, run
 from digit51.firmware.chips import targets
 from digit51.firmware.builder.sdcc import build, check_fit
 from digit51.firmware.host.session import Session
@@ -13,7 +17,9 @@ from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import ops, simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
+from helpers import check
 
+GENERIC = targets.get("generic-8052")
 TINY = targets.get("at89s52")
 N = 196  # pool 2: the first layer of every at89s52 model of the frontier
 EDGE = ops.ACC24_MAX - N * 127 * 255  # the largest |bias| that keeps an all-127 neuron within 24 bits
@@ -126,3 +132,43 @@ def test_the_widest_at89s52_model_streams_bit_exact(mnist_data, tmp_path):
     comparison = run.compare(outcome, indices, logits, mnist_data.test_labels[indices])
     assert comparison.mismatches == [] and not outcome.bad_lines and not outcome.frame_errors
     assert len(outcome.predictions) == 2
+
+
+def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model, mnist_data, tmp_path):
+    """at89s52: 8 KB flash, 256 B internal RAM, no XRAM. Nothing buffers the image."""
+    target = targets.get("at89s52")
+    idx = list(range(30, 42))
+    result = pipeline.simulate_firmware(small_int_model, target, mnist_data, idx, "stream", "socket", tmp_path, "m")
+    check(result, 12, 143_344)
+    m = result.firmware[0].memory
+    assert m["xram"]["used"] == 0 and m["iram"]["used"] <= 256 and m["code"]["used"] <= 8192
+    assert result.max_sp is not None and result.max_sp < 0xFF  # the stack never wrapped
+    src = (result.firmware[0].folder / "src" / "infer.c").read_text()
+    assert "__xdata" not in src and "IMAGE_BYTES]" not in src
+
+
+def test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step(mnist_data, tmp_path):
+    """Stream mode folds each pooled value into FOLD_STEP (4) layer-0 neurons per step; with 7
+    neurons the last step of every input is cut to 3. Random weights, bit-exact on 3 images."""
+    from digit51.quantize.model_file import IntModel
+
+    rng = np.random.default_rng(21)
+    w0 = rng.integers(-127, 128, (7, 49)).astype(np.int8)
+    w0[4:] = np.abs(w0[4:]) // 4  # the neurons of the cut step: positive, so that they show in the logits
+    model = IntModel([w0, rng.integers(-127, 128, (10, 7)).astype(np.int8)],
+                     [rng.integers(-3000, 3000, 7).astype(np.int32), np.zeros(10, np.int32)], [np.full(7, 10, np.uint8)], 4)
+    assert (simulate.activations(model, mnist_data.test_images[[7, 8, 9]])[1][:, 4:] > 0).all()
+    # timeout 30 s (the run takes ~2 s): a fold that never ends hangs the firmware, not the test for long
+    result = pipeline.simulate_firmware(model, targets.get("at89s52"), mnist_data, [7, 8, 9], "stream", "socket", tmp_path, "m",
+                                        timeout=30)
+    c = result.comparison
+    assert c.images == 3 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
+
+
+def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_int_model, small_int_model, tmp_path):
+    from digit51.trainer.errors import Digit51Error
+
+    with pytest.raises(Digit51Error, match="use --kernel c"):
+        pipeline.simulate_firmware(small_int_model, GENERIC, None, [0], "stream", "socket", tmp_path, "m", "asm")
+    with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89c51ed2 has 256 B"):
+        build(dataclasses.replace(default_int_model, deskew=False), targets.get("at89c51ed2"), tmp_path / "x", "stream", "m", kernel="c")
