@@ -15,6 +15,8 @@ from helpers import ui_start, ui_stop, ui_wait_exit
 from digit51.firmware.app.mnist_style import rgba_to_grey, to_mnist
 from digit51.quantize import model_file, simulate
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

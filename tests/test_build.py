@@ -30,6 +30,7 @@ def test_rendered_c_has_banner_explicit_widths_and_the_weights(small_int_model, 
     assert f"#define L0_IN {w0.shape[1]}" in files["model.h"]
 
 
+@pytest.mark.toolchain
 def test_build_is_warning_free_deterministic_and_reports_memory(small_int_model, mnist_data, tmp_path):
     t = targets.get("generic-8052")
     a = build(small_int_model, t, tmp_path / "a", "selftest", "m.q51", selftest_set(mnist_data, [3, 4, 5]))
@@ -45,6 +46,7 @@ def test_build_is_warning_free_deterministic_and_reports_memory(small_int_model,
     assert not list(a.folder.glob(".build"))
 
 
+@pytest.mark.toolchain
 def test_sdcc_warnings_fail_the_build(small_int_model, tmp_path, monkeypatch):
     """--Werror is on: a template that warns cannot ship (proved by injecting a warning)."""
     import digit51.firmware.builder.sdcc as fb
@@ -61,6 +63,7 @@ def test_sdcc_warnings_fail_the_build(small_int_model, tmp_path, monkeypatch):
         fb.build(small_int_model, targets.get("generic-8052"), tmp_path / "w", "serve", "m")
 
 
+@pytest.mark.toolchain
 def test_model_too_big_for_the_chip_names_budget_need_and_fix(default_int_model, tmp_path):
     with pytest.raises(Digit51Error, match=r"needs ~\d+ B of code memory but at89s52 has 8192 B: use fewer --images, a smaller --hidden"):
         build(default_int_model, targets.get("at89s52"), tmp_path / "x", "serve", "m")
@@ -75,6 +78,7 @@ def test_parse_mem_reads_sdcc_report():
     assert parse_mem(text) == {"code": 2563, "xram": 196, "iram": 0x47, "stack_free": 185}
 
 
+@pytest.mark.toolchain
 def test_cli_build_and_clear_errors(small_int_model, default_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
@@ -92,6 +96,7 @@ def test_cli_build_and_clear_errors(small_int_model, default_int_model, data_dir
     assert "SDCC not found" in out.stderr and "apt-get install sdcc sdcc-ucsim" in out.stderr
 
 
+@pytest.mark.toolchain
 def test_layers_with_more_than_32767_weights_build(tmp_path):
     """784x64 = 50,176 weights: array sizes must not be int (16-bit) products in C."""
     from digit51.quantize.model_file import IntModel
@@ -110,6 +115,7 @@ def _stream_model(h: int) -> int_model_file.IntModel:
                                    [np.zeros(h, np.int32), np.zeros(10, np.int32)], [np.full(h, 8, np.uint8)], 4)
 
 
+@pytest.mark.toolchain
 def test_stream_model_without_room_for_the_stack_is_refused(tmp_path):
     """The estimate refuses 49-31-10 in stream mode on at89s52 (~257 B of internal RAM with the
     stack: 3-byte accumulators shared with the logits, the activations, pooling); 49-30-10
@@ -121,6 +127,7 @@ def test_stream_model_without_room_for_the_stack_is_refused(tmp_path):
     assert fw.memory["iram"]["stack_free"] >= 34
 
 
+@pytest.mark.toolchain
 def test_stack_check_after_linking_refuses_what_the_estimate_let_through(tmp_path, monkeypatch):
     """The estimate is checked before compiling; the linker's own figure after it is the safety
     net for an estimate that is too low. Dropping the estimate's SDCC share (IRAM_BASE_STREAM)

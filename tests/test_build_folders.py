@@ -24,6 +24,7 @@ def test_build_refuses_a_folder_holding_other_files(tmp_path, small_qmodel):
     assert os.listdir(tmp_path / "fw") == ["notes.txt"]
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, small_qmodel, small_int_model, data_dir, mnist_data):
     fw = tmp_path / "fw"
@@ -43,6 +44,7 @@ def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, small_qmod
     assert snapshot(fw) != before and not (fw / ".build").exists()  # what the interrupted build would have changed
 
 
+@pytest.mark.toolchain
 def test_two_sims_in_one_folder_at_once(tmp_path, small_qmodel, data_dir):
     args = ["sim", small_qmodel, "--data", data_dir, "--mode", "serve", "--images", "3", "--out", tmp_path / "out", "--json"]
     procs = [cli_popen(*args) for _ in range(2)]

@@ -69,6 +69,7 @@ def test_an_animated_gif_is_refused_not_read_by_its_first_frame(small_qmodel, mn
     assert classify.read_grey(tmp_path / "one.gif").shape == (28, 28)
 
 
+@pytest.mark.toolchain
 def test_control_characters_and_non_utf8_bytes_in_names_keep_one_line_per_image(small_qmodel, small_int_model, mnist_data, tmp_path):
     from PIL import Image
 

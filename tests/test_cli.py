@@ -40,6 +40,7 @@ def test_train_then_eval_json(tmp_path, data_dir):
     assert summary["sizes"] == [49, 16, 10] and 0.72 < summary["test_accuracy"] <= 1
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("name", [b"\xff\xfe-model.q51", b"two\nlines.q51"])
 def test_a_model_file_name_that_is_not_utf8_or_holds_a_newline_builds_and_simulates(name, small_int_model, tmp_path, data_dir):
     """The model's file name goes into a comment of the generated C: it is shown with '?'

@@ -76,6 +76,7 @@ def test_fit_with_malformed_frontier_rows(tmp_path, edit, message):
     one_line_error(out, message)
 
 
+@pytest.mark.toolchain
 def test_train_and_quantize_on_a_users_own_digit_set(tmp_path):
     data = own_digits(tmp_path / "own", classes=4)
     out = cli("train", "--data", str(data), "-o", str(tmp_path / "m.d51"), *TINY, "--epochs", "30", "--lr", "2e-2")

@@ -18,6 +18,8 @@ from digit51.quantize.model_file import IntModel
 
 from helpers import near
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 GENERIC = targets.get("generic-8052")
 IMAGES = [0, 1]
 HIDDEN = 224  # enough multiply-accumulates over the fixed per-digit work for 3 Timer 0 overflows

@@ -3,7 +3,11 @@ s51, bit-exact against the integer simulator."""
 
 import json
 
+import pytest
+
 from helpers import cli, near
+
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
 
 
 def test_demo_command_end_to_end(tmp_path, data_dir, mnist_data):

@@ -13,6 +13,8 @@ from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
 from helpers import cli
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 
 def hardware_build(tmp_path, name: str, hardware: bool = True) -> Path:
     from digit51.firmware.builder.sdcc import build

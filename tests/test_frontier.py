@@ -5,6 +5,8 @@ against a rebuild of one of its rows, the rule that picks the default model from
 import json
 import re
 
+import pytest
+
 from digit51.firmware.bench import frontier
 from digit51.firmware.chips import targets
 from digit51.trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
@@ -77,6 +79,7 @@ def test_fit_cli():
     assert all(e["arch"] != "196-128-10" for e in fitting)
 
 
+@pytest.mark.toolchain
 def test_committed_figures_match_the_current_firmware(small_int_model, mnist_data, tmp_path):
     """frontier.json is a measurement, not a source of truth: rebuild the 49-16-10 serve
     firmware (weights from the shared 3-epoch fixture, not the sweep's 40-epoch model) with
@@ -96,6 +99,7 @@ def test_committed_figures_match_the_current_firmware(small_int_model, mnist_dat
     assert abs(r.comparison.mean_cycles - row["cycles"]) <= 0.05 * row["cycles"], (r.comparison.mean_cycles, row["cycles"])
 
 
+@pytest.mark.toolchain
 def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
     """The sweep end to end: train, quantize, build, run in ucsim; mean and max cycles of
     each firmware, training time, the rule on the maximum, the README table between its markers."""
@@ -129,6 +133,7 @@ def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
     assert f"| {rows['49-8-10']['cycles']:,} | {rows['49-8-10']['cycles_max']:,} |" in text
 
 
+@pytest.mark.toolchain
 def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_int_model, mnist_data, data_dir, tmp_path):
     """`digit51 fit` shows the time per digit on a 1T chip that the sweep measured on the
     row's trained model, and it agrees with `python -m digit51.firmware.measure.timing` on that

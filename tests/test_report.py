@@ -6,11 +6,13 @@ import json
 import re
 
 import numpy as np
+import pytest
 
 from digit51.quantize import model_file, simulate
 from helpers import cli
 
 
+@pytest.mark.toolchain
 def test_report_small_model(small_int_model, mnist_data, data_dir, tmp_path):
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, small_int_model)
@@ -70,6 +72,7 @@ def test_report_bad_output_path(small_int_model, data_dir, tmp_path):
     assert out.stderr.strip().startswith("digit51: error: ") and "does not exist" in out.stderr
 
 
+@pytest.mark.toolchain
 def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(default_int_model, mnist_data, tmp_path):
     """The default architecture's self-test firmware fills code memory almost to 64 KB, so
     classify() sits within 1 KB of its top: the disassembly that finds the layer calls must
@@ -98,6 +101,7 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
 PER_NZ_MAC, PER_NEURON, PER_INPUT = 21.2, 153, 9.5
 
 
+@pytest.mark.toolchain
 def test_report_puts_each_layer_on_its_own_segment_for_a_deskew_model(default_int_model, mnist_data, data_dir, tmp_path):
     """The default (deskew) model: every layer's cycles match an estimate from the non-zero
     MACs the integer simulator shows for the same images (so the deskew segment, or a

@@ -13,6 +13,8 @@ from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 GENERIC = targets.get("generic-8052")
 
 # Each is sent just before a valid frame; none holds 0xA5 'I' or 0xA5 'Q' (a real frame start).

@@ -32,6 +32,7 @@ def simulating(tmp: Path) -> bool:
     return any("Simulation started" in log.read_text(errors="replace") for log in tmp.glob("digit51-ucsim-*/s51.log"))
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("command, link, sig", [
     ("sim", "pty", signal.SIGTERM),
     ("sim", "socket", signal.SIGHUP),
@@ -87,6 +88,7 @@ def test_signal_stops_monitor_with_one_line(sig, tmp_path):
     assert err.splitlines() == [f"digit51: stopped by {signal.Signals(sig).name}"] and out == ""
 
 
+@pytest.mark.toolchain
 def test_sigkill_takes_the_simulator_with_it(small_int_model, data_dir, tmp_path):
     """SIGKILL cannot be caught: the kernel itself must stop s51 and socat (their parent-death
     signal). Their temp folder stays behind; nothing can remove it."""
@@ -153,6 +155,7 @@ def wait_for_s51(p: subprocess.Popen, tmp: Path, deadline: float = 300) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.toolchain
 def test_sigterm_stops_timing_with_its_s51_and_temp_folders(small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
@@ -169,6 +172,7 @@ def test_sigterm_stops_timing_with_its_s51_and_temp_folders(small_int_model, dat
     assert ours(tmp_path) == [] and list(tmp.iterdir()) == []
 
 
+@pytest.mark.toolchain
 def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_path):
     """report's per-layer profile runs s51 in batch mode: that s51 too carries the parent-death signal.
     s51 is paused first, as in a long silent `run`: an orphan that writes would die of SIGPIPE anyway."""
@@ -212,6 +216,7 @@ def workers_of(p: subprocess.Popen) -> list[int]:
     return found
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("how", ["SIGTERM", "two Ctrl-C to the group"])
 def test_verify_stops_its_workers_their_s51_and_its_temp_folder(how, small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
@@ -253,6 +258,7 @@ def test_verify_refuses_counts_that_verify_nothing(args, line, small_int_model, 
     assert (r.returncode, r.stderr.splitlines(), r.stdout) == (1, [line], "")
 
 
+@pytest.mark.toolchain
 def test_verify_runs_its_chunks_on_its_workers_bit_exact(small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)

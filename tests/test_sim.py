@@ -16,6 +16,8 @@ from digit51.firmware.host.session import Session
 from digit51.quantize import simulate
 from helpers import check
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 GENERIC = targets.get("generic-8052")
 
 

@@ -4,6 +4,8 @@ resent frame's answer may match the simulator, but the run is not called bit-exa
 
 import io
 
+import pytest
+
 from digit51.firmware.host import pipeline
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
@@ -11,6 +13,8 @@ from digit51.firmware.builder.sdcc import build
 from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
+
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
 
 GENERIC = targets.get("generic-8052")
 

@@ -42,6 +42,7 @@ def test_dense_acc24_wraps_like_3_bytes_and_equals_dense_within_the_bound():
     assert ops.dense_acc24(x, w, outside).tolist() == [[ops.ACC24_MIN, ops.ACC24_MAX]]  # wrapped, as 3 bytes do
 
 
+@pytest.mark.toolchain
 def test_the_stream_build_refuses_a_model_whose_layer0_sums_can_leave_24_bits(tmp_path):
     w0 = np.full((2, N), 127, np.int8)
     model = IntModel([w0, np.ones((10, 2), np.int8)], [np.array([0, EDGE + 1], np.int32), np.zeros(10, np.int32)],
@@ -101,7 +102,7 @@ def test_the_edge_model_reaches_the_ends_of_24_bits(mnist_data):
     assert (((1 << 24) - ops.ACC24_MAX) >> SHIFT) == 128
 
 
-@pytest.mark.digit51_toolchain
+@pytest.mark.toolchain
 def test_stream_firmware_on_24_bit_edge_sums_is_bit_exact(mnist_data, tmp_path):
     model, images = edge_model(), edge_images(mnist_data)
     fw = build(model, TINY, tmp_path / "fw", "stream", "edge")
@@ -115,7 +116,7 @@ def test_stream_firmware_on_24_bit_edge_sums_is_bit_exact(mnist_data, tmp_path):
     assert fw.memory["iram"]["stack_free"] >= 34 and "printf_fast" in (fw.folder / "src" / "runtime.h").read_text()
 
 
-@pytest.mark.digit51_toolchain
+@pytest.mark.toolchain
 def test_the_widest_at89s52_model_streams_bit_exact(mnist_data, tmp_path):
     """196-20-10 (the widest that fits 8 KB): FOLD_STEP 5 and one fold step per received byte
     keep the queue of pooled values within one block row. Random weights, 2 MNIST images."""
@@ -134,6 +135,7 @@ def test_the_widest_at89s52_model_streams_bit_exact(mnist_data, tmp_path):
     assert len(outcome.predictions) == 2
 
 
+@pytest.mark.toolchain
 def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model, mnist_data, tmp_path):
     """at89s52: 8 KB flash, 256 B internal RAM, no XRAM. Nothing buffers the image."""
     target = targets.get("at89s52")
@@ -147,6 +149,7 @@ def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model
     assert "__xdata" not in src and "IMAGE_BYTES]" not in src
 
 
+@pytest.mark.toolchain
 def test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step(mnist_data, tmp_path):
     """Stream mode folds each pooled value into FOLD_STEP (4) layer-0 neurons per step; with 7
     neurons the last step of every input is cut to 3. Random weights, bit-exact on 3 images."""
@@ -165,6 +168,7 @@ def test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step
     assert c.images == 3 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
 
 
+@pytest.mark.toolchain
 def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_int_model, small_int_model, tmp_path):
     from digit51.trainer.errors import Digit51Error
 

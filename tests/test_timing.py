@@ -20,6 +20,7 @@ def test_opcode_table_lengths_match_sdcc_assembly():
     assert sum(op.size == 3 for op in OPS) == 14 + 8 + 2
 
 
+@pytest.mark.toolchain
 def test_12_clock_rebuild_matches_ucsims_total_and_chip_times_are_ranges(mnist_data, tmp_path):
     """Counts x the 12T table reproduce ucsim's own clock total within 0.1 %; a 1T chip's
     range sits below the 12T time; chips without a public table give a lower bound only."""

@@ -14,6 +14,8 @@ from digit51.firmware.sim import ucsim
 from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 GENERIC = targets.get("generic-8052")
 
 

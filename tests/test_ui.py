@@ -91,6 +91,7 @@ def test_server_answers_bad_requests_clearly_and_keeps_serving(small_qmodel, sma
     assert rc == 128 + signal.SIGTERM
 
 
+@pytest.mark.toolchain
 def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_model, mnist_data):
     proc, url = ui_start(small_qmodel)
     try:
@@ -126,6 +127,7 @@ def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_m
         assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0, f"s51 {pid} outlived the server"
 
 
+@pytest.mark.toolchain
 def test_classify_image_files(small_qmodel, small_int_model, mnist_data, tmp_path):
     from PIL import Image
 
@@ -169,6 +171,7 @@ def raw_post(port: int, body: bytes, headers: dict | None = None, timeout: float
         c.close()
 
 
+@pytest.mark.toolchain
 def test_a_hundred_clients_at_once_each_get_their_own_answer(small_qmodel, small_int_model, mnist_data):
     """100 connections opened at once (past the old listen queue of 5) are all queued and
     answered, each with the answer for its own image (a different MNIST image per client)."""
@@ -210,6 +213,7 @@ def threads_of(pid: int) -> int:
     return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("Threads:")).split()[1])
 
 
+@pytest.mark.toolchain
 def test_idle_connections_are_bounded_and_timed_out(small_qmodel, mnist_data):
     """Connections that send nothing, or stop halfway through a body, hold at most
     MAX_CONNECTIONS threads and are closed after IDLE_TIMEOUT; then requests are answered."""
@@ -245,6 +249,7 @@ def test_idle_connections_are_bounded_and_timed_out(small_qmodel, mnist_data):
         ui_stop(proc)
 
 
+@pytest.mark.toolchain
 def test_hostile_bodies_and_cross_site_posts_are_refused(small_qmodel):
     proc, url = ui_start(small_qmodel)
     port = int(url.rsplit(":", 1)[1].strip("/"))
