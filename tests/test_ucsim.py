@@ -108,7 +108,7 @@ def test_no_other_machine_reaches_the_simulated_uart(serve_fw):
 LISTENER_CHECK = """
 import socket, sys
 from pathlib import Path
-from digit51.firmware import targets
+from digit51.firmware.chips import targets
 from digit51.firmware.sim.ucsim import Ucsim
 sim = Ucsim(Path(sys.argv[1]), targets.get("generic-8052"), "socket")
 with sim.children:
