@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import uiserver  # noqa: E402
+from helpers import ui_start, ui_stop  # noqa: E402
 
 
 def vm(pid: int, key: str) -> int:
@@ -36,7 +36,7 @@ def main() -> int:
     grey[700:1400, 950:1100] = 255  # a "1"
     rgba = np.dstack([grey, grey, grey, np.full_like(grey, 255)])
     body = json.dumps({"width": side, "height": side, "rgba": base64.b64encode(rgba.tobytes()).decode()}).encode()
-    proc, url = uiserver.start(a.qmodel)
+    proc, url = ui_start(a.qmodel)
     port = int(url.rsplit(":", 1)[1].strip("/"))
     codes = []
     try:
@@ -57,7 +57,7 @@ def main() -> int:
             t.join()
         after = vm(proc.pid, "VmHWM")
     finally:
-        uiserver.stop(proc)
+        ui_stop(proc)
     print(f"{a.clients} clients x {side}x{side} RGBA ({len(body) / 1e6:.1f} MB bodies): answered {codes.count(200)}/{a.clients}; "
           f"server peak resident memory {before} MB idle -> {after} MB")
     return 0

@@ -4,6 +4,7 @@ Firmware is booted in s51 through the fixtures of digit51's own pytest plugin
 
 from __future__ import annotations
 
+from digit51.codegen.spec import BuildSpec
 import os
 from pathlib import Path
 
@@ -60,3 +61,30 @@ def small_int_model(mnist_data):
 
     model = train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=3, augment=0, lr=5e-3, deskew=False))
     return quantize(model, mnist_data.train_images[:5000])
+
+
+@pytest.fixture(scope="session")
+def small_qmodel(small_int_model, tmp_path_factory) -> Path:
+    """small_int_model saved as a .q51 file, for the commands that take a model file."""
+    from digit51.quantize import model_file
+
+    path = tmp_path_factory.mktemp("qmodel") / "small.q51"
+    model_file.save(path, small_int_model)
+    return path
+
+
+@pytest.fixture(scope="session")
+def serve_fw(small_int_model, tmp_path_factory):
+    """small_int_model built in serve mode for the generic 8052 (SDCC)."""
+    from digit51.firmware.builder.sdcc import build
+    from digit51.firmware.chips import targets
+
+    return build(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "serve"), tmp_path_factory.mktemp("serve"), "m")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A `toolchain` test (SDCC, s51; socat or Chromium where it says) also carries the plugin's
+    `digit51_toolchain`: skipped where the tools are missing, failed when CI is set."""
+    for item in items:
+        if item.get_closest_marker("toolchain") and not item.get_closest_marker("digit51_toolchain"):
+            item.add_marker(pytest.mark.digit51_toolchain)

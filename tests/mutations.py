@@ -22,19 +22,19 @@ class Mutation:
     equivalent: str = ""  # why it cannot change behaviour (expected to survive)
 
 
-KERNEL = "tests/test_kernel_extremes.py"
-CYCLES = "tests/test_cycles.py"
+KERNEL = "tests/test_kernels.py"
+CYCLES = "tests/test_cycle_count.py"
 GOLDEN = "tests/test_quantize_golden.py"
 QUANT = "tests/test_quantize.py"
 PINS = "tests/test_host_pins.py"  # h19b
 META = "tests/test_model_meta.py"  # h19b
-CORRUPT_FRAME = "tests/test_firmware.py::test_firmware_rejects_a_corrupted_frame_and_recovers"
-STREAM = "tests/test_firmware.py::test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram"
-ACC24 = "tests/test_stream_acc24.py"
-ACC24_WIDE = "tests/test_stream_acc24.py::test_the_widest_at89s52_model_streams_bit_exact"
-SPARSE = "tests/test_sparse.py::test_sparse_kernels_on_page_crossings_carries_and_extreme_images"
-REQUANT = "tests/test_requant_firmware.py"
-POOL = "tests/test_pool_firmware.py"
+CORRUPT_FRAME = "tests/test_sim.py::test_firmware_rejects_a_corrupted_frame_and_recovers"
+STREAM = "tests/test_stream.py::test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram"
+ACC24 = "tests/test_stream.py"
+ACC24_WIDE = "tests/test_stream.py::test_the_widest_at89s52_model_streams_bit_exact"
+SPARSE = "tests/test_sparse_kernels.py::test_sparse_kernels_on_page_crossings_carries_and_extreme_images"
+REQUANT = "tests/test_requant.py"
+POOL = "tests/test_pooling.py"
 RESYNC = "tests/test_serve_resync.py::test_noise_with_the_magic_and_a_bad_kind_never_costs_the_next_frame"
 CHIPS_UART = "tests/test_chips.py::test_uart_reload_matches_the_vendor_numbers"
 RULE = "tests/test_frontier.py::test_rule_is_applied_as_stated"
@@ -83,7 +83,7 @@ MUTATIONS = [
              "xb_u8 = batch_images(x_u8[idx], cfg, rng)", "xb_u8 = x_u8[idx]",
              ("tests/test_augment.py",), "--augment does nothing"),
     Mutation("compare-ignores-logits", "firmware/host/run.py",
-             "        if p.logits != want:\n", "        if False:\n", ("tests/test_compare.py",),
+             "        if p.logits != want:\n", "        if False:\n", ("tests/test_bitexact.py",),
              "the bit-exactness check passes any logits with the right argmax"),
     Mutation("cycles-drop-timer0-overflows", "codegen/templates/runtime/runtime.c.j2",
              "return ((uint32_t)t0_overflows << 16) | ((uint16_t)TH0 << 8) | TL0;",
@@ -135,7 +135,7 @@ MUTATIONS = [
              "the end mark overwrites the last chunk of the list: it is never walked"),
     Mutation("sparse-neuron-count-one-byte", SP,
              "    nz_left[1] = (uint8_t)(n >> 8) + ((uint8_t)n != 0);\n", "    nz_left[1] = 1;\n",
-             ("tests/test_sparse.py::test_sparse_asm_layer_of_more_than_256_neurons",),
+             ("tests/test_sparse_kernels.py::test_sparse_asm_layer_of_more_than_256_neurons",),
              "a layer of more than 256 neurons runs only n mod 256 of them"),
     Mutation("sparse-relu-no-early-saturation", SP,
              "        jnz     00088$             ; still >= 2^16: saturates\n", "", (REQUANT,),
@@ -211,7 +211,7 @@ MUTATIONS = [
              "asm streamed pooling (serve) truncates, the spec rounds"),
     Mutation("stream-fold-no-clamp", "codegen/templates/program/infer_stream.c.j2",
              "uint8_t end = fold_j + FOLD_STEP < L0_OUT ? fold_j + FOLD_STEP : L0_OUT;",
-             "uint8_t end = fold_j + FOLD_STEP;", ("tests/test_firmware.py::test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step",),
+             "uint8_t end = fold_j + FOLD_STEP;", ("tests/test_stream.py::test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step",),
              "stream mode folds past the last neuron of layer 0"),
     Mutation("stream-fold-step-le", "codegen/templates/program/infer_stream.c.j2",
              "fold_j + FOLD_STEP < L0_OUT ?", "fold_j + FOLD_STEP <= L0_OUT ?", (STREAM,),
@@ -308,16 +308,16 @@ MUTATIONS = [
              ("tests/test_protocol.py::test_disconnect_mid_line_is_reported",), "a line cut off by a disconnect is lost silently"),
     Mutation("monitor-ignores-frame-errors", "firmware/app/monitor.py",
              "if self.corrupt or self.frame_errors or self.inconsistent:", "if self.corrupt or self.inconsistent:",
-             ("tests/test_monitor_send.py",), "monitor --send exits 0 although the board rejected frames"),
+             ("tests/test_monitor.py::test_monitor_send_reports_a_rejected_frame_and_fails",), "monitor --send exits 0 although the board rejected frames"),
     Mutation("monitor-scores-every-digit", "firmware/app/monitor.py",
              "self.correct += rec.digit == label", "self.correct += 1",
-             ("tests/test_protocol.py::test_tally_counts_only_valid_predictions",), "monitor accuracy always 100 %"),
+             ("tests/test_monitor.py::test_tally_counts_only_valid_predictions",), "monitor accuracy always 100 %"),
     Mutation("monitor-accepts-inconsistent-digit", "firmware/app/monitor.py",
              "            if rec.digit != top:\n", "            if False:\n",
-             ("tests/test_protocol.py",), "a prediction whose digit is not the argmax of its logits is scored"),
+             ("tests/test_monitor.py",), "a prediction whose digit is not the argmax of its logits is scored"),
     Mutation("monitor-exit-ignores-inconsistent", "firmware/app/monitor.py",
              "if self.corrupt or self.frame_errors or self.inconsistent:", "if self.corrupt or self.frame_errors:",
-             ("tests/test_protocol.py", "tests/test_monitor_send.py"), "monitor exits 0 after inconsistent predictions"),
+             ("tests/test_monitor.py",), "monitor exits 0 after inconsistent predictions"),
     # --- chips: UART start-up values ---
     Mutation("uart-8052-reload-off-by-one", "firmware/chips/targets.py",
              'th1 = f"0x{256 - n:02X}"', 'th1 = f"0x{255 - n:02X}"', (CHIPS_UART,),
@@ -334,10 +334,10 @@ MUTATIONS = [
              "a baud rate up to 4 % off is accepted: the UART fails on the board"),
     # --- build checks and frontier ---
     Mutation("fit-code-budget-off-by-4k", "firmware/builder/fit.py",
-             "if need.code > target.code:", "if need.code > target.code + 4096:", ("tests/test_fit_budget.py",),
+             "if need.code > target.code:", "if need.code > target.code + 4096:", ("tests/test_fit.py",),
              "models 4 KB too big pass the check and fail in the linker"),
     Mutation("fit-iram-ignores-stack", "firmware/builder/fit.py",
-             "if need.iram + STACK_MIN > target.iram:", "if need.iram > target.iram:", ("tests/test_fit_budget.py",),
+             "if need.iram + STACK_MIN > target.iram:", "if need.iram > target.iram:", ("tests/test_fit.py",),
              "no room left for the stack: the firmware hangs"),
     Mutation("stack-check-after-link-off", "firmware/builder/sdcc.py",
              'if memory["stack_free"] < STACK_MIN:', 'if memory["stack_free"] < 0:',
@@ -440,9 +440,9 @@ MUTATIONS = [
              "neurons whose largest weight lands in (127, 128] get a shift one too high: it rounds to 128 and clips"),
     Mutation("monitor-done-count-ignored", "firmware/app/monitor.py",
              "if self.done.images < self.seen or (self.done.images != self.seen and not self.sending):", "if False:",
-             ("tests/test_monitor_done.py",), "`done images=65535` with no prediction seen exits 0"),
+             ("tests/test_monitor.py::test_done_with_more_images_than_predictions_seen_fails",), "`done images=65535` with no prediction seen exits 0"),
     Mutation("protocol-repeated-key-last-wins", "firmware/protocol.py",
-             "    if len(fields) != len(pairs):", "    if False:", ("tests/test_monitor_done.py",),
+             "    if len(fields) != len(pairs):", "    if False:", ("tests/test_protocol.py::test_a_repeated_key_makes_a_corrupt_line",),
              "a record with a repeated key is read by its last value"),
     Mutation("model-load-overflow-off-by-one", "quantize/model_file.py",
              "if int(bound.max()) > INT32_MAX:", "if int(bound.max()) > INT32_MAX + 1:", (META,),

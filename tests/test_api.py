@@ -1,6 +1,6 @@
 """The public Python API (`import digit51`) on its own terms: what it exports, model
 files of both kinds, errors a user can fix, and a board behind a pyserial URL. Its
-firmware paths run in test_plugin.py, test_firmware.py and the README example
+firmware paths run in test_plugin.py, test_sim.py and the README example
 (test_packaging.py)."""
 
 import inspect
@@ -72,6 +72,7 @@ def test_connect_reads_checked_lines_from_any_pyserial_url():
         assert len(digit51.image_frame(1, np.zeros((28, 28), np.uint8))) == 1 + 3 + 784 + 2
 
 
+@pytest.mark.toolchain
 def test_selftest_firmware_runs_its_built_in_images(small_int_model, mnist_data, digit51_build, digit51_boot):
     idx = [5, 6, 7]
     images, labels = mnist_data.test_images[idx], mnist_data.test_labels[idx]

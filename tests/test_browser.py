@@ -11,9 +11,11 @@ import time
 import numpy as np
 import pytest
 
-import uiserver
+from helpers import ui_start, ui_stop, ui_wait_exit
 from digit51.firmware.app.mnist_style import rgba_to_grey, to_mnist
 from digit51.quantize import model_file, simulate
+
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -135,7 +137,7 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
 
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, small_int_model)
-    proc, url = uiserver.start(qmodel)
+    proc, url = ui_start(qmodel)
     try:
         t0 = time.monotonic()
         browser.get(url)
@@ -167,10 +169,10 @@ def test_draw_drop_and_blank_in_chromium(browser, small_int_model, mnist_data, t
         browser.save_screenshot(str(tmp_path / "dropped.png"))
 
         browser.get("about:blank")  # closing the page stops the server (after a grace for reloads)
-        assert uiserver.wait_exit(proc) == 0
+        assert ui_wait_exit(proc) == 0
         print(f"browser test: {time.monotonic() - t0:.1f} s; screenshots in {tmp_path}")
     finally:
-        uiserver.stop(proc)
+        ui_stop(proc)
 
 
 def drop_mnist(driver, pad, mnist_data, k, tmp_path, model):
@@ -210,7 +212,7 @@ def test_the_deskewed_image_the_chip_pools(browser, mnist_data, tmp_path):
                      mnist_data.train_images[:2000])
     qmodel = tmp_path / "deskew.q51"
     model_file.save(qmodel, model)
-    proc, url = uiserver.start(qmodel)
+    proc, url = ui_start(qmodel)
     try:
         browser.get(url)
         pad = browser.find_element(By.ID, "pad")
@@ -225,7 +227,7 @@ def test_the_deskewed_image_the_chip_pools(browser, mnist_data, tmp_path):
         browser.save_screenshot(str(tmp_path / "deskewed.png"))
         print(f"screenshot in {tmp_path}")
     finally:
-        uiserver.stop(proc)
+        ui_stop(proc)
 
 
 HOSTILE = """<!doctype html><title>another site</title><script>
@@ -257,7 +259,7 @@ def test_another_sites_page_cannot_stop_the_server(browser, small_int_model, tmp
     threading.Thread(target=site.serve_forever, daemon=True).start()
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, small_int_model)
-    proc, url = uiserver.start(qmodel)
+    proc, url = ui_start(qmodel)
     try:
         browser.get(f"http://127.0.0.1:{site.server_address[1]}/index.html?ui={url}")
         WebDriverWait(browser, 30).until(lambda d: d.execute_script("return document.body.dataset.sent"))
@@ -273,7 +275,7 @@ def test_another_sites_page_cannot_stop_the_server(browser, small_int_model, tmp
         classify(browser)
         check_answer(browser, small_int_model)
         browser.get("about:blank")  # its own page's bye still stops it
-        assert uiserver.wait_exit(proc) == 0
+        assert ui_wait_exit(proc) == 0
     finally:
-        uiserver.stop(proc)
+        ui_stop(proc)
         site.shutdown()

@@ -3,8 +3,6 @@ Real SDCC, real ucsim, real processes and signals."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -12,38 +10,28 @@ import pytest
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.chips import targets
 from digit51.firmware.builder.sdcc import build
-from digit51.quantize import model_file as int_model_file
-from test_build import sel
-from test_cli import one_line_error, run
-
-
-@pytest.fixture(scope="module")
-def qmodel(tmp_path_factory, small_int_model):
-    path = tmp_path_factory.mktemp("q") / "m.q51"
-    int_model_file.save(path, small_int_model)
-    return path
+from helpers import cli, cli_popen, one_line_error, selftest_set
 
 
 def snapshot(folder):
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_build_refuses_a_folder_holding_other_files(tmp_path, qmodel):
+def test_build_refuses_a_folder_holding_other_files(tmp_path, small_qmodel):
     (tmp_path / "fw").mkdir()
     (tmp_path / "fw" / "notes.txt").write_text("mine")
-    out = run("build", str(qmodel), "-o", str(tmp_path / "fw"))
+    out = cli("build", str(small_qmodel), "-o", str(tmp_path / "fw"))
     one_line_error(out, "holds files digit51 did not write (notes.txt)")
     assert os.listdir(tmp_path / "fw") == ["notes.txt"]
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, qmodel, small_int_model, data_dir, mnist_data):
+def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, small_qmodel, small_int_model, data_dir, mnist_data):
     fw = tmp_path / "fw"
     build(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "serve"), fw, "m.q51")
     before = snapshot(fw)
-    p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.cli", "build", str(qmodel), "-o", str(fw),
-                          "--mode", "selftest", "--images", "3", "--data", str(data_dir)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = cli_popen("build", small_qmodel, "-o", fw, "--mode", "selftest", "--images", "3", "--data", data_dir)
     deadline = time.monotonic() + 60
     while not any(tmp_path.glob(".fw.tmp-*/.build/*.c")) and not any(fw.glob(".build/*.c")):  # SDCC about to run
         assert p.poll() is None and time.monotonic() < deadline, "the build never started compiling"
@@ -53,14 +41,14 @@ def test_interrupted_build_leaves_the_old_output_whole(sig, tmp_path, qmodel, sm
     assert p.returncode == 128 + sig, err
     assert snapshot(fw) == before  # the old serve build, not a mix of old and new
     assert sorted(os.listdir(tmp_path)) == ["fw"]  # no temp folder left
-    build(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "selftest"), fw, "m.q51", sel(mnist_data, [0, 1, 2]))
+    build(small_int_model, BuildSpec.of(small_int_model, targets.get("generic-8052"), "selftest"), fw, "m.q51", selftest_set(mnist_data, [0, 1, 2]))
     assert snapshot(fw) != before and not (fw / ".build").exists()  # what the interrupted build would have changed
 
 
-def test_two_sims_in_one_folder_at_once(tmp_path, qmodel, data_dir):
-    cmd = [sys.executable, "-m", "digit51.firmware.app.cli", "sim", str(qmodel), "--data", str(data_dir), "--mode", "serve",
-           "--images", "3", "--out", str(tmp_path / "out"), "--json"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+@pytest.mark.toolchain
+def test_two_sims_in_one_folder_at_once(tmp_path, small_qmodel, data_dir):
+    args = ["sim", small_qmodel, "--data", data_dir, "--mode", "serve", "--images", "3", "--out", tmp_path / "out", "--json"]
+    procs = [cli_popen(*args) for _ in range(2)]
     results = [p.communicate(timeout=300) for p in procs]
     for p, (_, err) in zip(procs, results):
         assert p.returncode == 0, err

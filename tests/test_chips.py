@@ -96,6 +96,7 @@ def test_memory_budgets_are_the_datasheets():
     assert {n: (targets.get(n).code, targets.get(n).iram, targets.get(n).xram) for n in DATASHEET_BUDGETS} == DATASHEET_BUDGETS
 
 
+@pytest.mark.toolchain
 def test_every_chip_builds_with_its_start_up(tmp_path):
     """Hardware builds (no simulator hook) for every chip of the most accurate frontier
     architecture that fits it in serve mode (the default model where it fits; random
@@ -127,6 +128,7 @@ def test_every_chip_builds_with_its_start_up(tmp_path):
     assert built["stc8h8k64u"] == built["ch559"] == built["efm8bb3"] == default
 
 
+@pytest.mark.toolchain
 def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(tmp_path):
     from digit51.firmware.measure import timing
 
@@ -137,6 +139,7 @@ def test_a_model_too_big_for_a_chip_is_refused_with_its_numbers(tmp_path):
         build(timing.model_of([784, 16, 10], 1), BuildSpec.of(timing.model_of([784, 16, 10], 1), targets.get("n76e003"), "serve"), tmp_path / "y", "m")
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("name", sorted(targets.TARGETS))
 def test_every_target_runs_bit_exact_in_ucsim(small_int_model, mnist_data, tmp_path, name):
     """20 MNIST test images through each target's inference code (its asm kernel
@@ -151,6 +154,7 @@ def test_every_target_runs_bit_exact_in_ucsim(small_int_model, mnist_data, tmp_p
     assert result.firmware[0].memory["xaddr"] == t.xaddr
 
 
+@pytest.mark.toolchain
 def test_dptr_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_data, tmp_path):
     """The MOVX @DPTR variant on 784 inputs (segments cross XRAM pages), an odd layer
     width and weights at +-127, against the integer simulator (efm8bb3's variant)."""
@@ -168,6 +172,7 @@ def test_dptr_kernel_on_page_crossings_odd_lengths_and_extreme_weights(mnist_dat
     assert result.comparison.images == 3 and result.comparison.mismatches == []
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("kernel", ["sparse-asm", "asm", "c"])
 def test_xram_estimate_of_a_deskew_model_is_what_the_linker_places(tmp_path, kernel):
     """The fit check's XRAM need equals the .mem file's for deskew builds (the image buffer
@@ -180,6 +185,7 @@ def test_xram_estimate_of_a_deskew_model_is_what_the_linker_places(tmp_path, ker
     assert fw.memory["xram"]["used"] == estimate(BuildSpec(tuple([49, 16, 10]), 4, True, targets.get("generic-8052"), "serve", kernel, 0)).xram
 
 
+@pytest.mark.toolchain
 def test_a_deskew_model_on_the_ch552_is_refused_in_one_line(tmp_path):
     """49-96-10 with deskew needs 1,031 B of XRAM even with the dense kernel (the sparse one's
     list would add more): refused before SDCC runs; 49-16-10 with deskew fits the 1 KB with

@@ -6,27 +6,18 @@ more than one frame is refused instead of being read by its first frame."""
 import json
 import os
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
 import pytest
 
 from digit51.firmware.app import classify
-from digit51.quantize import model_file, simulate
-
-
-@pytest.fixture(scope="module")
-def small_qmodel(small_int_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("classify") / "small.q51"
-    model_file.save(path, small_int_model)
-    return path
+from digit51.quantize import simulate
+from helpers import cli
 
 
 def run_classify(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "classify", *map(os.fsencode, map(str, args))],
-                          capture_output=True, text=True, timeout=timeout)
+    return cli("classify", *map(os.fsencode, map(str, args)), timeout=timeout)
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -78,6 +69,7 @@ def test_an_animated_gif_is_refused_not_read_by_its_first_frame(small_qmodel, mn
     assert classify.read_grey(tmp_path / "one.gif").shape == (28, 28)
 
 
+@pytest.mark.toolchain
 def test_control_characters_and_non_utf8_bytes_in_names_keep_one_line_per_image(small_qmodel, small_int_model, mnist_data, tmp_path):
     from PIL import Image
 

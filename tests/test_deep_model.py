@@ -35,6 +35,7 @@ def test_names_stay_whole_up_to_the_bound():
     assert len("-".join(map(str, edge))) <= MAX_MODEL_NAME and model_name(edge) == "-".join(map(str, edge))
 
 
+@pytest.mark.toolchain
 def test_a_300_layer_models_ready_line_arrives_whole(mnist_data, tmp_path):
     model = deep_model(299)
     assert len(model.weights) == 300 and len("-".join(map(str, model.sizes))) > protocol.MAX_LINE

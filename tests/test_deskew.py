@@ -107,6 +107,7 @@ def identity_model(pool: int) -> IntModel:
                     [np.zeros(n, np.uint8)], pool, deskew=True)
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("pool,mode,kernel", [(2, "serve", "sparse-asm"), (2, "selftest", "sparse-asm"),
                                               (2, "serve", "c"), (2, "selftest", "c"), (4, "serve", "asm"),
                                               (4, "selftest", "sparse-c")])

@@ -4,14 +4,16 @@ the real programs are looked up and asked for their versions."""
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
+
+import pytest
+
+from helpers import cli
 
 
 def doctor(path: str):
     env = dict(os.environ, PATH=path)
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "doctor"], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return cli("doctor", timeout=120, env=env)
 
 
 def path_without(tool: str, tmp: Path) -> str:
@@ -34,6 +36,7 @@ def row(out: str, name: str) -> str:
     return line
 
 
+@pytest.mark.toolchain
 def test_everything_found_on_this_machine_with_the_real_versions():
     r = doctor(os.environ["PATH"])
     assert r.returncode == 0, r.stdout + r.stderr
@@ -45,6 +48,7 @@ def test_everything_found_on_this_machine_with_the_real_versions():
         assert "found" in row(r.stdout, name), name
 
 
+@pytest.mark.toolchain
 def test_without_s51_on_path_it_fails_and_says_how_to_install_it(tmp_path):
     path = path_without("s51", tmp_path)
     assert subprocess.run(["sh", "-c", "command -v s51"], env=dict(os.environ, PATH=path)).returncode != 0
@@ -55,6 +59,7 @@ def test_without_s51_on_path_it_fails_and_says_how_to_install_it(tmp_path):
     assert r.stderr.count("\n") == 1 and "s51" in r.stderr and "apt-get install sdcc-ucsim" in r.stderr
 
 
+@pytest.mark.toolchain
 def test_without_sdcc_on_path_it_fails_too(tmp_path):
     r = doctor(path_without("sdcc", tmp_path))
     assert r.returncode == 1 and "apt-get install sdcc" in row(r.stdout, "sdcc") and "found" in row(r.stdout, "s51")
@@ -66,6 +71,7 @@ def test_without_socat_on_path_it_fails_too(tmp_path):
     assert r.returncode == 1 and "MISSING" in row(r.stdout, "socat") and "apt-get install socat" in row(r.stdout, "socat")
 
 
+@pytest.mark.toolchain
 def test_a_missing_optional_tool_does_not_fail(tmp_path):
     r = doctor(path_without("chromium", tmp_path))
     assert r.returncode == 0 and "MISSING" in row(r.stdout, "chromium") and "apt-get install chromium" in row(r.stdout, "chromium")

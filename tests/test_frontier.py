@@ -4,13 +4,14 @@ against a rebuild of one of its rows, the rule that picks the default model from
 
 import json
 import re
-import subprocess
-import sys
+
+import pytest
 
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.bench import frontier
 from digit51.firmware.chips import targets
 from digit51.trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
+from helpers import cli, module
 
 
 def test_default_model_is_the_one_the_rule_picks_from_the_measurements():
@@ -71,8 +72,7 @@ def test_the_at89s52_gets_its_widest_model_with_its_own_recipe_at_95_percent_or_
 
 
 def test_fit_cli():
-    out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "fit", "--target", "at89s52", "--json"],
-                         capture_output=True, text=True)
+    out = cli("fit", "--target", "at89s52", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     fitting = [e for e in report if e["fits"]]
@@ -80,6 +80,7 @@ def test_fit_cli():
     assert all(e["arch"] != "196-128-10" for e in fitting)
 
 
+@pytest.mark.toolchain
 def test_committed_figures_match_the_current_firmware(small_int_model, mnist_data, tmp_path):
     """frontier.json is a measurement, not a source of truth: rebuild the 49-16-10 serve
     firmware (weights from the shared 3-epoch fixture, not the sweep's 40-epoch model) with
@@ -98,6 +99,7 @@ def test_committed_figures_match_the_current_firmware(small_int_model, mnist_dat
     assert abs(r.comparison.mean_cycles - row["cycles"]) <= 0.05 * row["cycles"], (r.comparison.mean_cycles, row["cycles"])
 
 
+@pytest.mark.toolchain
 def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
     """The sweep end to end: train, quantize, build, run in ucsim; mean and max cycles of
     each firmware, training time, the rule on the maximum, the README table between its markers."""
@@ -131,6 +133,7 @@ def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
     assert f"| {rows['49-8-10']['cycles']:,} | {rows['49-8-10']['cycles_max']:,} |" in text
 
 
+@pytest.mark.toolchain
 def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_int_model, mnist_data, data_dir, tmp_path):
     """`digit51 fit` shows the time per digit on a 1T chip that the sweep measured on the
     row's trained model, and it agrees with `python -m digit51.firmware.measure.timing` on that
@@ -147,8 +150,7 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
     untimed = dict(row, arch="49-16-10-untimed", chip_times={})
     table = tmp_path / "frontier.json"
     table.write_text(json.dumps({"meta": {}, "rows": [row, untimed]}))
-    fit = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "fit", "--target", "ch559", "--json", "--frontier", table],
-                         capture_output=True, text=True)
+    fit = cli("fit", "--target", "ch559", "--json", "--frontier", table)
     assert fit.returncode == 0, fit.stderr
     entries = {e["arch"]: e for e in json.loads(fit.stdout)}
     assert entries["49-16-10-untimed"]["ms_per_digit"] is None
@@ -156,8 +158,7 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
 
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, q)
-    t = subprocess.run([sys.executable, "-m", "digit51.firmware.measure.timing", qmodel, "--data", data_dir, "--target", "ch559"],
-                       capture_output=True, text=True)
+    t = module("digit51.firmware.measure.timing", qmodel, "--data", data_dir, "--target", "ch559")
     assert t.returncode == 0, t.stderr
     clocks = re.search(r"chip clocks ([\d,]+)-([\d,]+)", t.stdout).groups()  # exact, where the ms line rounds
     t_lo, t_hi = (int(c.replace(",", "")) / 48e3 for c in clocks)  # ch559 at 48 MHz

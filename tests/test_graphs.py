@@ -4,10 +4,7 @@ textbook sums, the simulator against the float network, the versioned model file
 firmware's one-line refusal."""
 
 import dataclasses
-import gzip
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,11 +18,7 @@ from digit51.trainer import model_file as float_model_file
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.train import accuracy, train
-
-
-def idx_file(path, arr):
-    head = bytes([0, 0, 8, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
-    path.write_bytes(gzip.compress(head + arr.astype(np.uint8).tobytes(), mtime=0))
+from helpers import cli, idx_file
 
 
 def shapes_set(folder, h=16, w=16, classes=3, n_train=600, n_test=120, seed=0):
@@ -45,10 +38,6 @@ def shapes_set(folder, h=16, w=16, classes=3, n_train=600, n_test=120, seed=0):
         idx_file(folder / f"{stem}-images-idx3-ubyte.gz", images)
         idx_file(folder / f"{stem}-labels-idx1-ubyte.gz", labels)
     return folder
-
-
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", *args], capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")

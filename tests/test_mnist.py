@@ -10,6 +10,7 @@ import pytest
 
 from digit51.trainer import mnist
 from digit51.trainer.errors import Digit51Error
+from helpers import idx_file, own_digits
 
 
 def test_loads_standard_mnist(mnist_data):
@@ -94,28 +95,6 @@ def test_folder_with_missing_or_mismatched_files(tmp_path, data_dir):
     shutil.copy(data_dir / "train-labels-idx1-ubyte.gz", tmp_path / "d" / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(Digit51Error, match="do not match"):
         mnist.load(tmp_path / "d")
-
-
-def idx_file(path, arr):
-    import gzip
-
-    head = bytes([0, 0, 8, arr.ndim]) + b"".join(d.to_bytes(4, "big") for d in arr.shape)
-    path.write_bytes(gzip.compress(head + arr.astype(np.uint8).tobytes(), mtime=0))
-
-
-def own_digits(folder, classes=5, n_train=300, n_test=60):
-    """A user's own 28x28 set in the MNIST file names: class c is a bright block in row band c."""
-    rng = np.random.default_rng(0)
-    folder.mkdir()
-    for stem, n in (("train", n_train), ("t10k", n_test)):
-        labels = rng.integers(0, classes, n).astype(np.uint8)
-        labels[:classes] = np.arange(classes)
-        images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
-        for i, c in enumerate(labels):
-            images[i, 2 + 5 * c : 6 + 5 * c, 4:24] = 250
-        idx_file(folder / f"{stem}-images-idx3-ubyte.gz", images)
-        idx_file(folder / f"{stem}-labels-idx1-ubyte.gz", labels)
-    return folder
 
 
 def test_named_folder_with_other_28x28_data_is_used_with_a_note(tmp_path, capsys):

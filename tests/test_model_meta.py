@@ -3,8 +3,6 @@ holds but whose content is not sense (issue 19 items 6 and 10): metadata of the 
 or ranges, and weights and biases whose int32 sums could overflow (the overflow proof of
 docs/quantization.md, which the C code relies on)."""
 
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -12,6 +10,7 @@ import pytest
 
 from digit51.quantize import model_file, ops
 from digit51.trainer.errors import Digit51Error
+from helpers import cli
 
 
 def saved(tmp_path, model, name="m.q51"):
@@ -47,7 +46,7 @@ def test_sensible_metadata_loads(small_int_model, tmp_path):
 def test_every_command_refuses_it_in_one_line_before_work(small_int_model, tmp_path, data_dir):
     path = saved(tmp_path, replace(small_int_model, meta=dict(small_int_model.meta, float_model="x")))
     for cmd in (["report", path, "--data", data_dir, "-o", tmp_path / "rep"], ["sim", path, "--data", data_dir]):
-        p = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", *map(str, cmd)], capture_output=True, text=True, timeout=120)
+        p = cli(*cmd, timeout=120)
         assert p.returncode == 1 and p.stderr == f"digit51: error: {path}: corrupt metadata: float_model 'x' is not an object; " \
                                                  f"{model_file.HINT}\n", p.stderr
     assert not (tmp_path / "rep").exists()

@@ -96,6 +96,7 @@ def test_wheel_install_imports_runs_the_cli_and_registers_the_plugin(fresh_venv,
     assert "--digit51-data=DIR" in run([python, "-m", "pytest", "--help"], cwd=tmp_path)  # plugin loaded
 
 
+@pytest.mark.toolchain
 def test_readme_api_example_runs_from_the_wheel(fresh_venv, tmp_path, data_dir):
     python, _, _ = fresh_venv
     env = dict(os.environ, DIGIT51_DATA=str(data_dir))

@@ -71,6 +71,7 @@ def outside(pytester, small_int_model, tmp_path):
     return pytester
 
 
+@pytest.mark.toolchain
 def test_outside_suite_passes_and_catches_an_altered_model(outside, data_dir, small_int_model, mnist_data):
     outside.makepyfile(test_outside=OUTSIDE_SUITE)
     result = outside.runpytest(f"--digit51-data={data_dir}", "-p", "no:cacheprovider")
@@ -145,6 +146,7 @@ def test_interrupted_by_a_timeout_signal(digit51_board):
 '''
 
 
+@pytest.mark.toolchain
 def test_no_simulator_is_left_behind_when_a_test_fails_or_times_out(outside, data_dir):
     import inspect
 
@@ -162,6 +164,7 @@ def test_no_simulator_is_left_behind_when_a_test_fails_or_times_out(outside, dat
     assert simulator_children() == []
 
 
+@pytest.mark.toolchain
 def test_marker_skips_without_the_toolchain_and_fails_in_ci(pytester, monkeypatch, tmp_path):
     pytester.makepyfile("""
         import pytest

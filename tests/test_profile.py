@@ -3,12 +3,15 @@ to what the firmware's own Timer 0 count reports for the same images, and the st
 functions of infer.c (found by recompiling it) are among them."""
 
 import numpy as np
+import pytest
 
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
 from digit51.firmware.measure import profile
 from digit51.firmware.chips import targets
 from digit51.quantize.model_file import IntModel
+
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
 
 GENERIC = targets.get("generic-8052")
 IMAGES = [0, 1]

@@ -12,6 +12,7 @@ from digit51.quantize.ops import accumulator_bound
 from digit51.quantize.quantizer import QuantConfig, quantize
 from digit51.quantize.simulate import run
 from digit51.trainer.errors import Digit51Error
+from helpers import craft
 
 i8, u8, i32 = np.int8, np.uint8, np.int32
 
@@ -158,8 +159,6 @@ def int_model_arrays(q):
     ("sizes", [49, 0, 10], "hidden layer needs a width of at least 1"),
 ])
 def test_crafted_int_headers_fail_clearly(small_int_model, tmp_path, field, value, message):
-    from test_trainer import craft
-
     meta = dict(small_int_model.meta, sizes=small_int_model.sizes, pool=small_int_model.pool)
     path = craft(tmp_path / "c.q51", int_model_file.KIND, int_model_file.VERSION, meta, int_model_arrays(small_int_model),
                  edit_meta=lambda m: m.__setitem__(field, value))

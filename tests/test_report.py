@@ -4,25 +4,21 @@ one HTML page that needs no network."""
 import base64
 import json
 import re
-import subprocess
-import sys
 
 import numpy as np
+import pytest
 
 from digit51.firmware.builder.fit import per_build
 from digit51.codegen.spec import BuildSpec
 from digit51.quantize import model_file, simulate
+from helpers import cli
 
 
-def run_report(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "report", *map(str, args)],
-                          capture_output=True, text=True)
-
-
+@pytest.mark.toolchain
 def test_report_small_model(small_int_model, mnist_data, data_dir, tmp_path):
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, small_int_model)
-    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", "6", "--json")
+    out = cli("report", qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", "6", "--json")
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s == json.loads((tmp_path / "rep" / "report.json").read_text())
@@ -73,11 +69,12 @@ def test_report_small_model(small_int_model, mnist_data, data_dir, tmp_path):
 def test_report_bad_output_path(small_int_model, data_dir, tmp_path):
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, small_int_model)
-    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "no" / "such" / "dir")
+    out = cli("report", qmodel, "--data", data_dir, "-o", tmp_path / "no" / "such" / "dir")
     assert out.returncode == 1 and "Traceback" not in out.stderr
     assert out.stderr.strip().startswith("digit51: error: ") and "does not exist" in out.stderr
 
 
+@pytest.mark.toolchain
 def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(default_int_model, mnist_data, tmp_path):
     """The default architecture's self-test firmware fills code memory almost to 64 KB, so
     classify() sits within 1 KB of its top: the disassembly that finds the layer calls must
@@ -106,6 +103,7 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
 PER_NZ_MAC, PER_NEURON, PER_INPUT = 21.2, 153, 9.5
 
 
+@pytest.mark.toolchain
 def test_report_puts_each_layer_on_its_own_segment_for_a_deskew_model(default_int_model, mnist_data, data_dir, tmp_path):
     """The default (deskew) model: every layer's cycles match an estimate from the non-zero
     MACs the integer simulator shows for the same images (so the deskew segment, or a
@@ -114,7 +112,7 @@ def test_report_puts_each_layer_on_its_own_segment_for_a_deskew_model(default_in
     qmodel = tmp_path / "default.q51"
     model_file.save(qmodel, default_int_model)
     n = 3
-    out = run_report(qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", n, "--json")
+    out = cli("report", qmodel, "--data", data_dir, "-o", tmp_path / "rep", "--images", n, "--json")
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s["kernel"] == "sparse-asm"

@@ -3,61 +3,46 @@ an empty -o, a folder holding files the report did not write, a symlinked report
 folder that cannot be written are refused in one line, and nothing is written."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-from digit51.quantize import model_file
+from helpers import cli
 
 
-def run_report(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "report", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture(scope="module")
-def qmodel(small_int_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("report") / "small.q51"
-    model_file.save(path, small_int_model)
-    return path
-
-
-def refused(qmodel, data_dir, out, cwd=None) -> str:
-    p = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "report", str(qmodel), "--data", str(data_dir), "-o", str(out)],
-                       capture_output=True, text=True, timeout=60, cwd=cwd)  # a run that is not refused takes minutes
+def refused(small_qmodel, data_dir, out, cwd=None) -> str:
+    p = cli("report", small_qmodel, "--data", data_dir, "-o", out, timeout=60, cwd=cwd)  # a run that is not refused takes minutes
     assert p.returncode == 1 and p.stdout == "" and "Traceback" not in p.stderr, p.stderr
     assert p.stderr.startswith("digit51: error: ") and p.stderr.count("\n") == 1, p.stderr
     return p.stderr[len("digit51: error: "):].strip()
 
 
-def test_an_empty_output_is_refused_not_the_current_folder(qmodel, data_dir, tmp_path):
-    assert refused(qmodel, data_dir, "", cwd=tmp_path) == "the output folder is empty: name a folder, e.g. -o out/fw"
+def test_an_empty_output_is_refused_not_the_current_folder(small_qmodel, data_dir, tmp_path):
+    assert refused(small_qmodel, data_dir, "", cwd=tmp_path) == "the output folder is empty: name a folder, e.g. -o out/fw"
     assert os.listdir(tmp_path) == []
 
 
-def test_a_folder_with_other_files_is_refused_and_left_alone(qmodel, data_dir, tmp_path):
+def test_a_folder_with_other_files_is_refused_and_left_alone(small_qmodel, data_dir, tmp_path):
     mine = tmp_path / "site"
     mine.mkdir()
     (mine / "report.html").write_text("the user's own page")
     (mine / "index.html").write_text("keep")
-    assert refused(qmodel, data_dir, mine) == f"{mine} holds files digit51 did not write (index.html): name a new or empty output folder"
+    assert refused(small_qmodel, data_dir, mine) == f"{mine} holds files digit51 did not write (index.html): name a new or empty output folder"
     assert (mine / "report.html").read_text() == "the user's own page"
 
 
 @pytest.mark.parametrize("name", ["report.json", "report.html", "confusion.png"])
-def test_a_symlinked_report_file_is_refused_before_the_run(qmodel, data_dir, tmp_path, name):
+def test_a_symlinked_report_file_is_refused_before_the_run(small_qmodel, data_dir, tmp_path, name):
     rep = tmp_path / "rep"
     rep.mkdir()
     target = tmp_path / "elsewhere.txt"
     target.write_text("not yours")
     (rep / name).symlink_to(target)
-    assert refused(qmodel, data_dir, rep) == f"cannot write {rep / name}: it is a symlink, folder or special file; name a new or empty output folder"
+    assert refused(small_qmodel, data_dir, rep) == f"cannot write {rep / name}: it is a symlink, folder or special file; name a new or empty output folder"
     assert target.read_text() == "not yours" and sorted(os.listdir(rep)) == [name]
 
 
-def test_a_folder_that_cannot_be_written_is_one_line(qmodel, data_dir, tmp_path):
-    assert refused(qmodel, data_dir, "/proc/x").startswith("cannot write folder /proc/x: folder /proc is not writable")
+def test_a_folder_that_cannot_be_written_is_one_line(small_qmodel, data_dir, tmp_path):
+    assert refused(small_qmodel, data_dir, "/proc/x").startswith("cannot write folder /proc/x: folder /proc is not writable")
     f = tmp_path / "file"
     f.write_text("x")
-    assert refused(qmodel, data_dir, f) == f"cannot write folder {f}: it exists and is not a folder (a file, symlink or device)"
+    assert refused(small_qmodel, data_dir, f) == f"cannot write folder {f}: it exists and is not a folder (a file, symlink or device)"

@@ -6,14 +6,14 @@ the host. Answers are compared logit for logit with the integer simulator."""
 import numpy as np
 import pytest
 
-from digit51.codegen.spec import BuildSpec
 from digit51.firmware import protocol
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
-from digit51.firmware.builder.sdcc import build
 from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
+
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
 
 GENERIC = targets.get("generic-8052")
 
@@ -24,11 +24,6 @@ NOISE = [
     b"\x00\xa5\xa5\xa5Z\x01\x02 line noise \xa5",
     b"\xa5\x00\x00\x00\x00",               # a bad kind followed by what looks like idx and CRC
 ]
-
-
-@pytest.fixture(scope="module")
-def serve_fw(small_int_model, tmp_path_factory):
-    return build(small_int_model, BuildSpec.of(small_int_model, GENERIC, "serve"), tmp_path_factory.mktemp("serve"), "m")
 
 
 def no_magic(mnist_data, n):

@@ -5,13 +5,13 @@ exit status is 128 + the signal, and stderr ends in one line."""
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from digit51.quantize import model_file as int_model_file
+from helpers import CLI, cli_popen, module, module_popen
 
 
 def ours(folder: Path) -> list[tuple[int, str]]:
@@ -32,6 +32,7 @@ def simulating(tmp: Path) -> bool:
     return any("Simulation started" in log.read_text(errors="replace") for log in tmp.glob("digit51-ucsim-*/s51.log"))
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("command, link, sig", [
     ("sim", "pty", signal.SIGTERM),
     ("sim", "socket", signal.SIGHUP),
@@ -51,11 +52,8 @@ def test_signal_stops_the_simulator_and_removes_its_temp_folder(command, link, s
 
         model_file.save(tmp_path / "m.d51", train(mnist_data, TrainConfig(hidden=(16,), pool=4, epochs=1, augment=0)))
         args = ["demo", "--model", str(tmp_path / "m.d51")]
-    p = subprocess.Popen(
-        [sys.executable, "-m", "digit51.firmware.app.cli", *args, "--data", str(data_dir), "--mode", "serve",
-         "--images", "2000", "--out", str(tmp_path / "out")],
-        cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    p = cli_popen(*args, "--data", data_dir, "--mode", "serve", "--images", "2000", "--out", tmp_path / "out",
+                  cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)))
     try:
         deadline = time.monotonic() + 300
         while not simulating(tmp):  # poll until s51 runs the firmware, exchanging frames
@@ -80,8 +78,7 @@ def test_signal_stops_monitor_with_one_line(sig, tmp_path):
     import socket
 
     with socket.create_server(("127.0.0.1", 0)) as srv:  # a board that never says a word
-        p = subprocess.Popen([sys.executable, "-m", "digit51.firmware.app.cli", "monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}"],
-                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = cli_popen("monitor", f"socket://127.0.0.1:{srv.getsockname()[1]}", cwd=tmp_path)
         conn, _ = srv.accept()
         with conn:
             assert p.stderr.readline().startswith("monitor: listening on ")
@@ -91,6 +88,7 @@ def test_signal_stops_monitor_with_one_line(sig, tmp_path):
     assert err.splitlines() == [f"digit51: stopped by {signal.Signals(sig).name}"] and out == ""
 
 
+@pytest.mark.toolchain
 def test_sigkill_takes_the_simulator_with_it(small_int_model, data_dir, tmp_path):
     """SIGKILL cannot be caught: the kernel itself must stop s51 and socat (their parent-death
     signal). Their temp folder stays behind; nothing can remove it."""
@@ -98,11 +96,8 @@ def test_sigkill_takes_the_simulator_with_it(small_int_model, data_dir, tmp_path
     tmp.mkdir()
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    p = subprocess.Popen(
-        [sys.executable, "-m", "digit51.firmware.app.cli", "sim", str(q), "--link", "pty", "--data", str(data_dir),
-         "--mode", "serve", "--images", "2000", "--out", str(tmp_path / "out")],
-        cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    p = cli_popen("sim", q, "--link", "pty", "--data", data_dir, "--mode", "serve", "--images", "2000", "--out", tmp_path / "out",
+                  cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL)
     running = []
     try:
         deadline = time.monotonic() + 300
@@ -148,8 +143,8 @@ def start_in(tmp_path: Path, *args: str, group: bool = False) -> tuple[subproces
     """`python -m *args` with TMPDIR=tmp_path/tmp (created); `group`: a process group of its own, as a terminal gives."""
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    p = subprocess.Popen([sys.executable, "-m", *args], cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=group)
+    p = module_popen(*args, cwd=tmp_path, env=dict(os.environ, TMPDIR=str(tmp)), stdout=subprocess.DEVNULL,
+                     start_new_session=group)
     return p, tmp
 
 
@@ -160,6 +155,7 @@ def wait_for_s51(p: subprocess.Popen, tmp: Path, deadline: float = 300) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.toolchain
 def test_sigterm_stops_timing_with_its_s51_and_temp_folders(small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
@@ -176,13 +172,14 @@ def test_sigterm_stops_timing_with_its_s51_and_temp_folders(small_int_model, dat
     assert ours(tmp_path) == [] and list(tmp.iterdir()) == []
 
 
+@pytest.mark.toolchain
 def test_sigkill_of_report_takes_its_s51_with_it(small_int_model, data_dir, tmp_path):
     """report's per-layer profile runs s51 in batch mode: that s51 too carries the parent-death signal.
     s51 is paused first, as in a long silent `run`: an orphan that writes would die of SIGPIPE anyway."""
     pytest.importorskip("matplotlib", reason="report needs matplotlib (pip install '.[sweep]')")
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    p, tmp = start_in(tmp_path, "digit51.firmware.app.cli", "report", str(q), "--data", str(data_dir), "-o", str(tmp_path / "r"),
+    p, tmp = start_in(tmp_path, CLI, "report", str(q), "--data", str(data_dir), "-o", str(tmp_path / "r"),
                       "--images", "255")
     try:
         wait_for_s51(p, tmp)
@@ -219,6 +216,7 @@ def workers_of(p: subprocess.Popen) -> list[int]:
     return found
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("how", ["SIGTERM", "two Ctrl-C to the group"])
 def test_verify_stops_its_workers_their_s51_and_its_temp_folder(how, small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
@@ -256,18 +254,17 @@ def test_verify_stops_its_workers_their_s51_and_its_temp_folder(how, small_int_m
 def test_verify_refuses_counts_that_verify_nothing(args, line, small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
-    r = subprocess.run([sys.executable, "-m", "digit51.firmware.bench.verify", str(q), "--data", str(data_dir), *args],
-                       capture_output=True, text=True, timeout=120)
+    r = module("digit51.firmware.bench.verify", q, "--data", data_dir, *args, timeout=120)
     assert (r.returncode, r.stderr.splitlines(), r.stdout) == (1, [line], "")
 
 
+@pytest.mark.toolchain
 def test_verify_runs_its_chunks_on_its_workers_bit_exact(small_int_model, data_dir, tmp_path):
     q = tmp_path / "m.q51"
     int_model_file.save(q, small_int_model)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    r = subprocess.run([sys.executable, "-m", *verify_args(q, data_dir, "--images", "250")], capture_output=True, text=True,
-                       timeout=600, env=dict(os.environ, TMPDIR=str(tmp)))
+    r = module(*verify_args(q, data_dir, "--images", "250"), timeout=600, env=dict(os.environ, TMPDIR=str(tmp)))
     assert r.returncode == 0, r.stderr
     assert "images              250\nmismatches          0\nserial errors       0\n" in r.stdout
     assert "wall time" in r.stdout and "with 2 workers" in r.stdout

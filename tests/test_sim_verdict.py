@@ -4,6 +4,8 @@ resent frame's answer may match the simulator, but the run is not called bit-exa
 
 import io
 
+import pytest
+
 from digit51.firmware.host.board import RunResult
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.host import pipeline
@@ -13,6 +15,8 @@ from digit51.firmware.builder.sdcc import build
 from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import simulate
+
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
 
 GENERIC = targets.get("generic-8052")
 

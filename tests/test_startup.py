@@ -25,6 +25,8 @@ from digit51.firmware.measure import timing
 from digit51.firmware.sim import ucsim
 from digit51.firmware.builder.sdcc import build
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 FILL = 0xA5  # RAM contents before the run: SDCC's start-up must clear every variable
 
 # standard 8051 SFRs (Intel MCS-51 user's manual)

@@ -2,19 +2,17 @@
 estimate (trainer/train.py memory_estimate) passes --max-memory is refused in one line that
 names the option to lower, before any training; a run under the bound trains."""
 
-import subprocess
-import sys
 
 import pytest
 
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.train import MAX_MEMORY_MB, check_memory, memory_estimate
+from helpers import cli
 
 
 def train(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "train", *map(str, args)],
-                          capture_output=True, text=True, timeout=300, cwd=cwd)
+    return cli("train", *args, timeout=300, cwd=cwd)
 
 
 def test_a_run_that_would_take_gigabytes_is_refused_before_training(data_dir, tmp_path):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from digit51.trainer import mlp, model_file, artifact
+from helpers import cli, craft
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import pool
@@ -146,23 +147,6 @@ def test_version_1_files_are_refused_with_a_hint(quick_model, tmp_path):
         model_file.load(path)
 
 
-def craft(path, kind, version, meta, arrays, edit_header=None, edit_meta=None):
-    """An artifact with a hand-edited header but a valid checksum (as a crafter would make it)."""
-    import json
-    import struct
-
-    good = artifact.dumps(kind, version, meta, arrays)
-    (hlen,) = struct.unpack("<I", good[8:12])
-    header = json.loads(good[12 : 12 + hlen])
-    del header["sha256"]
-    if edit_header:
-        edit_header(header)
-    if edit_meta:
-        edit_meta(header["meta"])
-    path.write_bytes(artifact.pack(header, good[12 + hlen :]))
-    return path
-
-
 def _set(d, key, value):
     d[key] = value
 
@@ -193,16 +177,12 @@ def test_crafted_float_headers_fail_clearly(quick_model, tmp_path, case):
 
 def test_same_bytes_whatever_the_blas_thread_count(tmp_path, data_dir):
     """784-16-10 for one epoch gave other weights with OPENBLAS_NUM_THREADS=1 and =3 before the pin."""
-    import subprocess
-    import sys
-
     paths = []
     for threads in ("1", "3"):
         path = tmp_path / f"t{threads}.d51"
         env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads)
-        out = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "train", "--data", str(data_dir), "-o", str(path),
-                              "--pool", "1", "--hidden", "16", "--epochs", "1", "--augment", "0", "--batch-size", "512"],
-                             capture_output=True, text=True, env=env)
+        out = cli("train", "--data", data_dir, "-o", path, "--pool", "1", "--hidden", "16", "--epochs", "1", "--augment", "0",
+                  "--batch-size", "512", env=env)
         assert out.returncode == 0, out.stderr
         paths.append(path)
     assert paths[0].read_bytes() == paths[1].read_bytes()

@@ -8,20 +8,15 @@ import threading
 
 import pytest
 
-from digit51.codegen.spec import BuildSpec
 from digit51.firmware import protocol
 from digit51.firmware.chips import targets
 from digit51.firmware.sim import ucsim
-from digit51.firmware.builder.sdcc import build
 from digit51.firmware.host.session import Session
 from digit51.firmware.sim.ucsim import Ucsim
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 GENERIC = targets.get("generic-8052")
-
-
-@pytest.fixture(scope="module")
-def serve_fw(small_int_model, tmp_path_factory):
-    return build(small_int_model, BuildSpec.of(small_int_model, GENERIC, "serve"), tmp_path_factory.mktemp("serve"), "m")
 
 
 def test_a_port_taken_before_s51_binds_it_is_detected_and_another_tried(serve_fw, monkeypatch):

@@ -6,7 +6,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -15,15 +14,8 @@ import urllib.request
 import numpy as np
 import pytest
 
-import uiserver
-from digit51.quantize import model_file, simulate
-
-
-@pytest.fixture(scope="module")
-def small_qmodel(small_int_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("ui") / "small.q51"
-    model_file.save(path, small_int_model)
-    return path
+from digit51.quantize import simulate
+from helpers import cli, ui_start, ui_stop, ui_wait_exit
 
 
 def post(url, body: bytes, headers=None):
@@ -67,7 +59,7 @@ class VanishingPort:
 
 def test_server_answers_bad_requests_clearly_and_keeps_serving(small_qmodel, small_int_model, mnist_data):
     port = VanishingPort()
-    proc, url = uiserver.start(small_qmodel, "--port", port.url)
+    proc, url = ui_start(small_qmodel, "--port", port.url)
     try:
         cases = [
             (b"not json", 400, "not JSON"),
@@ -94,13 +86,14 @@ def test_server_answers_bad_requests_clearly_and_keeps_serving(small_qmodel, sma
         with urllib.request.urlopen(url, timeout=10) as r:
             assert r.status == 200 and b"<canvas id=\"pad\"" in r.read()
     finally:
-        rc = uiserver.stop(proc)
+        rc = ui_stop(proc)
         port.sock.close()
     assert rc == 128 + signal.SIGTERM
 
 
+@pytest.mark.toolchain
 def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_model, mnist_data):
-    proc, url = uiserver.start(small_qmodel)
+    proc, url = ui_start(small_qmodel)
     try:
         images = mnist_data.test_images[:4]
         want = simulate.run(small_int_model, images)[0].tolist()
@@ -127,18 +120,14 @@ def test_queued_requests_a_killed_simulator_and_ctrl_c(small_qmodel, small_int_m
         assert code == 200 and reply["logits"] == want[1]
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
         proc.send_signal(signal.SIGINT)
-        assert uiserver.wait_exit(proc) == 130
+        assert ui_wait_exit(proc) == 130
     finally:
-        uiserver.stop(proc)
+        ui_stop(proc)
     for pid in children:
         assert subprocess.run(["kill", "-0", pid], capture_output=True).returncode != 0, f"s51 {pid} outlived the server"
 
 
-def run_classify(*args):
-    return subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "classify", *map(str, args)],
-                          capture_output=True, text=True)
-
-
+@pytest.mark.toolchain
 def test_classify_image_files(small_qmodel, small_int_model, mnist_data, tmp_path):
     from PIL import Image
 
@@ -151,7 +140,7 @@ def test_classify_image_files(small_qmodel, small_int_model, mnist_data, tmp_pat
     # dark ink on white paper, three times larger, as a JPEG
     Image.fromarray(255 - np.pad(np.kron(mnist_data.test_images[3], np.ones((3, 3), np.uint8)), 20)).save(tmp_path / "3.jpg", quality=95)
     files.append(tmp_path / "3.jpg")
-    out = run_classify(*files, "--model", small_qmodel, "--json")
+    out = cli("classify", *files, "--model", small_qmodel, "--json")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [r["image"] for r in rows] == [str(f) for f in files]
@@ -164,7 +153,7 @@ def test_classify_bad_files(small_qmodel, tmp_path):
     (tmp_path / "junk.png").write_bytes(b"\x89PNG not really")
     (tmp_path / "empty.jpg").write_bytes(b"")
     for f in ("junk.png", "empty.jpg", "missing.png"):
-        out = run_classify(tmp_path / f, "--model", small_qmodel)
+        out = cli("classify", tmp_path / f, "--model", small_qmodel)
         assert out.returncode == 1 and "Traceback" not in out.stderr
         assert out.stderr.startswith("digit51: error: ") and f in out.stderr, out.stderr
 
@@ -182,10 +171,11 @@ def raw_post(port: int, body: bytes, headers: dict | None = None, timeout: float
         c.close()
 
 
+@pytest.mark.toolchain
 def test_a_hundred_clients_at_once_each_get_their_own_answer(small_qmodel, small_int_model, mnist_data):
     """100 connections opened at once (past the old listen queue of 5) are all queued and
     answered, each with the answer for its own image (a different MNIST image per client)."""
-    proc, url = uiserver.start(small_qmodel)
+    proc, url = ui_start(small_qmodel)
     port = int(url.rsplit(":", 1)[1].strip("/"))
     from digit51.firmware.app.mnist_style import to_mnist
 
@@ -215,7 +205,7 @@ def test_a_hundred_clients_at_once_each_get_their_own_answer(small_qmodel, small
             assert reply["image"] == shown[k].reshape(-1).tolist(), f"client {k} got another client's image"
             assert reply["logits"] == reply["sim_logits"] == want[k], k
     finally:
-        rc = uiserver.stop(proc)
+        rc = ui_stop(proc)
     assert rc == 128 + signal.SIGTERM
 
 
@@ -223,12 +213,13 @@ def threads_of(pid: int) -> int:
     return int(next(l for l in open(f"/proc/{pid}/status") if l.startswith("Threads:")).split()[1])
 
 
+@pytest.mark.toolchain
 def test_idle_connections_are_bounded_and_timed_out(small_qmodel, mnist_data):
     """Connections that send nothing, or stop halfway through a body, hold at most
     MAX_CONNECTIONS threads and are closed after IDLE_TIMEOUT; then requests are answered."""
     from digit51.firmware.app.ui import IDLE_TIMEOUT, MAX_CONNECTIONS
 
-    proc, url = uiserver.start(small_qmodel)
+    proc, url = ui_start(small_qmodel)
     port = int(url.rsplit(":", 1)[1].strip("/"))
     held = []
     try:
@@ -255,11 +246,12 @@ def test_idle_connections_are_bounded_and_timed_out(small_qmodel, mnist_data):
     finally:
         for s in held:
             s.close()
-        uiserver.stop(proc)
+        ui_stop(proc)
 
 
+@pytest.mark.toolchain
 def test_hostile_bodies_and_cross_site_posts_are_refused(small_qmodel):
-    proc, url = uiserver.start(small_qmodel)
+    proc, url = ui_start(small_qmodel)
     port = int(url.rsplit(":", 1)[1].strip("/"))
     try:
         deep = b"[" * 100_000 + b"]" * 100_000
@@ -274,13 +266,12 @@ def test_hostile_bodies_and_cross_site_posts_are_refused(small_qmodel):
         with urllib.request.urlopen(url, timeout=10) as r:
             assert r.status == 200
     finally:
-        rc = uiserver.stop(proc)
+        rc = ui_stop(proc)
     err = proc.stderr.read()
     assert rc == 128 + signal.SIGTERM and "Traceback" not in err, err
 
 
 @pytest.mark.parametrize("port", ["-1", "70000"])
 def test_a_port_that_is_no_port_is_one_line(port, small_qmodel):
-    r = subprocess.run([sys.executable, "-m", "digit51.firmware.app.cli", "ui", str(small_qmodel), "--no-browser", "--http-port", port],
-                       capture_output=True, text=True, timeout=60)
+    r = cli("ui", small_qmodel, "--no-browser", "--http-port", port, timeout=60)
     assert (r.returncode, r.stderr.splitlines()) == (1, [f"digit51: error: --http-port {port} is not a TCP port: give 1 to 65535, or 0 for any free one"])

@@ -68,6 +68,7 @@ GENERIC = targets.get("generic-8052")
 DPTR = dataclasses.replace(GENERIC, xaddr="dptr", xpage_sfr="")  # the N76E003 / EFM8 addressing, run on an 8052 in s51
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("kernel, target", [("asm", GENERIC), ("c", GENERIC), ("sparse-asm", GENERIC), ("sparse-c", GENERIC),
                                             ("asm", DPTR), ("sparse-asm", DPTR)],
                          ids=["asm", "c", "sparse-asm", "sparse-c", "asm-dptr", "sparse-asm-dptr"])

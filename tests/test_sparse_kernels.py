@@ -33,6 +33,7 @@ def edge_images(mnist_data) -> np.ndarray:
                      np.zeros((28, 28)), checker, page_edges, rng.integers(1, 256, (28, 28))]).astype(np.uint8)
 
 
+@pytest.mark.toolchain
 def test_sparse_kernels_on_page_crossings_carries_and_extreme_images(mnist_data, tmp_path):
     """784 inputs: four 256-input index pages and a 1,569-byte pair list crossing XRAM pages.
     Neuron 0 has every weight +127: on the all-255 image its unsigned sum of (w + 128) * x
@@ -66,6 +67,7 @@ def test_sparse_kernels_on_page_crossings_carries_and_extreme_images(mnist_data,
             assert ("mov     dph, _nz_list_page" in src) == (target is dptr) and ("movx    a, @r0" in src) == (target is GENERIC)
 
 
+@pytest.mark.toolchain
 def test_default_model_sparse_kernels_serve_bit_exact(default_int_model, mnist_data, tmp_path):
     """The default architecture over the UART with both sparse kernels; the asm one is the default."""
     idx = list(range(9980, 9990))
@@ -91,6 +93,7 @@ def test_default_kernel_per_chip_and_mode():
         resolve(BuildSpec(tuple(default), 2, False, no_page, "serve", "sparse-asm"))[0].kernel
 
 
+@pytest.mark.toolchain
 def test_sparse_asm_layer_of_more_than_256_neurons(mnist_data, tmp_path):
     """nz_layer counts neurons in two bytes (low byte, then 256-blocks): a 300-neuron layer
     (44 + 256) runs every neuron, in both XRAM addressing variants."""

@@ -1,12 +1,16 @@
-"""Stream mode's 24-bit layer-0 accumulators (codegen/templates/program/infer_stream.c.j2, the spec
+"""Stream mode: the firmware that buffers no image (at89s52: 256 B of internal RAM, no XRAM)
+runs bit-exact in s51, folds layer widths that are not a multiple of the fold step, and
+refuses the asm kernel and models that do not fit. Its 24-bit layer-0 accumulators (codegen/templates/program/infer_stream.c.j2, the spec
 ops.dense_acc24): the bound that lets 3 bytes hold every sum, the build's refusal of a model
 past it, and the firmware in s51 on sums at the very edge of 24 bits, bit for bit."""
+
+import dataclasses
 
 import numpy as np
 import pytest
 
 from digit51.codegen.spec import BuildSpec
-from digit51.firmware.host import run
+from digit51.firmware.host import pipeline, run
 from digit51.firmware.chips import targets
 from digit51.firmware.builder.sdcc import build
 from digit51.firmware.builder.fit import check_fit
@@ -15,7 +19,9 @@ from digit51.firmware.sim.ucsim import Ucsim
 from digit51.quantize import ops, simulate
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
+from helpers import check
 
+GENERIC = targets.get("generic-8052")
 TINY = targets.get("at89s52")
 N = 196  # pool 2: the first layer of every at89s52 model of the frontier
 EDGE = ops.ACC24_MAX - N * 127 * 255  # the largest |bias| that keeps an all-127 neuron within 24 bits
@@ -38,6 +44,7 @@ def test_dense_acc24_wraps_like_3_bytes_and_equals_dense_within_the_bound():
     assert ops.dense_acc24(x, w, outside).tolist() == [[ops.ACC24_MIN, ops.ACC24_MAX]]  # wrapped, as 3 bytes do
 
 
+@pytest.mark.toolchain
 def test_the_stream_build_refuses_a_model_whose_layer0_sums_can_leave_24_bits(tmp_path):
     w0 = np.full((2, N), 127, np.int8)
     model = IntModel([w0, np.ones((10, 2), np.int8)], [np.array([0, EDGE + 1], np.int32), np.zeros(10, np.int32)],
@@ -97,7 +104,7 @@ def test_the_edge_model_reaches_the_ends_of_24_bits(mnist_data):
     assert (((1 << 24) - ops.ACC24_MAX) >> SHIFT) == 128
 
 
-@pytest.mark.digit51_toolchain
+@pytest.mark.toolchain
 def test_stream_firmware_on_24_bit_edge_sums_is_bit_exact(mnist_data, tmp_path):
     model, images = edge_model(), edge_images(mnist_data)
     fw = build(model, BuildSpec.of(model, TINY, "stream"), tmp_path / "fw", "edge")
@@ -111,7 +118,7 @@ def test_stream_firmware_on_24_bit_edge_sums_is_bit_exact(mnist_data, tmp_path):
     assert fw.memory["iram"]["stack_free"] >= 34 and "printf_fast" in (fw.folder / "src" / "runtime.h").read_text()
 
 
-@pytest.mark.digit51_toolchain
+@pytest.mark.toolchain
 def test_the_widest_at89s52_model_streams_bit_exact(mnist_data, tmp_path):
     """196-20-10 (the widest that fits 8 KB): FOLD_STEP 5 and one fold step per received byte
     keep the queue of pooled values within one block row. Random weights, 2 MNIST images."""
@@ -128,3 +135,45 @@ def test_the_widest_at89s52_model_streams_bit_exact(mnist_data, tmp_path):
     comparison = run.compare(outcome, indices, logits, mnist_data.test_labels[indices])
     assert comparison.mismatches == [] and not outcome.bad_lines and not outcome.frame_errors
     assert len(outcome.predictions) == 2
+
+
+@pytest.mark.toolchain
+def test_stream_mode_on_a_chip_with_256_bytes_of_ram_and_no_xram(small_int_model, mnist_data, tmp_path):
+    """at89s52: 8 KB flash, 256 B internal RAM, no XRAM. Nothing buffers the image."""
+    target = targets.get("at89s52")
+    idx = list(range(30, 42))
+    result = pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, target, "stream"), mnist_data, idx, tmp_path, "m", link="socket")
+    check(result, 12, 143_344)
+    m = result.firmware[0].memory
+    assert m["xram"]["used"] == 0 and m["iram"]["used"] <= 256 and m["code"]["used"] <= 8192
+    assert result.stack_peak is not None and result.stack_peak < 0xFF  # the stack never wrapped
+    src = (result.firmware[0].folder / "src" / "infer.c").read_text()
+    assert "__xdata" not in src and "IMAGE_BYTES]" not in src
+
+
+@pytest.mark.toolchain
+def test_stream_mode_folds_a_layer_width_that_is_not_a_multiple_of_the_fold_step(mnist_data, tmp_path):
+    """Stream mode folds each pooled value into FOLD_STEP (4) layer-0 neurons per step; with 7
+    neurons the last step of every input is cut to 3. Random weights, bit-exact on 3 images."""
+    from digit51.quantize.model_file import IntModel
+
+    rng = np.random.default_rng(21)
+    w0 = rng.integers(-127, 128, (7, 49)).astype(np.int8)
+    w0[4:] = np.abs(w0[4:]) // 4  # the neurons of the cut step: positive, so that they show in the logits
+    model = IntModel([w0, rng.integers(-127, 128, (10, 7)).astype(np.int8)],
+                     [rng.integers(-3000, 3000, 7).astype(np.int32), np.zeros(10, np.int32)], [np.full(7, 10, np.uint8)], 4)
+    assert (simulate.activations(model, mnist_data.test_images[[7, 8, 9]])[1][:, 4:] > 0).all()
+    # timeout 30 s (the run takes ~2 s): a fold that never ends hangs the firmware, not the test for long
+    result = pipeline.simulate_firmware(model, BuildSpec.of(model, targets.get("at89s52"), "stream"), mnist_data, [7, 8, 9], tmp_path, "m", link="socket", timeout=30)
+    c = result.comparison
+    assert c.images == 3 and c.mismatches == [] and not result.bad_lines and not result.frame_errors
+
+
+@pytest.mark.toolchain
+def test_stream_mode_rejects_the_asm_kernel_and_models_that_do_not_fit(default_int_model, small_int_model, tmp_path):
+    from digit51.trainer.errors import Digit51Error
+
+    with pytest.raises(Digit51Error, match="use --kernel c"):
+        pipeline.simulate_firmware(small_int_model, BuildSpec.of(small_int_model, GENERIC, "stream", "asm"), None, [0], tmp_path, "m", link="socket")
+    with pytest.raises(Digit51Error, match="internal RAM in stream mode but at89c51ed2 has 256 B"):
+        build(dataclasses.replace(default_int_model, deskew=False), BuildSpec.of(dataclasses.replace(default_int_model, deskew=False), targets.get("at89c51ed2"), "stream", "c"), tmp_path / "x", "m")

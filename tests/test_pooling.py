@@ -16,6 +16,8 @@ from digit51.firmware.chips import targets
 from digit51.quantize import simulate
 from digit51.quantize.model_file import IntModel
 
+pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
+
 HIDDEN = 49
 
 

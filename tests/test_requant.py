@@ -57,6 +57,7 @@ def test_the_cases_reach_every_edge(mnist_data):
     assert ((shift == 0) & (hidden > 0) & (hidden < 255)).any() and ((shift == 31) & (acc == I32_MAX)).any()
 
 
+@pytest.mark.toolchain
 @pytest.mark.parametrize("kernel,mode,target", [("sparse-asm", "serve", "generic-8052"), ("sparse-asm", "serve", "n76e003"),
                                                 ("sparse-c", "serve", "generic-8052"), ("asm", "serve", "generic-8052"),
                                                 ("c", "serve", "generic-8052"), ("sparse-asm", "selftest", "n76e003")])

@@ -9,13 +9,13 @@ import subprocess
 
 import pytest
 
-from test_cli import one_line_error, run
+from helpers import cli, one_line_error
 
 TINY = ["--pool", "4", "--hidden", "8", "--epochs", "1", "--augment", "0"]
 
 
 def train(data_dir, output, *extra, **kw):
-    return run("train", "--data", str(data_dir), "-o", str(output), *TINY, *extra, **kw)
+    return cli("train", "--data", str(data_dir), "-o", str(output), *TINY, *extra, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_quantize_refuses_its_input_as_output(tmp_path, data_dir, float_model):
     copy.write_bytes(float_model.read_bytes())
     os.link(copy, tmp_path / "hard.d51")
     for output in (copy, tmp_path / "." / "m.d51", tmp_path / "hard.d51"):
-        out = run("quantize", str(copy), "-o", str(output), "--data", str(data_dir))
+        out = cli("quantize", str(copy), "-o", str(output), "--data", str(data_dir))
         one_line_error(out, "is the input", "name a different output file")
     assert copy.read_bytes() == float_model.read_bytes()
 

@@ -6,8 +6,7 @@ import os
 
 import pytest
 
-from test_cli import one_line_error, run
-from test_mnist import own_digits
+from helpers import cli, one_line_error, own_digits
 
 TINY = ["--pool", "4", "--hidden", "8", "--epochs", "1", "--augment", "0"]
 
@@ -22,32 +21,32 @@ TINY = ["--pool", "4", "--hidden", "8", "--epochs", "1", "--augment", "0"]
     ("--weight-decay", "inf", "must be finite numbers"),
 ])
 def test_bad_training_numbers_fail_before_training(tmp_path, data_dir, option, value, message):
-    out = run("train", "--data", str(data_dir), "-o", str(tmp_path / "m.d51"), *TINY, option, value)
+    out = cli("train", "--data", str(data_dir), "-o", str(tmp_path / "m.d51"), *TINY, option, value)
     one_line_error(out, "bad training option", message)
     assert "1/1" not in out.stderr and not os.listdir(tmp_path)  # no epoch ran
 
 
 def test_diverging_training_stops_with_one_line_and_no_file(tmp_path, data_dir):
-    out = run("train", "--data", str(data_dir), "-o", str(tmp_path / "m.d51"), *TINY, "--lr", "1e30")
+    out = cli("train", "--data", str(data_dir), "-o", str(tmp_path / "m.d51"), *TINY, "--lr", "1e30")
     one_line_error(out, "training diverged in epoch 1", "smaller --lr")
     assert not os.listdir(tmp_path)
 
 
 def test_demo_with_a_missing_model_is_an_error(tmp_path, data_dir):
-    out = run("demo", "--data", str(data_dir), "--model", str(tmp_path / "typo.d51"), "--out", str(tmp_path / "out"))
+    out = cli("demo", "--data", str(data_dir), "--model", str(tmp_path / "typo.d51"), "--out", str(tmp_path / "out"))
     one_line_error(out, "typo.d51: no such file")
     assert "training" not in out.stderr and not (tmp_path / "out").exists()
 
 
 def test_demo_with_no_images_leaves_no_folder(tmp_path, data_dir):
-    out = run("demo", "--data", str(data_dir), "--out", str(tmp_path / "out"), "--images", "0")
+    out = cli("demo", "--data", str(data_dir), "--out", str(tmp_path / "out"), "--images", "0")
     one_line_error(out, "--images 0")
     assert not (tmp_path / "out").exists()
 
 
 def test_build_refuses_images_in_serve_mode(tmp_path, data_dir):
     for extra in (["--images", "0"], ["--images", "5"], ["--start", "3"]):
-        out = run("build", str(tmp_path / "m.q51"), "-o", str(tmp_path / "fw"), "--mode", "serve", *extra)
+        out = cli("build", str(tmp_path / "m.q51"), "-o", str(tmp_path / "fw"), "--mode", "serve", *extra)
         one_line_error(out, "only apply to --mode selftest")
     assert not (tmp_path / "fw").exists()
 
@@ -73,18 +72,19 @@ def frontier_with(tmp_path, edit):
     (lambda rows: rows[5].__setitem__("chip_times", {"ch559": {"ms": "fast"}}), "row 5 'chip_times' of ch559 needs 'ms'"),
 ])
 def test_fit_with_malformed_frontier_rows(tmp_path, edit, message):
-    out = run("fit", "--frontier", str(frontier_with(tmp_path, edit)))
+    out = cli("fit", "--frontier", str(frontier_with(tmp_path, edit)))
     one_line_error(out, message)
 
 
+@pytest.mark.toolchain
 def test_train_and_quantize_on_a_users_own_digit_set(tmp_path):
     data = own_digits(tmp_path / "own", classes=4)
-    out = run("train", "--data", str(data), "-o", str(tmp_path / "m.d51"), *TINY, "--epochs", "30", "--lr", "2e-2")
+    out = cli("train", "--data", str(data), "-o", str(tmp_path / "m.d51"), *TINY, "--epochs", "30", "--lr", "2e-2")
     assert out.returncode == 0, out.stderr
     assert "is not the standard MNIST" in out.stderr and "4 classes" in out.stderr
-    out = run("quantize", str(tmp_path / "m.d51"), "-o", str(tmp_path / "m.q51"), "--data", str(data), "--json")
+    out = cli("quantize", str(tmp_path / "m.d51"), "-o", str(tmp_path / "m.q51"), "--data", str(data), "--json")
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
     assert s["sizes"] == [49, 8, 4] and s["int_test_accuracy"] > 0.9
-    out = run("build", str(tmp_path / "m.q51"), "-o", str(tmp_path / "fw"))
+    out = cli("build", str(tmp_path / "m.q51"), "-o", str(tmp_path / "fw"))
     one_line_error(out, "classifies 10 digits but this model has 4 classes")
