@@ -345,7 +345,7 @@ MUTATIONS = [
              "a firmware whose linked RAM leaves too little stack is shipped and hangs"),
     Mutation("stack-check-after-link-le", "firmware/builder/sdcc.py",
              'if memory["stack_free"] < STACK_MIN:', 'if memory["stack_free"] <= STACK_MIN:',
-             ("tests/test_build.py::test_stream_model_without_room_for_the_stack_is_refused",),
+             ("tests/test_build.py::test_exactly_stack_min_bytes_of_stack_is_accepted",),
              "a firmware with exactly STACK_MIN bytes of stack is refused"),
     Mutation("frontier-picks-least-accurate", "firmware/bench/frontier.py",
              'return max(ok, key=lambda r: (r["int_accuracy"], -worst_cycles(r)), default=None)',

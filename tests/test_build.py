@@ -130,6 +130,23 @@ def test_stream_model_without_room_for_the_stack_is_refused(tmp_path):
 
 
 @pytest.mark.toolchain
+def test_exactly_stack_min_bytes_of_stack_is_accepted(tmp_path, monkeypatch):
+    """The post-link check refuses fewer than STACK_MIN free bytes, not STACK_MIN itself: no
+    model links with exactly 34 B free, so STACK_MIN is set to what 49-30-10 in stream mode
+    leaves (the estimate's SDCC share dropped so that it lets the model through), and the
+    same firmware must still build."""
+    from digit51.firmware.builder import fit, sdcc
+
+    model = _stream_model(30)
+    spec = BuildSpec.of(model, targets.get("at89s52"), "stream")
+    left = build(model, spec, tmp_path / "a", "m").memory["iram"]["stack_free"]
+    for module in (fit, sdcc):
+        monkeypatch.setattr(module, "STACK_MIN", left)
+    monkeypatch.setattr(fit, "IRAM_BASE_STREAM", 0)
+    assert build(model, spec, tmp_path / "b", "m").memory["iram"]["stack_free"] == left
+
+
+@pytest.mark.toolchain
 def test_stack_check_after_linking_refuses_what_the_estimate_let_through(tmp_path, monkeypatch):
     """The estimate is checked before compiling; the linker's own figure after it is the safety
     net for an estimate that is too low. Dropping the estimate's SDCC share (IRAM_BASE_STREAM)
