@@ -73,7 +73,7 @@ def uart_stc8_t1_1t(t: Target, clock: int, baud: int) -> Uart:
     return _uart("IOsetting/FwLib_STC8 src/fw_uart.c, include/fw_reg_base.h", actual, err,
                  ("SCON = 0x50;", "UART1 mode 1, receiver on"),
                  ("AUXR |= 0x40;", "AUXR.6 T1x12: Timer 1 counts Fsys (1T); FwLib_STC8 src/fw_uart.c, include/fw_reg_base.h"),
-                 ("AUXR &= 0xFE;", "AUXR.0 S1ST2 = 0: UART1 takes its baud from Timer 1 (reset value unconfirmed, so cleared); FwLib_STC8 src/fw_uart.c"),
+                 ("AUXR &= 0xFE;", "AUXR.0 S1ST2 = 0: UART1 takes its baud from Timer 1 (reset value unconfirmed, so cleared); BSP: FwLib_STC8 src/fw_uart.c"),
                  ("TMOD = 0x01;", "Timer 1 mode 0 = 16-bit auto-reload on STC8; Timer 0 mode 1"),
                  (f"TL1 = 0x{t1 & 0xFF:02X};", f"65536 - Fsys / 4 / baud = 0x{t1:04X}: {actual:.0f} baud"),
                  (f"TH1 = 0x{t1 >> 8:02X};", "reload high byte"),
@@ -93,14 +93,14 @@ def uart_ch55x_t1(t: Target, clock: int, baud: int) -> Uart:
 
 
 def uart_n76_t3(t: Target, clock: int, baud: int) -> Uart:
-    """N76E003: UART0 from Timer 3 (BRCK), SMOD = 1: baud = Fsys / 16 / (65536 - [RH3:RL3])."""
+    """N76E003: UART0 from Timer 3 (BRCK), SMOD = 1: baud = Fsys / 16 / (65536 - [RH3:RL3]) (BSP bsp/uart.c)."""
     n, actual, err = _divider(t, clock, baud, 16, 16, "at 16 MHz use 9600 to 38400 baud (115200 needs the oscillator trimmed to 16.6 MHz)")
     t3 = 65536 - n
     return _uart("achilikin/N76E003-SDCC-BSP bsp/uart.c, bsp/N76E003.h", actual, err,
                  ("SCON = 0x50;", "UART0 mode 1, receiver on"),
                  ("PCON |= 0x80;", "SMOD: Timer 3 overflow / 16"),
                  ("TMOD = 0x01;", "Timer 0 mode 1 (Timer 1 unused)"),
-                 ("T3CON &= 0xF8;", "Timer 3 prescale 1/1"),
+                 ("T3CON &= 0xF8;", "Timer 3 prescale 1/1 (BSP: N76E003.h T3CON T3PS[2:0])"),
                  ("T3CON |= 0x20;", "BRCK (bit 5): UART0 baud from Timer 3"),
                  (f"RL3 = 0x{t3 & 0xFF:02X};", f"65536 - Fsys / 16 / baud = 0x{t3:04X}: {actual:.0f} baud"),
                  (f"RH3 = 0x{t3 >> 8:02X};", "reload high byte"),
