@@ -365,7 +365,7 @@ MUTATIONS = [
              "np.sign(cov) * np.minimum(quotient, SLANT_ONE)", "np.sign(cov) * quotient",
              (DESKEW,), "steep slants are not clamped: the C (clamped) and the simulator part"),
     Mutation("deskew-blend-rounding", "trainer/preprocess.py",
-             "pixel(x + 1) * f + 128) >> 8", "pixel(x + 1) * f + 127) >> 8",
+             "right * f + 128) >> 8", "right * f + 127) >> 8",
              (DESKEW,), "blended pixels round down at exact halves"),
     Mutation("deskew-c-clamp-off-by-one", DESKEW_T,
              "    if (cov > SLANT_ONE)\n        cov = SLANT_ONE;", "    if (cov > SLANT_ONE + 1)\n        cov = SLANT_ONE + 1;",

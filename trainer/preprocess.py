@@ -87,17 +87,17 @@ def shear(images: np.ndarray, my: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     k = floor(s), f = s mod 256 (Q8 fraction);
     out[y][x] = (p[y][x+k] * (256 - f) + p[y][x+k+1] * f + 128) >> 8, outside pixels 0.
     Both products fit 16 bits together (<= 255 * 256 + 128), results stay 0..255."""
-    p = images.astype(np.int64)
-    width = p.shape[2]
-    s = alpha[:, None] * (np.arange(p.shape[1]) - my[:, None])  # (N, rows)
+    n, height, width = images.shape
+    # |k| <= height - 1 (|alpha| <= 256): zeros of that width on both sides stand for the
+    # pixels outside the row, so x + k and x + k + 1 always index the padded row
+    pad = max(height, width) + 1
+    p = np.zeros((n, height, width + 2 * pad), np.int32)
+    p[:, :, pad:pad + width] = images
+    s = alpha[:, None] * (np.arange(height) - my[:, None])  # (N, rows)
     k, f = s >> 8, (s & 255)[:, :, None]
-    x = np.arange(width)[None, None, :] + k[:, :, None]
-
-    def pixel(xs):
-        inside = (xs >= 0) & (xs < width)
-        return np.where(inside, np.take_along_axis(p, np.clip(xs, 0, width - 1), axis=2), 0)
-
-    return ((pixel(x) * (SLANT_ONE - f) + pixel(x + 1) * f + 128) >> 8).astype(np.uint8)
+    x = np.arange(width)[None, None, :] + (k[:, :, None] + pad)
+    left, right = np.take_along_axis(p, x, axis=2), np.take_along_axis(p, x + 1, axis=2)
+    return ((left * (SLANT_ONE - f) + right * f + 128) >> 8).astype(np.uint8)
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
