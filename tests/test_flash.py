@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from digit51.codegen.spec import BuildSpec
-from digit51.firmware.app import flash
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
 from helpers import cli

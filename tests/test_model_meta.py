@@ -5,7 +5,6 @@ docs/quantization.md, which the C code relies on)."""
 
 from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from digit51.quantize import model_file, ops

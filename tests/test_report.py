@@ -81,7 +81,6 @@ def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(d
     stop at 0xFFFF (it found no call at all when asked to run past it)."""
     from digit51.codegen.render import SelfTestSet
     from digit51.firmware.measure import layer_cycles
-    from digit51.firmware.host import pipeline
     from digit51.firmware.chips import targets
     from digit51.firmware.builder.sdcc import build
     from digit51.firmware.builder.artifacts import code_symbols

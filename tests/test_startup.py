@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +22,7 @@ from digit51.codegen.spec import BuildSpec
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
 from digit51.firmware.sim import ucsim
+from digit51.firmware.builder.artifacts import code_symbols
 from digit51.firmware.builder.sdcc import build
 
 pytestmark = pytest.mark.toolchain  # every test here builds with SDCC or runs s51
@@ -108,11 +108,11 @@ CASES = [  # (chip, clock, baud, expected register state, the chip's early hook 
 ]
 
 
-def symbol(map_text: str, name: str) -> tuple[int, str]:
-    """(address, module) of a global code symbol in SDCC's linker map."""
-    m = re.search(rf"^C:\s+([0-9A-Fa-f]{{8}})\s+{re.escape(name)}\s+(\S+)", map_text, re.M)
+def module_of(map_text: str, name: str) -> str:
+    """The module a global code symbol of SDCC's linker map was linked from (the map's third column)."""
+    m = re.search(rf"^C:\s+[0-9A-Fa-f]{{8}}\s+{re.escape(name)}\s+(\S+)", map_text, re.M)
     assert m, f"{name} is not in the map"
-    return int(m[1], 16), m[2]
+    return m[1]
 
 
 def area(map_text: str, name: str) -> tuple[int, int]:
@@ -142,10 +142,11 @@ def test_hardware_start_up_leaves_the_vendors_register_state(tmp_path, name, clo
     fw = build(timing.model_of([49, 16, 10], 4), BuildSpec.of(timing.model_of([49, 16, 10], 4), t, "serve"), tmp_path / "fw", "m", sim_exit=False, startup=targets.startup(t, clock, baud))
     map_text = (fw.folder / "firmware.map").read_text()
     # the start-up hook crt0 calls (asm __sdcc_external_startup) is ours where the chip has one
-    assert symbol(map_text, "__sdcc_external_startup")[1] == ("runtime" if hook else "_startup")
-    main, _ = symbol(map_text, "_main")
-    line_begin, _ = symbol(map_text, "_line_begin")  # main's first call after uart_init(): start-up done
-    uart_get, _ = symbol(map_text, "_uart_get")  # the first wait for a byte, after the ready line
+    assert module_of(map_text, "__sdcc_external_startup") == ("runtime" if hook else "_startup")
+    code = code_symbols(map_text)
+    main = code["_main"]
+    line_begin = code["_line_begin"]  # main's first call after uart_init(): start-up done
+    uart_get = code["_uart_get"]  # the first wait for a byte, after the ready line
     xseg, xlen = area(map_text, "XSEG")
     cmds = [f"fill iram 0 0xff {FILL:#x}", f"fill xram 0 {t.xram - 1:#x} {FILL:#x}"]
     cmds += [f"set memory sfr {a:#x} {v:#x}" for a, v in PRESET.get(name, {}).items()]

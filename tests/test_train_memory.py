@@ -44,4 +44,4 @@ def test_the_bound_is_the_option(data_dir, tmp_path):
 @pytest.mark.parametrize("value", ["0", "-5", "nan", "inf"])
 def test_a_bad_bound_is_one_line(data_dir, tmp_path, value):
     p = train("--data", data_dir, "--max-memory", value, "-o", "m.d51", cwd=tmp_path)
-    assert p.returncode == 1 and p.stderr.startswith(f"digit51: error: --max-memory ") and p.stderr.count("\n") == 1, p.stderr
+    assert p.returncode == 1 and p.stderr.startswith("digit51: error: --max-memory ") and p.stderr.count("\n") == 1, p.stderr

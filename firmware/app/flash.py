@@ -6,7 +6,6 @@ each tool's own source, named beside each command line below."""
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import shutil
 import subprocess
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from digit51.firmware import options
+from digit51.firmware.builder.artifacts import read_memory
 from digit51.firmware.chips import targets
 from digit51.trainer.errors import Digit51Error
 
@@ -86,9 +86,9 @@ def check_folder(folder: Path, target: targets.Target) -> dict:
     if not (folder / "firmware.ihx").is_file():
         raise Digit51Error(f"{folder}: no firmware.ihx; {rebuild}")
     try:
-        memory = json.loads((folder / "memory.json").read_text())
+        memory = read_memory(folder)
         built_for, hardware = memory["target"], memory["hardware"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (Digit51Error, KeyError, TypeError):
         raise Digit51Error(f"{folder}: no readable memory.json saying which chip the firmware is for; {rebuild}") from None
     if built_for != target.name:
         raise Digit51Error(f"{folder} was built for {built_for}, not {target.name}: flash it with --target {built_for}, or {rebuild}")

@@ -152,7 +152,7 @@ def measure_firmware(model, target, data, n_images: int, source: str, work: Path
 
 
 def make(a: argparse.Namespace) -> dict:
-    out = check_report_folder(a.output)
+    check_report_folder(a.output)  # before any work; checked again before publishing
     if a.images < 1:
         raise Digit51Error("--images must be at least 1")
     plt = _pyplot()

@@ -4,7 +4,6 @@ unchanged against a chip. The public face of this module is `digit51.Board`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 from digit51.firmware import protocol
 from digit51.firmware.host import run
 from digit51.firmware.chips import targets
+from digit51.firmware.builder.artifacts import read_memory
 from digit51.firmware.builder.sdcc import Firmware
 from digit51.firmware.host.session import Session, open_port
 from digit51.firmware.chips.targets import Target
@@ -86,13 +86,19 @@ def target_of(firmware: Firmware | str | Path, target: Target | str | None) -> T
         return target
     if target is not None:
         return targets.get(target)
+    name = _record(firmware).get("target")
+    return targets.get(name if isinstance(name, str) and name in targets.TARGETS else targets.DEFAULT_TARGET)
+
+
+def _record(firmware: Firmware | str | Path) -> dict:
+    """What the build recorded (memory.json beside the firmware file), or {} without one."""
     if isinstance(firmware, Firmware):
-        return targets.get(firmware.memory["target"])
-    report = Path(firmware).with_name("memory.json")
+        return firmware.memory
     try:
-        return targets.get(json.loads(report.read_text())["target"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return targets.get(targets.DEFAULT_TARGET)
+        record = read_memory(Path(firmware).parent)
+    except Digit51Error:
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 class Board:
@@ -209,17 +215,7 @@ def boot(firmware: Firmware | str | Path, target: Target | str | None = None, li
     """Start s51 on the firmware with its UART on a TCP socket on 127.0.0.1 or a pty (both made by socat)."""
     sim = Ucsim(firmware_path(firmware), target_of(firmware, target), link)
     sim.__enter__()
-    return Board(sim.port, sim, stops_itself=not _hardware(firmware))
-
-
-def _hardware(firmware: Firmware | str | Path) -> bool:
-    """Whether the build left out the simulator's stop hook (memory.json `hardware`)."""
-    if isinstance(firmware, Firmware):
-        return bool(firmware.memory.get("hardware", False))
-    try:
-        return bool(json.loads(Path(firmware).with_name("memory.json").read_text()).get("hardware", False))
-    except (OSError, ValueError, AttributeError):
-        return False
+    return Board(sim.port, sim, stops_itself=not _record(firmware).get("hardware", False))  # --hardware: no stop hook
 
 
 def run_firmware(firmware: Firmware | str | Path, images: np.ndarray | None = None,
