@@ -123,20 +123,27 @@ def quantize(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig = Qua
         biases.append(bias)
         report.append(entry)
         s_in = s_out if hidden else s_in
-    meta = {
+    meta = _meta(model, cfg, report, "uint8 pixels deskewed (if deskew) and pooled (pool) as trainer/preprocess.py defines",
+                 "neuron")
+    return IntModel(weights, biases, shifts, model.pool, meta, model.config.deskew, input_shape=tuple(model.input_shape))
+
+
+def _meta(model, cfg: QuantConfig, report: list, input_text: str, unit: str, **scheme) -> dict:
+    """The .q51 metadata: the arithmetic in words (saved with the model), the options, the per-layer report."""
+    return {
         "scheme": {
-            "input": "uint8 pixels deskewed (if deskew) and pooled (pool) as trainer/preprocess.py defines",
-            "weights": "int8 symmetric in [-127,127]; per neuron (power-of-two ratio) in hidden layers"
+            "input": input_text,
+            "weights": f"int8 symmetric in [-127,127]; per {unit} (power-of-two ratio) in hidden layers"
             + (" [per tensor]" if cfg.per_tensor else "") + ", per tensor in the output layer",
             "accumulator": "int32, bias first, then sum of int8*uint8 products",
             "requantize": "hidden: a = 0 if acc <= 0 else min(acc >> shift, 255); rounding half up via bias",
             "output": "int32 logits, argmax with the first maximum winning",
+            **scheme,
         },
         "quant_config": asdict(cfg),
         "layers": report,
         "float_model": model.meta(),
     }
-    return IntModel(weights, biases, shifts, model.pool, meta, model.config.deskew, input_shape=tuple(model.input_shape))
 
 
 CHUNK = 500  # calibration images per pass through a layer (bounds the im2col memory)
@@ -195,18 +202,7 @@ def quantize_graph(model: FloatModel, calib_images: np.ndarray, cfg: QuantConfig
         weights.append(q)
         biases.append(bias)
         report.append(entry)
-    meta = {
-        "scheme": {
-            "input": "uint8 pixels deskewed (if deskew), then the graph's leading avgpools, as trainer/preprocess.py defines",
-            "weights": "int8 symmetric in [-127,127]; per output channel (power-of-two ratio) in hidden layers"
-            + (" [per tensor]" if cfg.per_tensor else "") + ", per tensor in the output layer",
-            "accumulator": "int32, bias first, then sum of int8*uint8 products",
-            "requantize": "hidden: a = 0 if acc <= 0 else min(acc >> shift, 255); rounding half up via bias",
-            "output": "int32 logits, argmax with the first maximum winning",
-            "layers": "quantize/ops.py: conv3x3, dwconv3x3, conv1x1, maxpool2, avgpool, dense on (N, C, H, W) maps",
-        },
-        "quant_config": asdict(cfg),
-        "layers": report,
-        "float_model": model.meta(),
-    }
+    meta = _meta(model, cfg, report,
+                 "uint8 pixels deskewed (if deskew), then the graph's leading avgpools, as trainer/preprocess.py defines",
+                 "output channel", layers="quantize/ops.py: conv3x3, dwconv3x3, conv1x1, maxpool2, avgpool, dense on (N, C, H, W) maps")
     return IntModel(weights, biases, shifts, 1, meta, model.config.deskew, model.config.arch, tuple(model.input_shape))
