@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import jinja2
 import numpy as np
 
+from digit51.codegen import graph_plan
 from digit51.firmware import protocol
 from digit51.firmware.chips import targets
 from digit51.quantize.model_file import IntModel
@@ -82,14 +83,63 @@ def fold_step(n_out: int, pool: int) -> int:
     return max(4, -(-n_out // (pool * pool)))
 
 
+MAP_KERNELS = {"c": "kernels/map/c.inc.j2", "sparse-c": "kernels/map/c.inc.j2", "asm": "kernels/map/asm.inc.j2", "sparse-asm": "kernels/map/asm.inc.j2"}  # one tap of a convolution (ops/maps.inc.j2)
+
+
+def dense_sizes(model: IntModel) -> list[int]:
+    """[inputs of each dense layer..., classes]: what the dense kernels' buffers are sized by."""
+    spec = graph_plan.deployed_graph(model)
+    if not spec:
+        return list(model.sizes)
+    return [*graph_plan.plan(spec, model.input_shape).dense_inputs, int(model.biases[-1].shape[0])]
+
+
+def graph_context(spec: str, plan: graph_plan.Plan, kernel: str) -> dict:
+    """The template values of a layer graph's inference: its buffers and, per segment, each
+    step's arguments (codegen/templates/program/infer_graph.c.j2)."""
+    b = plan.buffers
+    defines = [("ACT_A", b["act_a"], "layer outputs, ping"), ("ACT_B", b["act_b"], "layer outputs, pong"),
+               ("PLANE_A", b["plane_a"], "one channel's plane"), ("PLANE_B", b["plane_b"], "one channel's plane"),
+               ("ROW_ACC", b["row_acc"], "sums of one output row")]
+    parts = []
+    for part in plan.parts:
+        if isinstance(part, graph_plan.Dense):
+            parts.append({"segment": False, "layer": part.step.layer, "hidden": part.dst != "logits", "src": part.src, "dst": part.dst})
+            continue
+        steps = []
+        for i, (s, (src, dst)) in enumerate(zip(part.steps, graph_plan.plane_names(part))):
+            c_in, h, w = s.shape_in
+            if i == 0 and s.kind not in graph_plan.CROSS_CHANNEL:
+                src = f"{src} + o * {h * w}u"  # a channel-wise head reads channel o of its input
+            if dst == part.dst:
+                dst = f"{dst} + o * {s.plane_out}u"
+            steps.append({"kind": s.kind, "layer": s.layer, "src": src, "dst": dst, "c_in": c_in, "h": h, "w": w,
+                          "n": s.n, "shift": (s.n * s.n).bit_length() - 1, "plane_in": h * w,
+                          "w_stride": 9 * c_in if s.kind == "conv3x3" else c_in})
+        parts.append({"segment": True, "channels": part.channels, "steps": steps,
+                      "text": ", ".join(f"{s.kind}{s.n if s.kind == 'avgpool' else ''}" for s in part.steps)})
+    return {
+        "graph": spec,
+        "input_h": plan.input_shape[0],
+        "input_w": plan.input_shape[1],
+        "buffer_defines": [{"name": n, "value": max(v, 1), "text": t} for n, v, t in defines],
+        "plane_a": b["plane_a"], "plane_b": b["plane_b"], "row_acc": b["row_acc"],
+        "row_chunk": graph_plan.ROW_CHUNK,
+        "map_kernel_template": MAP_KERNELS[kernel],
+        "parts": parts,
+        "map_kinds": sorted({s.kind for p in plan.parts if isinstance(p, graph_plan.Segment) for s in p.steps}),
+    }
+
+
 PER_LINE = 16
 MAX_MODEL_NAME = 200  # the `ready` line's model=, so that the line stays under protocol.MAX_LINE
 
 
-def model_name(sizes: list[int]) -> str:
-    """The model's name in the `ready` line: its layer widths (196-192-64-10); a name longer
-    than MAX_MODEL_NAME (hundreds of layers) is shortened to first-<n>hidden-last."""
-    name = arch_name(sizes)
+def model_name(sizes: list[int], graph: str = "") -> str:
+    """The model's name in the `ready` line: its layer widths (196-192-64-10), or a graph's
+    spec; a name longer than MAX_MODEL_NAME (hundreds of layers) is shortened to
+    first-<n>hidden-last."""
+    name = graph or arch_name(sizes)
     return name if len(name) <= MAX_MODEL_NAME else f"{sizes[0]}-{len(sizes) - 2}hidden-{sizes[-1]}"
 
 
@@ -118,7 +168,7 @@ def c_int32(v: int) -> str:
 @dataclass(frozen=True)
 class SelfTestSet:
     indices: list[int]  # MNIST test-set index of each image
-    images: np.ndarray  # (N, 28, 28) uint8
+    images: np.ndarray  # (N, H, W) uint8, the model's input shape
     labels: np.ndarray  # (N,) uint8
 
 
@@ -138,35 +188,42 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
     if startup.target.xaddr not in XRAM:
         raise ValueError(f"target xaddr must be one of {tuple(XRAM)}")
     main_template, infer_template, act_mem = MODES[mode]
+    spec = graph_plan.deployed_graph(model)
+    plan = graph_plan.plan(spec, model.input_shape) if spec else None
+    if plan and mode == "stream":
+        raise ValueError("stream mode runs MLPs on 28x28 images only")
     n = len(model.weights)
+    map_layers = {s.layer for s in graph_plan.steps(spec, model.input_shape) if s.kind != "dense" and s.layer is not None} if plan else set()
     layers = []
     for i, (w, b) in enumerate(zip(model.weights, model.biases)):
         stored = w.T if mode == "stream" and i == 0 else w  # stream: layer 0 input-major
+        on_map = i in map_layers  # map layers keep int8 weights (ops/maps.inc.j2); dense ones the kernel's weight_t
         layers.append({
             "index": i,
-            "n_in": int(w.shape[1]),
+            "n_in": int(w.size // w.shape[0]),
             "n_out": int(w.shape[0]),
             "n_weights": int(w.size),  # computed here: L_OUT * L_IN overflows C's 16-bit int
             "hidden": i < n - 1,
-            "weights": c_rows(stored.astype(np.int16) + weight_offset),
+            "ctype": "int8_t" if on_map else "weight_t",
+            "weights": c_rows(stored.reshape(len(stored), -1).astype(np.int16) + (0 if on_map else weight_offset)),
             "biases": [", ".join(c_int32(int(v)) for v in b[k : k + 8]) for k in range(0, len(b), 8)],
             "shifts": c_rows(model.shifts[i]) if i < n - 1 else [],
             "src": "act_in" if i == 0 else ("act_a" if i % 2 else "act_b"),
             "dst": "act_a" if i % 2 == 0 else "act_b",
         })
+    height, width = model.input_shape
     ctx = {
         "banner": BANNER.format(source=source),
-        "model_name": model_name(model.sizes),
+        "model_name": model_name(model.sizes, model.graph),
         "layers": layers,
         "n_layers": n,
-        "n_input": model.sizes[0],
-        "ping_width": max(model.sizes[1:-1][0::2]),
-        "pong_width": max(model.sizes[1:-1][1::2] or [1]),
-        "logits_space": stream_logits_space(model.sizes) if mode == "stream" else 10,
+        "n_input": model.sizes[0] if not plan else height * width,
+        "n_classes": int(model.biases[-1].shape[0]),
+        "logits_space": stream_logits_space(model.sizes) if mode == "stream" else int(model.biases[-1].shape[0]),
         "fold_step": fold_step(model.sizes[1], model.pool),
         "printf_fn": PRINTF[mode],
         "pool": model.pool,
-        "pool_side": 28 // model.pool,
+        "pool_side": width // model.pool,
         "pool_shift": pool_shift(model.pool),
         "pool_half": (model.pool * model.pool) >> 1,
         "deskew": model.deskew,
@@ -177,7 +234,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "asm_helpers": kernel in ASM_KERNELS,
         "kernel_layers": kernel in LAYER_KERNELS,
         "xram": XRAM[startup.target.xaddr],
-        "nz": sparse_sizes(model.sizes),
+        "nz": sparse_sizes(dense_sizes(model)),
         "act_mem": act_mem,
         "call_layers": layers[1:] if mode == "stream" else layers,
         "weight_type": weight_type,
@@ -186,12 +243,22 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         "kind_quit": f"0x{protocol.KIND_QUIT:02X}",
         "crc_init": f"0x{protocol.CRC_INIT:04X}",
         "crc_poly": f"0x{protocol.CRC_POLY:04X}",
-        "image_bytes": protocol.IMAGE_BYTES,
+        "image_bytes": height * width,
+        "image_side": width,
         "startup": startup.context(),
         "xaddr": startup.target.xaddr,  # kernels: "ri_page" (MOVX @R0, page in xpage_sfr) or "dptr"
         "xpage_sfr": startup.target.xpage_sfr,
         "cycles_unit": "machine cycles" if startup.target.clocks_per_cycle > 1 else "clocks",
+        "map_kinds": [],
     }
+    if plan:
+        infer_template = "program/infer_graph.c.j2"
+        ctx.update(graph_context(spec, plan, kernel))
+    else:
+        ctx["buffer_defines"] = [
+            {"name": "PING_WIDTH", "value": max(model.sizes[1:-1][0::2]), "text": "widest hidden layer with an even index (0, 2, ...)"},
+            {"name": "PONG_WIDTH", "value": max(model.sizes[1:-1][1::2] or [1]), "text": "widest hidden layer with an odd index, at least 1"},
+        ]
     templates = {"model.h": "data/model.h.j2", "weights.c": "data/weights.c.j2", "runtime.h": "runtime/runtime.h.j2", "runtime.c": "runtime/runtime.c.j2"}
     templates["main.c"] = main_template
     templates["infer.c"] = infer_template
@@ -199,7 +266,7 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
         templates["images.c"] = "data/images.c.j2"
         ctx["n_images"] = len(selftest.indices)
         ctx["images"] = [
-            {"index": int(i), "label": int(label), "rows": c_rows(img, 28)}
+            {"index": int(i), "label": int(label), "rows": c_rows(img, width)}
             for i, img, label in zip(selftest.indices, selftest.images, selftest.labels)
         ]
     env = _env()

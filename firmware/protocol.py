@@ -17,7 +17,7 @@ Each key appears once in a line; a line with a key twice is corrupt (which value
 cannot be told).
 
 - `ready`: first line after reset; `images=N` only in self-test mode (N embedded images).
-- `pred`: `digit` is the argmax of the ten `logits` (the first maximum); `cycles` are
+- `pred`: `digit` is the argmax of the `logits`, one per class (ten for digits; the first maximum wins); `cycles` are
   machine cycles of this inference, counted by Timer 0.
 - `error img=N reason=crc`: a frame failed its CRC. N is read from that same frame, which
   failed its check, so N may be wrong too: the host never trusts it to name an image; it
@@ -30,11 +30,11 @@ cannot be told).
 
 Host -> firmware (serve and stream mode), binary frames, answered one at a time:
 
-    0xA5 'I' idx_lo idx_hi pixel[784] crc_hi crc_lo     classify one 28x28 image
+    0xA5 'I' idx_lo idx_hi pixel[H*W] crc_hi crc_lo   classify one image (784 pixels for 28x28)
     0xA5 'Q' 0x00 0x00 crc_hi crc_lo                   finish: the firmware prints `done`
 
 The frame CRC (same CRC-16) covers every byte between the magic and the CRC: the kind,
-both index bytes and (for 'I') the 784 pixels, row by row. It is sent high byte first.
+both index bytes and (for 'I') the H*W pixels of the model's input shape, row by row. It is sent high byte first.
 The quit frame is always `A5 51 00 00 A5 62`. Only 0xA5 followed by 'I' or 'Q' starts a
 frame: on any other byte after 0xA5 the firmware goes on hunting for 0xA5 from that byte,
 so noise before a frame never costs the frame. The host sends the next frame only after
@@ -53,7 +53,9 @@ KIND_IMAGE = ord("I")
 KIND_QUIT = ord("Q")
 CRC_INIT = 0xFFFF
 CRC_POLY = 0x1021
-IMAGE_BYTES = 28 * 28
+IMAGE_BYTES = 28 * 28  # an MNIST image; a model on other images takes H * W (up to MAX_IMAGE_BYTES)
+MAX_IMAGE_BYTES = 64 * 64
+MAX_CLASSES = 255
 
 
 def crc16(data: bytes, crc: int = CRC_INIT) -> int:
@@ -73,8 +75,8 @@ def _frame(kind: int, idx: int, payload: bytes) -> bytes:
 
 
 def image_frame(idx: int, pixels: bytes) -> bytes:
-    if len(pixels) != IMAGE_BYTES or not 0 <= idx < 0xFFFF:
-        raise ValueError("an image frame carries a 0..65534 index and 784 pixels")
+    if not 1 <= len(pixels) <= MAX_IMAGE_BYTES or not 0 <= idx < 0xFFFF:
+        raise ValueError(f"an image frame carries a 0..65534 index and 1..{MAX_IMAGE_BYTES} pixels")
     return _frame(KIND_IMAGE, idx, bytes(pixels))
 
 
@@ -117,7 +119,7 @@ class BadLine:
     reason: str
 
 
-_LINE = re.compile(r"^(?P<body>(?P<kind>[a-z]+)(?: [a-z]+=[-0-9A-Za-z,]+)*) \*(?P<crc>[0-9A-F]{4})$")
+_LINE = re.compile(r"^(?P<body>(?P<kind>[a-z]+)(?: [a-z]+=[-0-9A-Za-z,:]+)*) \*(?P<crc>[0-9A-F]{4})$")
 _INT = re.compile(r"^-?[0-9]+$")
 
 
@@ -142,9 +144,9 @@ def parse_line(text: str):
     try:
         if kind == "pred" and set(fields) == {"img", "digit", "logits", "cycles"}:
             logits = tuple(_int(v, -(2**31), 2**31 - 1) for v in fields["logits"].split(","))
-            if len(logits) != 10:
+            if not 2 <= len(logits) <= MAX_CLASSES:
                 raise ValueError("logits")
-            return Prediction(_int(fields["img"], 0, 65535), _int(fields["digit"], 0, 9), logits,
+            return Prediction(_int(fields["img"], 0, 65535), _int(fields["digit"], 0, len(logits) - 1), logits,
                               _int(fields["cycles"], 0, 2**32 - 1))
         if kind == "ready" and {"mode", "model"} <= set(fields) <= {"mode", "model", "images"}:
             images = _int(fields["images"], 0, 65535) if "images" in fields else None
@@ -162,7 +164,7 @@ def parse_line(text: str):
 TELNET_PREAMBLE = bytes([0xFF, 0xFB, 0x01, 0xFF, 0xFB, 0x03, 0x00])  # ucsim's -k socket
 
 
-MAX_LINE = 512  # bytes; the longest valid line (a pred with ten 32-bit logits) is under 200
+MAX_LINE = 4096  # bytes; the longest valid line (a pred with 255 32-bit logits) is under 3,200
 
 
 class LineReader:

@@ -9,19 +9,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from digit51.codegen.render import DEFAULT_KERNEL, FALLBACK_KERNEL, XRAM, fold_step, kernel_for, kernel_memory, stream_logits_space
+from digit51.codegen import graph_plan
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.chips.target import Target
 from digit51.firmware.protocol import IMAGE_BYTES
 from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
+from digit51.trainer import arch
 from digit51.trainer.errors import Digit51Error
 
-N_CLASSES = 10  # the firmware's N_CLASSES (codegen/templates/data/model.h.j2)
 # Code bytes besides the weights and images (startup, printf, UART, CRC, the kernels),
 # measured from the .mem files of builds of the default model, rounded up.
 RUNTIME_CODE = 4600
 RUNTIME_CODE_STREAM = 3800  # stream mode (printf_fast, C kernel): 3,710 B measured for 196-11-10, 196-16-10 and 196-20-10
 IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
+MAPS_CODE = 1200  # the map ops and their kernel (codegen/templates/ops/maps.inc.j2, kernels/map/)
 DESKEW_CODE = 1950  # the deskew functions (codegen/templates/ops/deskew.inc.j2), SDCC 4.2: 1,875 B in self-test builds with asm kernels, 2,015 with c (serve builds, which carry no images: 2,036-2,197)
 # Internal RAM bytes the deepest call chain needs, from ucsim's stack peak: 34 B in serve
 # mode (default model, printf), 31 B in stream mode with printf (196-11-10 on at89s52, peak
@@ -49,9 +51,25 @@ class Need:
     iram: int  # internal RAM, buffers and SDCC's own use
 
 
+def estimate_graph(spec: BuildSpec) -> Need:
+    """`estimate` of a layer graph: the weights, the memory plan's buffers (codegen/graph_plan.py),
+    the dense kernel's list, the image (and the deskew state)."""
+    plan = graph_plan.plan(spec.graph, spec.input_shape)
+    k_xram, k_iram = kernel_memory(spec.kernel or FALLBACK_KERNEL, [*plan.dense_inputs, plan.classes])
+    params = arch.param_shapes(arch.parse(spec.graph), *spec.input_shape)
+    n_weights = sum(int(np.prod(s)) for s in params[0::2])
+    n_out = sum(s[0] for s in params[1::2])
+    pixels = spec.input_shape[0] * spec.input_shape[1]
+    code = n_weights + 5 * n_out - plan.classes + RUNTIME_CODE + MAPS_CODE + spec.n_images * (pixels + 3) + spec.deskew * DESKEW_CODE
+    image = pixels + DESKEW_XRAM if spec.deskew else 0
+    return Need(code, plan.xram + k_xram + image, IRAM_BASE + k_iram)
+
+
 def estimate(spec: BuildSpec) -> Need:
     """Memory the firmware of `spec` needs (checked before compiling); with no kernel chosen,
     the dense kernel's, which needs the least. Deskew buffers the whole image in XRAM."""
+    if spec.graph:
+        return estimate_graph(spec)
     sizes, pool, mode = list(spec.sizes), spec.pool, spec.mode
     k_xram, k_iram = kernel_memory(spec.kernel or FALLBACK_KERNEL, sizes)
     hidden = sizes[1:-1]
@@ -69,7 +87,8 @@ def estimate(spec: BuildSpec) -> Need:
 
 
 def max_selftest_images(spec: BuildSpec) -> int:
-    return max(0, (spec.target.code - estimate(spec.but(mode="selftest", n_images=0, kernel=None)).code) // IMAGE_CODE)
+    per_image = spec.input_shape[0] * spec.input_shape[1] + 3  # pixels, label, uint16 index
+    return max(0, (spec.target.code - estimate(spec.but(mode="selftest", n_images=0, kernel=None)).code) // per_image)
 
 
 def per_build(spec: BuildSpec) -> int:
@@ -163,7 +182,14 @@ def first_mode(sizes, pool: int, deskew: bool, target: Target, modes=("serve", "
 
 
 def serving_mode(model: IntModel, target: Target) -> str:
-    mode = first_mode(model.sizes, model.pool, model.deskew, target)
+    mode = None
+    for m in ("serve", "stream"):
+        try:
+            check_fit(BuildSpec.of(model, target, m))
+            mode = m
+            break
+        except Digit51Error:
+            continue
     if mode is None:
         raise Digit51Error(f"model {model.name} fits {target.name} in no serving mode: use a smaller model or a bigger --target")
     return mode

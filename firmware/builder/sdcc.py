@@ -18,7 +18,7 @@ from pathlib import Path
 from digit51.codegen.render import SelfTestSet, render
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.builder.artifacts import parse_mem
-from digit51.firmware.builder.fit import N_CLASSES, STACK_MIN, check_acc24, resolve
+from digit51.firmware.builder.fit import STACK_MIN, check_acc24, resolve
 from digit51.firmware.chips.targets import Startup, startup as make_startup
 from digit51.quantize.model_file import IntModel
 from digit51.trainer.errors import Digit51Error
@@ -83,25 +83,10 @@ def build(model: IntModel, spec: BuildSpec, out: Path, source: str, selftest: Se
         return publish(compile_firmware(model, spec, tmp, source, selftest, sim_exit, startup), out)
 
 
-def check_deployable(model: IntModel) -> None:
-    """One line for a model the firmware cannot run yet: a layer graph, or images other
-    than 28x28 (issue 20: the Python side has them, the kernels do not yet)."""
-    if model.graph:
-        raise Digit51Error(f"convolution layers are not in the firmware yet: {model.graph} cannot be built; "
-                           "train an MLP (--hidden/--pool) to deploy")
-    if tuple(model.input_shape) != (28, 28):
-        raise Digit51Error(f"{model.input_shape[0]}x{model.input_shape[1]} images are not in the firmware yet (28x28 only): "
-                           "train on 28x28 images to deploy")
-
-
 def compile_firmware(model: IntModel, spec: BuildSpec, folder: Path, source: str, selftest: SelfTestSet | None = None,
                      sim_exit: bool = True, startup: Startup | None = None) -> Firmware:
     """Render and compile into the empty private folder `folder`. The inputs are checked
     (the model, then the spec against the chip's budgets, once) before SDCC is looked for."""
-    check_deployable(model)
-    if model.sizes[-1] != N_CLASSES:
-        raise Digit51Error(f"the firmware classifies {N_CLASSES} digits but this model has {model.sizes[-1]} classes: "
-                           "train on a set with labels 0..9")
     spec, _ = resolve(spec.but(n_images=len(selftest.indices) if selftest else 0))
     if spec.mode == "stream":
         check_acc24(model)
