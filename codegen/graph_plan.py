@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from digit51.trainer import arch
 
 CROSS_CHANNEL = ("conv3x3", "conv1x1")  # an output channel reads every input channel
+STREAM_POOLS = (2, 4)  # a leading avgpool the firmware's streamed pooling (ops/pool.inc.j2) runs as pixels arrive
 ROW_CHUNK = 64  # conv1x1 sums at most this many positions at a time in row_acc
 
 
@@ -61,7 +62,8 @@ class Dense:
 
 @dataclass(frozen=True)
 class Plan:
-    input_shape: tuple[int, int]
+    input_shape: tuple[int, int]  # the map in act_in: the image, pooled by `pool`
+    pool: int  # a leading avgpoolK run on the image as it arrives (1: none), as the MLP firmware pools
     parts: tuple  # Segment and Dense, in order
     buffers: dict  # name -> bytes, for act_in, act_a, act_b, plane_a, plane_b, row_acc (int32 words)
     classes: int
@@ -96,8 +98,15 @@ def steps(spec: str, input_shape: tuple[int, int]) -> list[Step]:
 
 
 def plan(spec: str, input_shape: tuple[int, int]) -> Plan:
-    """The plan of `spec` on input_shape images; ValueError (from arch) for a spec that cannot work."""
+    """The plan of `spec` on input_shape images; ValueError (from arch) for a spec that cannot work.
+    A leading avgpool2 or avgpool4 on square images whose side it divides is run as the pixels
+    arrive (the same sums as ops.avgpool), so act_in holds the pooled image."""
     all_steps = steps(spec, input_shape)
+    pool, (h, w) = 1, input_shape
+    first = all_steps[0]
+    if first.kind == "avgpool" and first.n in STREAM_POOLS and h == w and h % first.n == 0:
+        pool, h, w = first.n, h // first.n, w // first.n
+        all_steps = all_steps[1:]
     parts, group, buf = [], [], "act_in"
     other = {"act_in": "act_a", "act_a": "act_b", "act_b": "act_a"}
 
@@ -117,7 +126,7 @@ def plan(spec: str, input_shape: tuple[int, int]) -> Plan:
             if s.kind in CROSS_CHANNEL:
                 close()
             group.append(s)
-    sizes = {"act_in": input_shape[0] * input_shape[1], "act_a": 1, "act_b": 1, "plane_a": 0, "plane_b": 0, "row_acc": 0}
+    sizes = {"act_in": h * w, "act_a": 1, "act_b": 1, "plane_a": 0, "plane_b": 0, "row_acc": 0}
     for p in parts:
         if isinstance(p, Segment):
             sizes[p.dst] = max(sizes[p.dst], p.channels * p.steps[-1].plane_out)
@@ -131,7 +140,7 @@ def plan(spec: str, input_shape: tuple[int, int]) -> Plan:
                     sizes["row_acc"] = max(sizes["row_acc"], min(ROW_CHUNK, s.plane_out))
         elif p.dst != "logits":
             sizes[p.dst] = max(sizes[p.dst], p.step.shape_out[0])
-    return Plan(tuple(input_shape), tuple(parts), sizes, all_steps[-1].n)
+    return Plan((h, w), pool, tuple(parts), sizes, all_steps[-1].n)
 
 
 def plane_names(segment: Segment) -> list[tuple[str, str]]:

@@ -120,8 +120,8 @@ def graph_context(spec: str, plan: graph_plan.Plan, kernel: str) -> dict:
                       "text": ", ".join(f"{s.kind}{s.n if s.kind == 'avgpool' else ''}" for s in part.steps)})
     return {
         "graph": spec,
-        "input_h": plan.input_shape[0],
-        "input_w": plan.input_shape[1],
+        "input_h": plan.input_shape[0] * plan.pool,
+        "input_w": plan.input_shape[1] * plan.pool,
         "buffer_defines": [{"name": n, "value": max(v, 1), "text": t} for n, v, t in defines],
         "plane_a": b["plane_a"], "plane_b": b["plane_b"], "row_acc": b["row_acc"],
         "row_chunk": graph_plan.ROW_CHUNK,
@@ -212,20 +212,21 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
             "dst": "act_a" if i % 2 == 0 else "act_b",
         })
     height, width = model.input_shape
+    pool = plan.pool if plan else model.pool
     ctx = {
         "banner": BANNER.format(source=source),
         "model_name": model_name(model.sizes, model.graph),
         "layers": layers,
         "n_layers": n,
-        "n_input": model.sizes[0] if not plan else height * width,
+        "n_input": model.sizes[0] if not plan else plan.input_shape[0] * plan.input_shape[1],
         "n_classes": int(model.biases[-1].shape[0]),
         "logits_space": stream_logits_space(model.sizes) if mode == "stream" else int(model.biases[-1].shape[0]),
         "fold_step": fold_step(model.sizes[1], model.pool),
         "printf_fn": PRINTF[mode],
-        "pool": model.pool,
-        "pool_side": width // model.pool,
-        "pool_shift": pool_shift(model.pool),
-        "pool_half": (model.pool * model.pool) >> 1,
+        "pool": pool,
+        "pool_side": width // pool,
+        "pool_shift": pool_shift(pool),
+        "pool_half": (pool * pool) >> 1,
         "deskew": model.deskew,
         "slant_one": SLANT_ONE,
         "mode": mode,
