@@ -201,3 +201,22 @@ def ui_stop(proc: subprocess.Popen) -> int:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def shapes_set(folder, h=16, w=16, classes=3, n_train=600, n_test=120, seed=0):
+    """Class c: a bright bar at a class-dependent place and angle, on noise."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for stem, n in (("train", n_train), ("t10k", n_test)):
+        labels = (np.arange(n) % classes).astype(np.uint8)
+        rng.shuffle(labels)
+        images = rng.integers(0, 30, (n, h, w)).astype(np.uint8)
+        for i, c in enumerate(labels):
+            r = rng.integers(1, h - 3)
+            if c % 2:
+                images[i, 1 : h - 1, (c * 3 + int(rng.integers(0, 2))) % (w - 2) + 1] = 240
+            else:
+                images[i, r : r + 2, 2 + c : w - 2] = 240
+        idx_file(folder / f"{stem}-images-idx3-ubyte.gz", images)
+        idx_file(folder / f"{stem}-labels-idx1-ubyte.gz", labels)
+    return folder

@@ -1,7 +1,7 @@
 """Layer graphs and sets of any shape through train, eval and quantize: synthetic IDX sets
 of other shapes (16x16 with 3 classes, 20x12 with 2), the integer ops against their
-textbook sums, the simulator against the float network, the versioned model files and the
-firmware's one-line refusal."""
+textbook sums, the simulator against the float network and the versioned model files (the
+firmware side: tests/test_graph_firmware.py)."""
 
 import dataclasses
 import json
@@ -18,26 +18,7 @@ from digit51.trainer import model_file as float_model_file
 from digit51.trainer.config import TrainConfig
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.train import accuracy, train
-from helpers import cli, idx_file
-
-
-def shapes_set(folder, h=16, w=16, classes=3, n_train=600, n_test=120, seed=0):
-    """Class c: a bright bar at a class-dependent place and angle, on noise."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir()
-    for stem, n in (("train", n_train), ("t10k", n_test)):
-        labels = (np.arange(n) % classes).astype(np.uint8)
-        rng.shuffle(labels)
-        images = rng.integers(0, 30, (n, h, w)).astype(np.uint8)
-        for i, c in enumerate(labels):
-            r = rng.integers(1, h - 3)
-            if c % 2:
-                images[i, 1 : h - 1, (c * 3 + int(rng.integers(0, 2))) % (w - 2) + 1] = 240
-            else:
-                images[i, r : r + 2, 2 + c : w - 2] = 240
-        idx_file(folder / f"{stem}-images-idx3-ubyte.gz", images)
-        idx_file(folder / f"{stem}-labels-idx1-ubyte.gz", labels)
-    return folder
+from helpers import cli, idx_file, shapes_set
 
 
 @pytest.fixture(scope="module")
@@ -202,14 +183,6 @@ def test_a_graph_with_a_broken_weight_shape_is_refused(graph_pair, tmp_path):
     int_model_file.save(tmp_path / "bad.q51", bad)
     with pytest.raises(Digit51Error, match="layer 1 has the wrong types, shapes or ranges"):
         int_model_file.load(tmp_path / "bad.q51")
-
-
-def test_the_firmware_refuses_a_graph_in_one_line(graph_pair, tmp_path):
-    data, model, q = graph_pair
-    int_model_file.save(tmp_path / "m.q51", q)
-    r = cli("build", str(tmp_path / "m.q51"), "-o", str(tmp_path / "fw"))
-    assert r.returncode == 1 and r.stderr.count("\n") == 1
-    assert "convolution layers are not in the firmware yet: avgpool2,conv3x3:3,maxpool2,dense:8,dense:3" in r.stderr
 
 
 def test_a_conv_whose_sum_could_leave_int32_is_refused():

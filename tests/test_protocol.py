@@ -71,8 +71,10 @@ def test_frames_roundtrip_crc():
     assert f[0] == protocol.FRAME_MAGIC and f[1] == protocol.KIND_IMAGE and f[2:4] == bytes([1, 2])
     assert protocol.crc16(f[1:-2]) == int.from_bytes(f[-2:], "big")
     assert protocol.crc16(f[1:]) == 0  # the firmware's check
-    with pytest.raises(ValueError):
-        protocol.image_frame(0, img[:-1])
+    assert len(protocol.image_frame(0, img[:-1])) == len(f) - 1  # another model's image size
+    for wrong in (b"", bytes(protocol.MAX_IMAGE_BYTES + 1)):
+        with pytest.raises(ValueError):
+            protocol.image_frame(0, wrong)
 
 
 def test_session_over_pyserial_loop_url():
@@ -89,7 +91,7 @@ def test_line_reader_memory_stays_bounded_on_endless_lines_and_nul_streams():
     recs = r.feed(line("ready mode=serve model=x"))
     for _ in range(300):  # 300 KB without an end of line
         recs += r.feed(b"A" * 1000)
-        assert len(r.buf) <= 1024
+        assert len(r.buf) <= 2 * protocol.MAX_LINE
     recs += r.feed(b"tail of it\r\n" + line(PRED))
     assert [type(x).__name__ for x in recs] == ["Ready", "BadLine", "Prediction"]
     assert "longer than" in recs[1].reason

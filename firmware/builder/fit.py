@@ -23,7 +23,13 @@ from digit51.trainer.errors import Digit51Error
 RUNTIME_CODE = 4600
 RUNTIME_CODE_STREAM = 3800  # stream mode (printf_fast, C kernel): 3,710 B measured for 196-11-10, 196-16-10 and 196-20-10
 IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
-MAPS_CODE = 1200  # the map ops and their kernel (codegen/templates/ops/maps.inc.j2, kernels/map/)
+# Code of the map ops (codegen/templates/ops/maps.inc.j2) a graph links, by the function each layer
+# kind runs, from SDCC 4.2's listing of a build with all of them (c kernels), rounded up; plus
+# mac_row (kernels/map/) and the channel loop of each layer in classify().
+MAP_CODE = {"conv3x3": ("conv3x3_channel", 510), "dwconv3x3": ("conv3x3_channel", 510), "conv1x1": ("conv1x1_channel", 400),
+            "maxpool2": ("maxpool2_plane", 350), "avgpool": ("avgpool_plane", 500)}
+MAC_ROW_CODE = 200
+MAP_STEP_CODE = 40
 DESKEW_CODE = 1950  # the deskew functions (codegen/templates/ops/deskew.inc.j2), SDCC 4.2: 1,875 B in self-test builds with asm kernels, 2,015 with c (serve builds, which carry no images: 2,036-2,197)
 # Internal RAM bytes the deepest call chain needs, from ucsim's stack peak: 34 B in serve
 # mode (default model, printf), 31 B in stream mode with printf (196-11-10 on at89s52, peak
@@ -60,9 +66,13 @@ def estimate_graph(spec: BuildSpec) -> Need:
     n_weights = sum(int(np.prod(s)) for s in params[0::2])
     n_out = sum(s[0] for s in params[1::2])
     pixels = spec.input_shape[0] * spec.input_shape[1]
-    code = n_weights + 5 * n_out - plan.classes + RUNTIME_CODE + MAPS_CODE + spec.n_images * (pixels + 3) + spec.deskew * DESKEW_CODE
+    map_steps = [s for p in plan.parts if isinstance(p, graph_plan.Segment) for s in p.steps]
+    maps = sum(dict(MAP_CODE[s.kind] for s in map_steps).values()) + (MAC_ROW_CODE if plan.buffers["row_acc"] else 0)
+    code = (n_weights + 5 * n_out - plan.classes + RUNTIME_CODE + maps + MAP_STEP_CODE * len(map_steps)
+            + spec.n_images * (pixels + 3) + spec.deskew * DESKEW_CODE)
     image = pixels + DESKEW_XRAM if spec.deskew else 0
-    return Need(code, plan.xram + k_xram + image, IRAM_BASE + k_iram)
+    pool_sums = 2 * plan.input_shape[1] if plan.pool > 1 else 0  # the streamed pooling's block sums (ops/pool.inc.j2)
+    return Need(code, plan.xram + pool_sums + k_xram + image, IRAM_BASE + k_iram)
 
 
 def estimate(spec: BuildSpec) -> Need:
@@ -109,11 +119,19 @@ def check_fit(spec: BuildSpec) -> Need:
     """Need of `spec`, or an error naming the budget, the need and the fix."""
     target, mode, kernel, name = spec.target, spec.mode, spec.kernel or FALLBACK_KERNEL, spec.name
     need = estimate(spec)
+    smaller = "fewer channels, a smaller dense layer or one more pool" if spec.graph else "a smaller --hidden or a larger --pool"
     if need.code > target.code:
         images = f" + {spec.n_images} self-test images" if spec.n_images else ""
         raise Digit51Error(
             f"model {name}{images} needs ~{need.code} B of code memory but {target.name} has {target.code} B: "
-            "use fewer --images, a smaller --hidden or a larger --pool, or a target with more flash"
+            f"use fewer --images, {smaller}, or a target with more flash"
+        )
+    if need.xram > target.xram and spec.graph:
+        b = graph_plan.plan(spec.graph, spec.input_shape).buffers
+        raise Digit51Error(
+            f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B "
+            f"(its plan: input map {b['act_in']}, layer outputs {b['act_a']} + {b['act_b']}, one channel's planes "
+            f"{b['plane_a']} + {b['plane_b']}, row sums {4 * b['row_acc']}): use {smaller}, or a target with more RAM"
         )
     if need.xram > target.xram:
         tip = "build with --mode stream (activations in internal RAM)" if mode != "stream" else "use a smaller model"

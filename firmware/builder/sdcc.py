@@ -118,7 +118,7 @@ def compile_firmware(model: IntModel, spec: BuildSpec, folder: Path, source: str
         "hardware": not sim_exit,  # built without the simulator's stop hook, for flashing (digit51 flash checks it)
         "mode": mode,
         "kernel": kernel,
-        "model": model.name,
+        "model": spec.name,
         "code": {"used": memory["code"], "budget": target.code},
         "xram": {"used": memory["xram"], "budget": target.xram},
         "iram": {"used": memory["iram"], "budget": target.iram, "stack_free": memory["stack_free"]},

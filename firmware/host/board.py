@@ -27,8 +27,8 @@ DEFAULT_TIMEOUT = 30.0  # seconds without a byte from the firmware before giving
 class RunResult:
     """What the firmware answered, in the order it answered.
 
-    `indices[k]` is the image index the firmware echoed with `logits[k]` (int32, 10
-    per row), `digits[k]` and `cycles[k]` (machine cycles of that inference, Timer 0).
+    `indices[k]` is the image index the firmware echoed with `logits[k]` (int32, one
+    per class), `digits[k]` and `cycles[k]` (machine cycles of that inference, Timer 0).
     Lines that failed their checksum are in `bad_lines`, rejected frames in
     `frame_errors`; neither is ever counted as an answer.
     """
@@ -68,7 +68,7 @@ class RunResult:
         p = outcome.predictions
         return cls(
             [r.img for r in p],
-            np.array([r.logits for r in p], np.int32).reshape(len(p), 10),
+            np.array([r.logits for r in p], np.int32).reshape(len(p), len(p[0].logits) if p else 0),
             np.array([r.digit for r in p], np.int64),
             np.array([r.cycles for r in p], np.int64),
             list(p), outcome.ready, outcome.done, list(outcome.bad_lines), list(outcome.frame_errors),
