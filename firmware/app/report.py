@@ -20,6 +20,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from digit51.codegen import graph_plan
 from digit51.codegen.spec import BuildSpec
 from digit51.codegen.render import SelfTestSet
 from digit51.firmware import options
@@ -33,7 +34,7 @@ from digit51.firmware.builder.fit import check_fit, per_build, serving_mode
 from digit51.quantize import model_file as int_model_file
 from digit51.quantize import simulate
 from digit51.quantize.ops import accumulator_bound
-from digit51.trainer import mnist
+from digit51.trainer import arch, mnist
 from digit51.trainer.artifact import atomic_write
 from digit51.trainer.files import check_output_dir, replace_dir, temp_dir_beside
 from digit51.trainer.cli import add_data_option
@@ -77,6 +78,58 @@ def layer_table(model, acts: list[np.ndarray]) -> list[dict]:
     return rows
 
 
+def graph_table(model, acts: list[np.ndarray]) -> list[dict]:
+    """layer_table for a layer graph: one row per part of its memory plan (codegen/graph_plan.py),
+    a segment of map layers run one channel at a time or a dense layer, as the firmware runs and
+    the profile times them. acts: simulate.activations (the input map, then each later layer)."""
+    spec = graph_plan.deployed_graph(model)
+    plan = graph_plan.plan(spec, model.input_shape)
+    n_prefix = len(arch.input_prefix(arch.parse(spec))[0])
+    index = {s: k for k, s in enumerate(graph_plan.steps(spec, model.input_shape))}  # step -> position in the graph
+    rows = []
+    for i, part in enumerate(plan.parts):
+        steps = part.steps if isinstance(part, graph_plan.Segment) else (part.step,)
+        weighted = [s for s in steps if s.layer is not None]
+        macs = sum(_macs(s) for s in steps)
+        bounds = [int(accumulator_bound(model.weights[s.layer].reshape(len(model.weights[s.layer]), -1), model.biases[s.layer]).max())
+                  for s in weighted]
+        shifts = [model.shifts[s.layer] for s in weighted if s.layer < len(model.shifts)]
+        last = steps[-1].layer == len(model.weights) - 1
+        out = acts[max(index[steps[-1]] - n_prefix + 1, 0)]
+        b = plan.buffers
+        ram = (b["plane_a"] + b["plane_b"] + 4 * b["row_acc"] if isinstance(part, graph_plan.Segment) else 0) + \
+            (4 * plan.classes if last else _size(steps[-1].shape_out))
+        rows.append({
+            "layer": f"{i}: " + " + ".join(_step_name(s) for s in steps),
+            "inputs": "x".join(map(str, steps[0].shape_in)), "outputs": "x".join(map(str, steps[-1].shape_out)),
+            "macs": macs, "weight_bytes": sum(int(model.weights[s.layer].size) for s in weighted),
+            "bias_shift_bytes": sum(5 * len(model.biases[s.layer]) for s in weighted) - (len(model.biases[-1]) if last else 0),
+            "activation_bytes": ram,
+            "acc_bound": max(bounds, default=0), "acc_bits": max(bounds, default=0).bit_length() + 1,
+            "shift_min": int(min(x.min() for x in shifts)) if shifts else None,
+            "shift_max": int(max(x.max() for x in shifts)) if shifts else None,
+            "saturated": None if last else float(np.mean(out == 255)),
+            "zero": None if last else float(np.mean(out == 0)),
+        })
+    return rows
+
+
+def _size(shape) -> int:
+    return int(np.prod(shape))
+
+
+def _macs(s) -> int:
+    """Multiply-accumulates of one graph step (pools: none)."""
+    per_output = {"conv3x3": 9 * s.shape_in[0], "dwconv3x3": 9, "conv1x1": s.shape_in[0]}.get(s.kind)
+    if s.kind == "dense":
+        return _size(s.shape_in) * s.n
+    return _size(s.shape_out) * per_output if per_output else 0
+
+
+def _step_name(s) -> str:
+    return {"avgpool": f"avgpool{s.n}", "dwconv3x3": "dwconv3x3", "maxpool2": "maxpool2"}.get(s.kind, f"{s.kind}:{s.n}")
+
+
 def _png(fig, plt) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -84,8 +137,8 @@ def _png(fig, plt) -> bytes:
     return buf.getvalue()
 
 
-def confusion(labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    m = np.zeros((10, 10), np.int64)
+def confusion(labels: np.ndarray, preds: np.ndarray, classes: int = 10) -> np.ndarray:
+    m = np.zeros((classes, classes), np.int64)
     np.add.at(m, (labels.astype(int), preds.astype(int)), 1)
     return m
 
@@ -95,8 +148,8 @@ def confusion_png(m: np.ndarray, plt) -> bytes:
     ax.imshow(np.log1p(m), cmap="Blues")
     for (r, c), v in np.ndenumerate(m):
         ax.text(c, r, str(v), ha="center", va="center", fontsize=7, color="white" if r == c else "black")
-    ax.set_xticks(range(10))
-    ax.set_yticks(range(10))
+    ax.set_xticks(range(len(m)))
+    ax.set_yticks(range(len(m)))
     ax.set_xlabel("predicted (integer simulator)")
     ax.set_ylabel("true label")
     ax.set_title(f"confusion on {m.sum():,} test images")
@@ -143,7 +196,9 @@ def measure_firmware(model, target, data, n_images: int, source: str, work: Path
     idx = list(range(n))
     sel = SelfTestSet(idx, data.test_images[idx], data.test_labels[idx])
     st = build(model, BuildSpec.of(model, target, "selftest"), work / "selftest", source, sel)
-    prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, len(model.weights), n, deskew=model.deskew)
+    spec = graph_plan.deployed_graph(model)
+    parts = len(graph_plan.plan(spec, model.input_shape).parts) if spec else len(model.weights)
+    prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, parts, n, deskew=model.deskew, graph=bool(spec))
     outcome = run.Outcome()
     for p in prof.predictions:
         outcome.add(p)
@@ -164,15 +219,15 @@ def make(a: argparse.Namespace) -> dict:
     except Digit51Error as e:
         raise Digit51Error(f"cycles per layer are measured on the buffered self-test firmware, which does not fit "
                            f"{target.name} ({e}); report on --target generic-8052 (same 8051 core, same cycles)") from None
-    name = model.name
+    name = BuildSpec.of(model, target).name
 
     print(f"report: integer simulator on {len(data.test_images):,} test images", file=sys.stderr)
     acts = [np.concatenate(parts) for parts in zip(*(simulate.activations(model, data.test_images[i:i + 2000])
                                                      for i in range(0, len(data.test_images), 2000)))]
     logits = acts[-1]
     preds = logits.argmax(axis=1)
-    layers = layer_table(model, acts)
-    conf = confusion(data.test_labels, preds)
+    layers = graph_table(model, acts) if graph_plan.deployed_graph(model) else layer_table(model, acts)
+    conf = confusion(data.test_labels, preds, logits.shape[1])
     wrong = mistakes(logits, data.test_labels)
 
     print(f"report: building for {target.name} and profiling in ucsim", file=sys.stderr)

@@ -8,7 +8,9 @@ Their sum is checked against the firmware's own Timer 0 count on its `pred` line
 independent measurements of the same digit. Breakpoints cost no simulated time.
 
 The call sites come from disassembling classify() in ucsim (`dc`): each LCALL in it,
-in order, is one layer; what follows the last layer (a tail LJMP or LCALL) is argmax.
+in order, is one layer; what follows the last layer (a tail LJMP or LCALL) is argmax. A layer
+graph's classify() loops over channels, so it marks the end of each part with a global label
+instead (no code; program/infer_graph.c.j2), read from the map.
 """
 
 from __future__ import annotations
@@ -66,14 +68,26 @@ def call_sites(ihx: Path, target: Target, classify: int, n_layers: int, deskew: 
     return calls[:n_layers]
 
 
+def graph_marks(syms: dict, n_parts: int, deskew: bool) -> list[int]:
+    """The addresses a layer graph's classify() marks (program/infer_graph.c.j2): the end of
+    deskew, then the end of each part (a segment of map layers or a dense layer)."""
+    names = ["_digit51_deskew_end"] * deskew + [f"_digit51_part{i}_end" for i in range(n_parts)]
+    missing = [n for n in names if n not in syms]
+    if missing:
+        raise Digit51Error(f"no symbol {missing[0]} in the firmware map: per-layer profiling of a graph needs its marks")
+    return [syms[n] for n in names]
+
+
 def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: int, timeout: float = 600,
-            deskew: bool = False) -> Profile:
+            deskew: bool = False, graph: bool = False) -> Profile:
+    """Cycles per segment of `n_images` self-test digits: per layer of an MLP, or per part of a
+    layer graph (`graph`: n_layers counts its parts, codegen/graph_plan.py), ended at its mark."""
     syms = code_symbols(Path(map_file).read_text())
     try:
         start, classify, pause = syms["_cycles_start"], syms["_classify"], syms["_cycles_pause"]
     except KeyError as e:
         raise Digit51Error(f"{map_file}: no symbol {e} in the firmware map; is it a digit51 self-test build?") from None
-    returns = call_sites(ihx, target, classify, n_layers, deskew)
+    returns = graph_marks(syms, n_layers, deskew) if graph else call_sites(ihx, target, classify, n_layers, deskew)
     stops = [start, classify, *returns, pause]
     commands = "".join(f"break 0x{a:x}\n" for a in stops) + "run\nstate\n" * (len(stops) * n_images + 1) + "kill\n"
     out, uart = batch(ihx, target.s51_type, commands, timeout, "profiling (use fewer --images)")
