@@ -182,3 +182,65 @@ def test_the_graph_firmware_sources_are_the_same_bytes_each_time(every_kind):
     b = render(every_kind, "serve", "m", kernel="sparse-asm")
     assert a == b and "conv1x1_channel(" in a["infer.c"] and "avgpool_plane(" in a["infer.c"]
     assert np.array_equal(every_kind.weights[0].reshape(4, -1)[0], np.array([int(v) for v in a["weights.c"].split("W0[36] = {")[1].split("}")[0].replace("\n", "").split(",") if v.strip()][:9]))
+
+
+@pytest.fixture(scope="module")
+def mnist_graph(mnist_data):
+    """The issue's small CNN on MNIST, one epoch: avgpool2,conv3x3:4,maxpool2,dense:10 (deskew)."""
+    model = train(mnist_data, TrainConfig(arch="avgpool2,conv3x3:4,maxpool2,dense:10", epochs=1))
+    return quantize(model, mnist_data.train_images[:2000])
+
+
+@pytest.mark.toolchain
+def test_the_api_trains_builds_and_checks_a_graph(shapes, tmp_path):
+    import digit51
+
+    folder, _ = shapes
+    data = digit51.load_data(folder)
+    model = digit51.train(data, arch="conv3x3:2,maxpool2,dense:3", epochs=2, lr=0.01, deskew=False)
+    q = digit51.quantize(model, data)
+    fw = digit51.build_firmware(q, tmp_path / "fw", "ch559")
+    result = digit51.assert_bit_exact(fw, q, data.test_images[:6], target="ch559")
+    assert result.logits.shape == (6, 3) and fw.memory["model"] == "conv3x3:2,maxpool2,dense:3"
+
+
+@pytest.mark.toolchain
+def test_classify_sends_a_picture_to_a_graph_and_to_a_16x16_model(mnist_graph, every_kind, mnist_data, tmp_path):
+    from PIL import Image
+
+    from digit51.quantize import model_file
+
+    model_file.save(tmp_path / "g.q51", mnist_graph)
+    model_file.save(tmp_path / "s.q51", every_kind)
+    Image.fromarray(255 - mnist_data.test_images[0]).save(tmp_path / "seven.png")  # ink dark on white, as drawn
+    for qmodel, classes in (("g.q51", 10), ("s.q51", 3)):
+        r = cli("classify", str(tmp_path / "seven.png"), "--model", str(tmp_path / qmodel), "--json")
+        assert r.returncode == 0, r.stderr
+        row = json.loads(r.stdout)
+        assert row["match"] and len(row["logits"]) == classes and row["logits"] == row["sim_logits"]
+
+
+def test_the_page_refuses_a_model_of_other_images_in_one_line(every_kind, tmp_path):
+    from digit51.quantize import model_file
+    from helpers import one_line_error
+
+    model_file.save(tmp_path / "s.q51", every_kind)
+    one_line_error(cli("ui", str(tmp_path / "s.q51"), "--no-browser"), "the page draws 28x28 digits but this model takes 16x16 images")
+
+
+@pytest.mark.toolchain
+def test_the_report_times_each_part_of_a_graph(mnist_graph, data_dir, tmp_path):
+    """One row per part of the plan (conv + pool segment, dense), its MACs counted from the
+    shapes, and the parts' cycles (between the marks classify() places) summing to Timer 0."""
+    from digit51.quantize import model_file
+
+    model_file.save(tmp_path / "g.q51", mnist_graph)
+    r = cli("report", str(tmp_path / "g.q51"), "--data", str(data_dir), "-o", str(tmp_path / "rep"), "--images", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    seg, dense = s["layers"]
+    assert seg["layer"] == "0: conv3x3:4 + maxpool2" and seg["macs"] == 4 * 12 * 12 * 9 and seg["outputs"] == "4x6x6"
+    assert dense["layer"] == "1: dense:10" and dense["macs"] == 144 * 10 and dense["inputs"] == "4x6x6"
+    assert seg["cycles_mean"] > 0 and dense["cycles_mean"] > 0 and s["cycles"]["worst_gap"] < 1e-3
+    assert s["accuracy"]["firmware_bit_exact"] and s["model"] == "avgpool2,conv3x3:4,maxpool2,dense:10"
+    assert {x["segment"] for x in s["other_segments"]} == {"input", "deskew", "argmax"}

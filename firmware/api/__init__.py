@@ -72,7 +72,8 @@ def __getattr__(name: str):
 
 
 def load_data(folder: str | os.PathLike | None = None) -> Mnist:
-    """All of MNIST as uint8 arrays (images (N, 28, 28), labels (N,)), sha256-checked.
+    """All of MNIST as uint8 arrays (images (N, 28, 28), labels (N,)), sha256-checked; or
+    another set in MNIST's file names (images up to 64x64, 2 to 255 classes).
 
     `folder` holds the four IDX files (.gz or raw); without it: $DIGIT51_DATA, then
     the user cache, then a download into the cache (as the CLI's --data)."""
@@ -82,7 +83,8 @@ def load_data(folder: str | os.PathLike | None = None) -> Mnist:
 
 
 def train(data: Mnist, config: TrainConfig | None = None, max_memory_mb: float = _MAX_MEMORY_MB, **options) -> FloatModel:
-    """Train a float MLP; `options` are TrainConfig fields (hidden, pool, epochs, seed...).
+    """Train a float MLP or layer graph; `options` are TrainConfig fields (hidden, pool, or
+    arch="avgpool2,conv3x3:8,maxpool2,dense:10"; epochs, seed...).
     Refused before any work when its estimated memory exceeds `max_memory_mb`.
 
     Deterministic: the same data, options and seed give the same weights."""
@@ -112,8 +114,8 @@ def quantize(model: FloatModel, data: Mnist, config: QuantConfig | None = None, 
 
 
 def simulate(model: IntModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 logits (N, 10), digits (N,)) for uint8 (N, 28, 28) images, computed in
-    integer arithmetic exactly as the firmware does: the specification it must match."""
+    """(int32 logits (N, classes), digits (N,)) for uint8 (N, H, W) images (28x28 for MNIST),
+    computed in integer arithmetic exactly as the firmware does: the specification it must match."""
     from digit51.quantize import simulate as _simulate
 
     return _simulate.run(model, np.asarray(images, dtype=np.uint8))

@@ -1,6 +1,7 @@
 """`digit51 classify IMAGE... --model QMODEL`: picture files -> MNIST-style 28x28 (the
-preprocessing of `digit51 ui`) -> the firmware in ucsim or on a board, one line per
-image beside the integer simulator's answer. Decoding needs Pillow (pip install '.[images]')."""
+preprocessing of `digit51 ui`; the model's own H x W, area-resized, for a model trained on
+other images) -> the firmware in ucsim or on a board, one line per image beside the integer
+simulator's answer. Decoding needs Pillow (pip install '.[images]')."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def cmd_classify(a: argparse.Namespace) -> int:
     images = []
     for name in a.images:  # every input checked before the firmware is built
         grey = read_grey(Path(name))
-        images.append((name, mnist_style.to_mnist(grey)))
+        shape = tuple(model.input_shape)
+        images.append((name, mnist_style.to_mnist(grey) if shape == (28, 28) else mnist_style.to_shape(grey, *shape)))
     status = 0
     with chip.Chip(model, target, Path(a.model).name, a.port, options.baud_of(a)) as fw:
         for name, image in images:

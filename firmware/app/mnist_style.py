@@ -75,3 +75,15 @@ def to_mnist(grey: np.ndarray) -> np.ndarray | None:
     out = np.zeros((SIDE, SIDE), np.float64)
     out[top : top + h, left : left + w] = small
     return np.floor(out + 0.5).astype(np.uint8)
+
+
+def to_shape(grey: np.ndarray, h: int, w: int) -> np.ndarray | None:
+    """(H, W) grey picture -> (h, w) uint8 for a model trained on h x w images other than MNIST's:
+    the ink (as to_mnist finds it) of the whole picture, area-resized, brightest pixel 255;
+    None if it is blank."""
+    g = ink(grey)
+    if g.ndim != 2 or g.size == 0 or g.max() < MIN_INK:
+        return None
+    small = resize(g, h, w)
+    small *= 255.0 / max(small.max(), 1e-9)
+    return np.floor(small + 0.5).astype(np.uint8)

@@ -48,6 +48,7 @@ from digit51.firmware.chips import targets
 from digit51.firmware.host.chip import Chip, ChipError
 from digit51.firmware.host.chip import add_options as add_chip_options
 from digit51.quantize import model_file as int_model_file
+from digit51.quantize import simulate
 from digit51.trainer import preprocess
 from digit51.trainer.errors import Digit51Error
 
@@ -89,6 +90,12 @@ def decode_request(body: bytes) -> np.ndarray:
     return mnist_style.rgba_to_grey(np.frombuffer(raw, np.uint8).reshape(h, w, 4))
 
 
+def first_side(model) -> int:
+    """Side of what the first layer sees (the pooled image; a graph's input map), on 28x28."""
+    first = np.asarray(simulate.activations(model, np.zeros((1, 28, 28), np.uint8))[0])
+    return int(first.shape[-1]) if first.ndim == 4 else 28 // model.pool
+
+
 class App:
     """What the handler threads share: the page, the chip, the shutdown timer."""
 
@@ -99,7 +106,7 @@ class App:
         t = chip.target
         self.page = env.get_template("index.html.j2").render(
             model=model_name, target=t.name, target_description=t.description, where=chip.where,
-            mode=chip.mode, clock_mhz=f"{t.clock_hz / 1e6:.4f}", side=28 // chip.model.pool,
+            mode=chip.mode, clock_mhz=f"{t.clock_hz / 1e6:.4f}", side=first_side(chip.model),
             logit_scale=(chip.model.meta.get("layers") or [{}])[-1].get("logit_scale", ""),  # a logit step in float units
         ).encode()
         self.done = threading.Event()  # set by a closed page or a signal: the main thread then stops the server
@@ -329,6 +336,9 @@ def cmd_ui(a: argparse.Namespace) -> int:
     if not 0 <= a.http_port <= 65535:
         raise Digit51Error(f"--http-port {a.http_port} is not a TCP port: give 1 to 65535, or 0 for any free one")
     model = int_model_file.load(a.qmodel)
+    if tuple(model.input_shape) != (28, 28):
+        raise Digit51Error(f"the page draws 28x28 digits but this model takes {model.input_shape[0]}x{model.input_shape[1]} images: "
+                           "use `digit51 classify` for it")
     target = targets.get(a.target)
     _give_back_big_buffers()
     name = model.name

@@ -1,4 +1,4 @@
-"""One firmware in serve mode answering many 28x28 images: in ucsim (built on the fly,
+"""One firmware in serve mode answering many images (28x28 for MNIST): in ucsim (built on the fly,
 one simulator process for the object's lifetime) or on a board on a serial port. Every
 answer comes with the integer simulator's logits for the same image. Calls are queued
 (a lock); a failed exchange drops the link and the next call opens a new one."""
@@ -33,8 +33,8 @@ TIMEOUT = 60.0  # seconds without a byte from the firmware before a request fail
 
 @dataclass(frozen=True)
 class Answer:
-    image: np.ndarray  # (28, 28) uint8 sent
-    pooled: np.ndarray  # (side, side) uint8 the first layer sees
+    image: np.ndarray  # (H, W) uint8 sent: (28, 28) for MNIST
+    pooled: np.ndarray  # 2-D uint8 the first layer sees (its first channel for a graph)
     digit: int
     logits: tuple[int, ...]  # the firmware's
     sim_logits: tuple[int, ...]  # the integer simulator's
@@ -127,12 +127,14 @@ class Chip:
             pass
 
     def classify(self, image: np.ndarray) -> Answer:
-        """Send one (28, 28) uint8 image; the firmware's answer beside the simulator's."""
-        if image.shape != (28, 28) or image.dtype != np.uint8:
-            raise Digit51Error("an image for the firmware must be 28x28 uint8")
+        """Send one uint8 image of the model's input shape (28x28 for MNIST); the firmware's
+        answer beside the simulator's."""
+        h, w = self.model.input_shape
+        if image.shape != (h, w) or image.dtype != np.uint8:
+            raise Digit51Error(f"an image for the firmware must be {h}x{w} uint8")
         sim_logits, _ = simulate.run(self.model, image[None])
-        side = self.model.preprocess.side
-        pooled = self.model.preprocess(image[None]).reshape(side, side)
+        first = np.asarray(simulate.activations(self.model, image[None])[0])[0]  # what the first layer sees
+        pooled = first[0] if first.ndim == 3 else first.reshape(h // self.model.pool, w // self.model.pool)
         with self.lock:
             try:
                 self._open()
