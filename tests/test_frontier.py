@@ -163,3 +163,39 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
     clocks = re.search(r"chip clocks ([\d,]+)-([\d,]+)", t.stdout).groups()  # exact, where the ms line rounds
     t_lo, t_hi = (int(c.replace(",", "")) / 48e3 for c in clocks)  # ch559 at 48 MHz
     assert abs(lo - t_lo) <= 0.05 * t_lo and abs(hi - t_hi) <= 0.05 * t_hi
+
+
+def test_each_chip_gets_the_most_accurate_row_that_fits_it_and_its_time_limit():
+    """The per-chip rule (frontier.CHIP_RULE) on made-up rows: memory from the chip profile,
+    time from the row's maximum cycles (12-clock parts) or its chip time scaled to the chip's
+    clock (1T parts; the estimate where the table gives no upper end)."""
+    ch559, efm8, stc8, at89 = (targets.get(n) for n in ("ch559", "efm8bb3", "stc8h8k64u", "at89c51ed2"))
+    small = {"sizes": [49, 16, 10], "pool": 4, "hidden": [16]}
+    rows = [
+        dict(small, arch="slow-12t", int_accuracy=0.99, cycles=400_000, cycles_max=950_000),
+        dict(small, arch="fast-12t", int_accuracy=0.95, cycles=400_000, cycles_max=900_000),
+        dict(small, arch="1t", int_accuracy=0.97, cycles=2_000_000, cycles_max=2_000_000,
+             chip_times={"ch559": {"ms": [40.0, 50.0], "clock_hz": 24_000_000, "table": "ch55x", "images": 3},  # 25 ms at 48 MHz
+                         "efm8bb3": {"ms": [90.0, 101.0], "clock_hz": 24_500_000, "table": "efm8", "images": 3},
+                         "stc8h8k64u": {"ms": [50.0, None], "estimate_ms": 99.0, "clock_hz": 24_000_000, "table": "stc8h", "images": 3}}),
+        {"arch": "too-big", "sizes": [784, 2000, 10], "pool": 1, "hidden": [2000], "int_accuracy": 0.999, "cycles": 1, "cycles_max": 1,
+         "chip_times": {"ch559": {"ms": [1.0, 1.0], "clock_hz": 48_000_000, "table": "ch55x", "images": 3}}},
+    ]
+    assert frontier.choose_for(rows, at89)["arch"] == "fast-12t"  # slow-12t is more accurate but over 1 s
+    assert frontier.choose_for(rows, ch559)["arch"] == "1t" and frontier.chip_ms(rows[2], ch559) == (20.0, 25.0, None)
+    assert frontier.choose_for(rows, efm8) is None  # 101 ms, and the others were not timed there
+    assert frontier.choose_for(rows, stc8)["arch"] == "1t"  # no upper end: the estimate, 99 ms
+    assert frontier.recipe(dict(small, recipe={"epochs": 100})) == {"hidden": (16,), "pool": 4, "deskew": False, "epochs": 100}
+    assert frontier.recipe({"graph": "conv3x3:4,dense:10", "deskew": True}) == {"arch": "conv3x3:4,dense:10", "deskew": True}
+
+
+def test_fit_marks_each_chips_default_and_train_target_trains_it(tmp_path, data_dir):
+    rows = frontier.load()["rows"]
+    r = cli("fit", "--target", "ch552", "--json")
+    marked = [e["arch"] for e in json.loads(r.stdout) if e["default"]]
+    assert marked == [frontier.choose_for(rows, targets.get("ch552"))["arch"]]
+    r = cli("train", "--data", str(data_dir), "--target", "ch552", "--epochs", "1", "-o", str(tmp_path / "m.d51"))
+    assert r.returncode == 0, r.stderr
+    assert f"ch552's default: {marked[0]}" in r.stderr and f"{marked[0]} model" in r.stderr
+    r = cli("train", "--data", str(data_dir), "--target", "ch552", "--hidden", "8", "-o", str(tmp_path / "x.d51"))
+    assert r.returncode == 1 and "--target ch552 picks the architecture: leave out --arch, --hidden and --pool" in r.stderr

@@ -24,6 +24,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     trainer_cli.register(sub)
+    commands.register_train_target(sub.choices["train"])
     quantize_cli.register(sub)
     commands.register(sub)
     monitor.register(sub)

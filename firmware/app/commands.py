@@ -171,13 +171,14 @@ def cmd_fit(a: argparse.Namespace) -> int:
     rows = sorted(table["rows"], key=lambda r: -r["int_accuracy"])
     report = []
     for target in chosen:
+        default = frontier.choose_for(rows, target)
         for r in rows:
             mode = frontier.fits(r, target)
             prefix = "stream_" if mode == "stream" else ""
             cycles, worst = r.get(prefix + "cycles"), r.get(prefix + "cycles_max")
             classic = target.timing == "classic12"  # frontier cycles are 12-clock machine cycles
             report.append({"target": target.name, "arch": r["arch"], "deskew": r.get("deskew", False),
-                           "fits": mode is not None, "mode": mode,
+                           "fits": mode is not None, "mode": mode, "default": r is default,
                            "int_accuracy": r["int_accuracy"], "cycles": cycles, "cycles_max": worst,
                            "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles and classic else None,
                            "seconds_per_digit_max": pipeline.seconds_per_digit(worst, target) if worst and classic else None})
@@ -194,29 +195,57 @@ def cmd_fit(a: argparse.Namespace) -> int:
                 f"  {e['seconds_per_digit']:.3f} / {e['seconds_per_digit_max']:.3f} s/digit" if e["seconds_per_digit_max"] else "") + (
                 f"  {e['chip_time']}" if e.get("chip_time") else "")
             how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
-            print(f"  {e['arch']:>14}{' deskew' if e['deskew'] else '       '}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}")
+            mark = "  <- default (digit51 train --target " + target.name + ")" if e["default"] else ""
+            print(f"  {e['arch']:>14}{' deskew' if e['deskew'] else '       '}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}{mark}")
     print("cycles: 12-clock machine cycles measured in ucsim (firmware/bench/frontier.json), mean and maximum over the images "
           "run: serve mode with the default kernel (sparse-asm where its list fits), stream mode with the C kernel on "
           "at89s52; on 1T chips: time per digit measured by the sweep on each row's trained model with the chip's clock "
-          "table (firmware/measure/timing.py), where it was measured", file=sys.stderr)
+          f"table (firmware/measure/timing.py), where it was measured; each chip's default: the {frontier.CHIP_RULE}", file=sys.stderr)
     return 0
 
 
 def _chip_time(row: dict, target) -> dict:
     """ms per digit on a 1T chip for one frontier row, as the sweep measured it on the row's
     trained model with the chip's clock table (firmware/measure/timing.py); none where it did not."""
-    t = (row.get("chip_times") or {}).get(target.name)
-    if not t:
+    from digit51.firmware.bench import frontier
+
+    lo, hi, est = frontier.chip_ms(row, target)
+    if lo is None:
         return {"ms_per_digit": None, "chip_time": "time on this chip not measured"}
-    # the clocks counted are the same at any clock: a time measured at another clock than the
-    # chip's default (e.g. the CH552 at 24 MHz before its default became 16 MHz) scales exactly
-    scale = t["clock_hz"] / target.clock_hz
-    lo, hi, est = (None if v is None else round(v * scale, 3) for v in (*t["ms"], t.get("estimate_ms")))
+    t = row["chip_times"][target.name]
     span = f"{lo:.3g}-{hi:.3g} ms" if hi is not None else f">= {lo:.3g} ms"
     if est:
         span += f" (estimate {est:.3g} ms)"
     return {"ms_per_digit": [lo, hi], "estimate_ms_per_digit": est,
             "chip_time": f"{span} per digit at {target.clock_hz / 1e6:g} MHz ({t['table']} table, {t['images']} test images)"}
+
+
+def register_train_target(train_parser) -> None:
+    """`digit51 train --target CHIP`: train that chip's default recipe (frontier.choose_for),
+    the trainer's other options applying where given."""
+    from digit51.trainer import cli as trainer_cli
+
+    add_target(train_parser, default=None, help="train this chip's default model (`digit51 fit --target CHIP` marks it): "
+               "its architecture, preprocessing and recipe; options given on the command line still apply")
+
+    def cmd(a: argparse.Namespace) -> int:
+        if a.target:
+            from digit51.firmware.bench import frontier
+
+            if a.arch or a.hidden is not None or a.pool is not None:
+                raise Digit51Error(f"--target {a.target} picks the architecture: leave out --arch, --hidden and --pool")
+            target = targets.get(a.target)
+            row = frontier.choose_for(frontier.load()["rows"], target)
+            if row is None:
+                raise Digit51Error(f"no measured model fits {target.name} within its time limit: see `digit51 fit --target {target.name} --all`")
+            for key, value in frontier.recipe(row).items():
+                if getattr(a, key) == train_parser.get_default(key):  # what the user typed wins
+                    setattr(a, key, tuple(value) if key == "hidden" else value)
+            print(f"digit51: {target.name}'s default: {row['arch']}{' with deskew' if a.deskew else ''}, "
+                  f"{a.epochs} epochs (int8 {100 * row['int_accuracy']:.2f}% in the frontier)", file=sys.stderr)
+        return trainer_cli.cmd_train(a)
+
+    train_parser.set_defaults(func=cmd)
 
 
 def register_fit(sub) -> None:

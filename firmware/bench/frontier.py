@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from digit51.firmware.builder.fit import first_mode
+from digit51.codegen.spec import BuildSpec
+from digit51.firmware.builder.fit import check_fit, first_mode
 from digit51.firmware.chips.targets import Target
+from digit51.trainer import arch
 from digit51.trainer.errors import Digit51Error
 from digit51.trainer.preprocess import architecture_problem
 
@@ -32,9 +34,15 @@ def row_problem(r) -> str | None:
     for key in ("arch", "sizes", "pool", "int_accuracy", "weight_bytes"):
         if key not in r:
             return f"has no '{key}'"
-    problem = architecture_problem(r["sizes"], r["pool"])
-    if problem:
-        return problem
+    if r.get("graph"):  # a layer graph: its spec must read, on its input shape
+        try:
+            arch.shapes(arch.parse(r["graph"]), *r.get("input", (28, 28)))
+        except (ValueError, TypeError) as e:
+            return f"has a graph that cannot work: {e}"
+    else:
+        problem = architecture_problem(r["sizes"], r["pool"])
+        if problem:
+            return problem
     if not isinstance(r["arch"], str) or not _number(r["int_accuracy"]) or not _number(r["weight_bytes"]):
         return "needs a text 'arch' and numeric 'int_accuracy' and 'weight_bytes'"
     for key in ("cycles", "stream_cycles"):
@@ -86,5 +94,62 @@ def choose_default(rows: list[dict]) -> dict | None:
 
 
 def fits(row: dict, target: Target) -> str | None:
-    """The first firmware mode in which the row's architecture fits `target`, or None."""
+    """The first firmware mode in which the row's architecture fits `target`, or None. A
+    layer graph (a row with "graph") runs in serve mode only."""
+    if row.get("graph"):
+        spec = BuildSpec(tuple(row["sizes"]), 1, row.get("deskew", False), target, "serve", graph=row["graph"],
+                         input_shape=tuple(row.get("input", (28, 28))))
+        try:
+            check_fit(spec)
+            return "serve"
+        except Digit51Error:
+            return None
     return first_mode(row["sizes"], row["pool"], row.get("deskew", False), target)
+
+
+# Each chip's own default (issue 20): the most accurate row that fits its memory and classifies a
+# digit within 1 s at 11.0592 MHz on the 12-clock parts (MAX_CYCLES machine cycles, the maximum
+# over the images run) or within LIMIT_1T_MS at the chip's clock on the 1T parts (the sweep's time
+# from the chip's published table: its upper end, or the estimate where the table gives none).
+LIMIT_1T_MS = 100.0
+CHIP_RULE = ("most accurate int8 model that fits the chip's memory and takes <= 1 s per digit at 11.0592 MHz on a "
+             "12-clock part (<= 921,600 machine cycles, the maximum over the images run) or <= 100 ms at the chip's "
+             "clock on a 1T part (time from its published instruction table)")
+
+
+def chip_ms(row: dict, target: Target) -> tuple[float | None, float | None, float | None]:
+    """(low, high, estimate) ms per digit of a row on a 1T chip at the chip's default clock, as
+    the sweep measured it with the chip's clock table (None where it did not). The clocks counted
+    are the same at any clock, so a time measured at another clock scales exactly."""
+    t = (row.get("chip_times") or {}).get(target.name)
+    if not t:
+        return None, None, None
+    scale = t["clock_hz"] / target.clock_hz
+    lo, hi, est = (None if v is None else round(v * scale, 3) for v in (*t["ms"], t.get("estimate_ms")))
+    return lo, hi, est
+
+
+def worst_seconds(row: dict, target: Target) -> float | None:
+    """The time a row is judged by on `target`: 12-clock parts from its maximum cycles, 1T
+    parts from the upper end of its chip time (or the estimate), None where not measured."""
+    if target.timing == "classic12":
+        mode = fits(row, target)
+        cycles = worst_cycles(row, "stream_" if mode == "stream" else "")
+        return None if not cycles else cycles * target.clocks_per_cycle / 11_059_200
+    lo, hi, est = chip_ms(row, target)
+    worst = hi if hi is not None else est
+    return None if worst is None else worst / 1000
+
+
+def choose_for(rows: list[dict], target: Target) -> dict | None:
+    """`target`'s default row (CHIP_RULE), or None when no measured row qualifies."""
+    limit = MAX_CYCLES * 12 / 11_059_200 if target.timing == "classic12" else LIMIT_1T_MS / 1000
+    ok = [(r, t) for r in rows if fits(r, target) and (t := worst_seconds(r, target)) is not None and t <= limit]
+    return max(ok, key=lambda rt: (rt[0]["int_accuracy"], -rt[1]), default=(None, None))[0]
+
+
+def recipe(row: dict) -> dict:
+    """The TrainConfig fields that train a row's model: its architecture (arch, or hidden and
+    pool), deskew and its recipe (epochs, lr, ...)."""
+    shape = {"arch": row["graph"]} if row.get("graph") else {"hidden": tuple(row["hidden"]), "pool": row["pool"]}
+    return {**shape, "deskew": row.get("deskew", False), **(row.get("recipe") or {})}
