@@ -36,6 +36,14 @@ class Step:
     shape_out: tuple[int, ...]
 
     @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the layer (pools: none)."""
+        per_output = {"conv3x3": 9 * self.shape_in[0], "dwconv3x3": 9, "conv1x1": self.shape_in[0]}.get(self.kind, 0)
+        if self.kind == "dense":
+            return _size(self.shape_in) * self.n
+        return _size(self.shape_out) * per_output
+
+    @property
     def plane_out(self) -> int:
         """Bytes of one output channel (a map layer) or of the whole output (dense)."""
         s = self.shape_out

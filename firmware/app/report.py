@@ -90,7 +90,7 @@ def graph_table(model, acts: list[np.ndarray]) -> list[dict]:
     for i, part in enumerate(plan.parts):
         steps = part.steps if isinstance(part, graph_plan.Segment) else (part.step,)
         weighted = [s for s in steps if s.layer is not None]
-        macs = sum(_macs(s) for s in steps)
+        macs = sum(s.macs for s in steps)
         bounds = [int(accumulator_bound(model.weights[s.layer].reshape(len(model.weights[s.layer]), -1), model.biases[s.layer]).max())
                   for s in weighted]
         shifts = [model.shifts[s.layer] for s in weighted if s.layer < len(model.shifts)]
@@ -116,14 +116,6 @@ def graph_table(model, acts: list[np.ndarray]) -> list[dict]:
 
 def _size(shape) -> int:
     return int(np.prod(shape))
-
-
-def _macs(s) -> int:
-    """Multiply-accumulates of one graph step (pools: none)."""
-    per_output = {"conv3x3": 9 * s.shape_in[0], "dwconv3x3": 9, "conv1x1": s.shape_in[0]}.get(s.kind)
-    if s.kind == "dense":
-        return _size(s.shape_in) * s.n
-    return _size(s.shape_out) * per_output if per_output else 0
 
 
 def _step_name(s) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digit51.codegen import graph_plan
 from digit51.codegen.render import DEFAULT_KERNEL
 from digit51.firmware import options
 from digit51.firmware.bench import frontier
@@ -52,6 +53,11 @@ ARCHS = ([(4, (h,), {}) for h in (16, 32, 64, 128)] + [(2, (h,), {}) for h in (1
          + [(2, h, {}) for h in ((64, 32), (96, 32), (112, 32), (128, 32), (192, 64), (160, 96, 64))]
          + [(2, h, FLAT) for h in ((64, 32), (96, 32), (112, 32), (128, 32))]
          + [(1, (h,), FLAT) for h in (16, 32, 64)] + [(1, (64, 32), FLAT)])
+
+
+# Layer graphs (issue 20), each with its recipe (TrainConfig fields; deskew on unless it says):
+# rows keyed by their spec, measured by measure_graph. Filled from the CNN search of docs/frontier.md.
+GRAPHS: list[tuple[str, dict]] = []
 
 
 def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
@@ -87,7 +93,8 @@ def trained(data, cfg: TrainConfig, cache: Path | None):
     earlier sweep left it (training is deterministic: the same config gives the same bytes).
     The seconds go beside the model in the cache, not into it (the model file has no clock)."""
     lr = "" if cfg.lr == TrainConfig().lr else f"-lr{cfg.lr:g}"
-    name = f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}-e{cfg.epochs}{lr}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
+    shape = "g-" + cfg.arch.replace(",", "_").replace(":", "") if cfg.arch else f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}"
+    name = f"{shape}-e{cfg.epochs}{lr}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
     if cache is not None and (cache / f"{name}.d51").is_file():
         model = float_model_file.load(cache / f"{name}.d51")
         if model.config == cfg:
@@ -169,6 +176,29 @@ def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: i
     if frontier.fits(row, tiny) == "stream":  # measure the tiny-RAM firmware too
         r = pipeline.simulate_firmware(q, BuildSpec.of(q, tiny, "stream"), data, run, work / (row["arch"] + "-stream"), "sweep")
         row.update(bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact), **firmware_cycles(r, images, "stream_"))
+    row["chip_times"] = chip_times(q, data)
+    return row
+
+
+def measure_graph(data, spec: str, recipe: dict, epochs: int, images: int, work: Path, cache: Path | None = None) -> dict:
+    """A frontier row for the layer graph `spec` trained with `recipe`: accuracy, code, cycles in
+    ucsim on ucsim's core (serve mode, the default kernel; the maximum over the first `images`
+    and the HEAVY inkiest test images) and each 1T chip's time."""
+    cfg = TrainConfig(arch=spec, **{"deskew": True, "epochs": epochs, **recipe})
+    model, train_seconds = trained(data, cfg, cache)
+    q = quantize(model, data.train_images[:5000])
+    _, pred = simulate.run(q, data.test_images)
+    steps = graph_plan.steps(spec, q.input_shape)
+    row = {"arch": spec, "graph": spec, "input": list(q.input_shape), "sizes": q.sizes, "pool": 1, "deskew": cfg.deskew,
+           "hidden": [], "float_accuracy": model.accuracy["test"], "int_accuracy": float((pred == data.test_labels).mean()),
+           "weight_bytes": int(sum(w.size for w in q.weights)), "macs": sum(s.macs for s in steps),
+           "train_seconds": round(train_seconds, 1)}
+    if recipe:
+        row["recipe"] = recipe
+    ink = (data.test_images > 0).sum(axis=(1, 2))  # the zero-skipping kernels' work grows with the ink
+    run = sorted(set(range(images)) | {int(i) for i in np.argsort(-ink, kind="stable")[:HEAVY]})
+    r = pipeline.simulate_firmware(q, BuildSpec.of(q, targets.get("generic-8052"), "serve"), data, run, work / "graph", "sweep")
+    row.update(code_bytes=r.firmware[0].memory["code"]["used"], bit_exact=r.comparison.bit_exact, **firmware_cycles(r, images))
     row["chip_times"] = chip_times(q, data)
     return row
 
@@ -262,6 +292,8 @@ def main(argv=None) -> int:
                    "(to re-measure new firmware without training again)")
     p.add_argument("--only", action="append", type=arch_spec, metavar="POOL:H[,H]",
                    help="measure just this architecture (repeatable) and update its row in firmware/bench/frontier.json")
+    p.add_argument("--graph", action="append", metavar="SPEC",
+                   help="measure just this layer graph (repeatable; its recipe from GRAPHS, else the defaults) and update its row")
     p.add_argument("--chip-times", action="store_true",
                    help="with --only: retrain the rows' models and measure only their time per digit on the 1T chips "
                         "(firmware/measure/timing.py), keeping the rows' other figures")
@@ -291,9 +323,16 @@ def main(argv=None) -> int:
         return 1 if failed else 0  # nothing the table or the plot show has changed
     else:
         data = mnist.load(a.data)
-        rows = frontier.load(Path(a.frontier))["rows"] if a.only and Path(a.frontier).exists() else []
+        partial = a.only or a.graph
+        rows = frontier.load(Path(a.frontier))["rows"] if partial and Path(a.frontier).exists() else []
+        graphs = [(g, dict(GRAPHS).get(g, {})) for g in a.graph or []] if partial else GRAPHS
         with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
-            for pool, hidden, recipe in a.only or ARCHS:
+            for spec, recipe in graphs:
+                row = measure_graph(data, spec, recipe, a.epochs, a.images, Path(work), Path(a.models) if a.models else None)
+                rows = [r for r in rows if (r["arch"], r.get("recipe")) != (row["arch"], row.get("recipe"))] + [row]
+                print(f"sweep: {spec} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  cycles mean {row['cycles']} "
+                      f"max {row['cycles_max']}  chip times {json.dumps(row['chip_times'], sort_keys=True)}", file=sys.stderr, flush=True)
+            for pool, hidden, recipe in a.only or ([] if partial else ARCHS):
                 row = measure(data, pool, hidden, recipe, a.epochs, a.images, Path(work), Path(a.models) if a.models else None)
                 rows = [r for r in rows if (r["arch"], r.get("recipe")) != (row["arch"], row.get("recipe"))] + [row]
                 print(f"sweep: {row['arch']:>12}{' deskew' if row['deskew'] else ''} int8 {100 * row['int_accuracy']:.2f}%  code {row['code_bytes']}  "
