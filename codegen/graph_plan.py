@@ -23,6 +23,11 @@ from digit51.trainer import arch
 CROSS_CHANNEL = ("conv3x3", "conv1x1")  # an output channel reads every input channel
 STREAM_POOLS = (2, 4)  # a leading avgpool the firmware's streamed pooling (ops/pool.inc.j2) runs as pixels arrive
 ROW_CHUNK = 64  # conv1x1 sums at most this many positions at a time in row_acc
+# A conv whose window holds at least this many inputs (3 * 3 * c_in, or c_in for conv1x1) runs by
+# windows: each output position's window gathered, then the dense kernel over every output
+# channel at once (its zero-skipping list and per-neuron loop amortised over the window); below,
+# row by row per output channel (kernels/map/). Measured: docs/protocol.md, "Layer graphs".
+WINDOW_MIN = 36
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Segment:
     steps: tuple[Step, ...]  # head first
     src: str  # buffer of the segment's input map
     dst: str  # buffer of its output map
+    windowed: bool = False  # the head runs by windows (conv_windows: all output channels at once), the rest by channel
 
     @property
     def channels(self) -> int:
@@ -80,12 +86,15 @@ class Plan:
     def xram(self) -> int:
         """Bytes of XRAM of the plan's buffers (row_acc and logits in 4-byte words)."""
         b = self.buffers
-        return b["act_in"] + b["act_a"] + b["act_b"] + b["plane_a"] + b["plane_b"] + 4 * b["row_acc"] + 4 * self.classes
+        return (b["act_in"] + b["act_a"] + b["act_b"] + b["plane_a"] + b["plane_b"] + 4 * b["row_acc"] + b["conv_map"]
+                + b["win"] + b["win_out"] + 4 * self.classes)
 
     @property
     def dense_inputs(self) -> list[int]:
-        """Inputs of each dense layer (the zero-skipping kernels size their lists by the widest)."""
-        return [p.step.shape_in[0] if len(p.step.shape_in) == 1 else _size(p.step.shape_in) for p in self.parts if isinstance(p, Dense)]
+        """Inputs of each run of the dense kernel: the dense layers' and the windows of the convs
+        that run by windows (the zero-skipping kernels size their lists by the widest)."""
+        return [_size(p.step.shape_in) if isinstance(p, Dense) else window_inputs(p.steps[0])
+                for p in self.parts if isinstance(p, Dense) or p.windowed]
 
 
 def _size(shape) -> int:
@@ -121,7 +130,7 @@ def plan(spec: str, input_shape: tuple[int, int]) -> Plan:
     def close():
         nonlocal buf, group
         if group:
-            parts.append(Segment(tuple(group), buf, other[buf]))
+            parts.append(Segment(tuple(group), buf, other[buf], windowed(group[0])))
             buf, group = other[buf], []
 
     for s in all_steps:
@@ -134,14 +143,18 @@ def plan(spec: str, input_shape: tuple[int, int]) -> Plan:
             if s.kind in CROSS_CHANNEL:
                 close()
             group.append(s)
-    sizes = {"act_in": h * w, "act_a": 1, "act_b": 1, "plane_a": 0, "plane_b": 0, "row_acc": 0}
+    sizes = {"act_in": h * w, "act_a": 1, "act_b": 1, "plane_a": 0, "plane_b": 0, "row_acc": 0,
+             "conv_map": 0, "win": 0, "win_out": 0}
     for p in parts:
         if isinstance(p, Segment):
             sizes[p.dst] = max(sizes[p.dst], p.channels * p.steps[-1].plane_out)
-            for i, s in enumerate(p.steps[:-1]):  # the planes between the layers of one channel
-                name = "plane_a" if i % 2 == 0 else "plane_b"
-                sizes[name] = max(sizes[name], s.plane_out)
-            for s in p.steps:
+            for (_, dst), s in zip(plane_names(p), p.steps):  # the planes between the layers of one channel
+                if dst in ("plane_a", "plane_b", "conv_map"):
+                    sizes[dst] = max(sizes[dst], s.plane_out * (s.shape_out[0] if dst == "conv_map" else 1))
+            if p.windowed:
+                sizes["win"] = max(sizes["win"], window_inputs(p.steps[0]))
+                sizes["win_out"] = max(sizes["win_out"], p.steps[0].n)
+            for s in p.steps[p.windowed:]:
                 if s.kind in ("conv3x3", "dwconv3x3"):
                     sizes["row_acc"] = max(sizes["row_acc"], s.shape_out[2])
                 elif s.kind == "conv1x1":
@@ -151,12 +164,26 @@ def plan(spec: str, input_shape: tuple[int, int]) -> Plan:
     return Plan((h, w), pool, tuple(parts), sizes, all_steps[-1].n)
 
 
+def window_inputs(step: Step) -> int:
+    """Inputs of one output position's window: 3 * 3 * c_in for conv3x3, c_in for conv1x1."""
+    return step.shape_in[0] * (9 if step.kind == "conv3x3" else 1)
+
+
+def windowed(head: Step) -> bool:
+    return head.kind in CROSS_CHANNEL and window_inputs(head) >= WINDOW_MIN
+
+
 def plane_names(segment: Segment) -> list[tuple[str, str]]:
     """(source, destination) of each step of one channel of `segment`: the head reads the
-    segment's input map, the planes alternate, the last step writes the output map."""
-    names, src = [], segment.src
-    for i, _ in enumerate(segment.steps):
-        last = i == len(segment.steps) - 1
+    segment's input map, the planes alternate, the last step writes the output map. A head run
+    by windows writes all its channels at once, into conv_map (or the output map, alone)."""
+    names, src, steps = [], segment.src, segment.steps
+    if segment.windowed:
+        src = segment.dst if len(steps) == 1 else "conv_map"
+        names.append((segment.src, src))
+        steps = steps[1:]
+    for i, _ in enumerate(steps):
+        last = i == len(steps) - 1
         dst = segment.dst if last else ("plane_a" if i % 2 == 0 else "plane_b")
         names.append((src, dst))
         src = dst

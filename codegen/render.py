@@ -100,34 +100,40 @@ def graph_context(spec: str, plan: graph_plan.Plan, kernel: str) -> dict:
     b = plan.buffers
     defines = [("ACT_A", b["act_a"], "layer outputs, ping"), ("ACT_B", b["act_b"], "layer outputs, pong"),
                ("PLANE_A", b["plane_a"], "one channel's plane"), ("PLANE_B", b["plane_b"], "one channel's plane"),
-               ("ROW_ACC", b["row_acc"], "sums of one output row")]
+               ("ROW_ACC", b["row_acc"], "sums of one output row"), ("CONV_MAP", b["conv_map"], "a conv run by windows, all channels"),
+               ("WIN", b["win"], "the widest window a conv gathers"), ("WIN_OUT", b["win_out"], "the most channels a conv runs by windows")]
     parts = []
     for part in plan.parts:
         if isinstance(part, graph_plan.Dense):
             parts.append({"segment": False, "layer": part.step.layer, "hidden": part.dst != "logits", "src": part.src, "dst": part.dst})
             continue
-        steps = []
+        steps, head = [], None
         for i, (s, (src, dst)) in enumerate(zip(part.steps, graph_plan.plane_names(part))):
             c_in, h, w = s.shape_in
-            if i == 0 and s.kind not in graph_plan.CROSS_CHANNEL:
-                src = f"{src} + o * {h * w}u"  # a channel-wise head reads channel o of its input
+            if i == 0 and part.windowed:
+                head = {"layer": s.layer, "src": src, "dst": dst, "c_in": c_in, "h": h, "w": w, "n": s.n,
+                        "k": 3 if s.kind == "conv3x3" else 1, "text": f"{s.kind}:{s.n}"}
+                continue
+            if s.kind not in graph_plan.CROSS_CHANNEL and src in ("act_in", "act_a", "act_b", "conv_map"):
+                src = f"{src} + o * {h * w}u"  # a channel-wise step reads channel o of a whole map
             if dst == part.dst:
                 dst = f"{dst} + o * {s.plane_out}u"
             steps.append({"kind": s.kind, "layer": s.layer, "src": src, "dst": dst, "c_in": c_in, "h": h, "w": w,
                           "n": s.n, "shift": (s.n * s.n).bit_length() - 1, "plane_in": h * w,
                           "w_stride": 9 * c_in if s.kind == "conv3x3" else c_in})
-        parts.append({"segment": True, "channels": part.channels, "steps": steps,
-                      "text": ", ".join(f"{s.kind}{s.n if s.kind == 'avgpool' else ''}" for s in part.steps)})
+        parts.append({"segment": True, "channels": part.channels, "steps": steps, "head": head,
+                      "text": ", ".join(f"{s.kind}{s.n if s.kind == 'avgpool' else ''}" for s in part.steps[part.windowed:])})
     return {
         "graph": spec,
         "input_h": plan.input_shape[0] * plan.pool,
         "input_w": plan.input_shape[1] * plan.pool,
         "buffer_defines": [{"name": n, "value": max(v, 1), "text": t} for n, v, t in defines],
-        "plane_a": b["plane_a"], "plane_b": b["plane_b"], "row_acc": b["row_acc"],
+        "plane_a": b["plane_a"], "plane_b": b["plane_b"], "row_acc": b["row_acc"], "conv_map": b["conv_map"],
+        "windows": b["win"] > 0,
         "row_chunk": graph_plan.ROW_CHUNK,
         "map_kernel_template": MAP_KERNELS[kernel],
         "parts": parts,
-        "map_kinds": sorted({s.kind for p in plan.parts if isinstance(p, graph_plan.Segment) for s in p.steps}),
+        "map_kinds": sorted({s.kind for p in plan.parts if isinstance(p, graph_plan.Segment) for s in p.steps[p.windowed:]}),
     }
 
 
@@ -193,11 +199,12 @@ def render(model: IntModel, mode: str, source: str, selftest: SelfTestSet | None
     if plan and mode == "stream":
         raise ValueError("stream mode runs MLPs on 28x28 images only")
     n = len(model.weights)
-    map_layers = {s.layer for s in graph_plan.steps(spec, model.input_shape) if s.kind != "dense" and s.layer is not None} if plan else set()
+    map_layers = {s.layer for p in plan.parts if isinstance(p, graph_plan.Segment)  # run by the map ops, not the dense kernel
+                  for s in p.steps[p.windowed:] if s.layer is not None} if plan else set()
     layers = []
     for i, (w, b) in enumerate(zip(model.weights, model.biases)):
         stored = w.T if mode == "stream" and i == 0 else w  # stream: layer 0 input-major
-        on_map = i in map_layers  # map layers keep int8 weights (ops/maps.inc.j2); dense ones the kernel's weight_t
+        on_map = i in map_layers  # map layers keep int8 weights (ops/maps.inc.j2); dense ones (and convs by windows) the kernel's weight_t
         layers.append({
             "index": i,
             "n_in": int(w.size // w.shape[0]),

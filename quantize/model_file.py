@@ -45,7 +45,7 @@ class IntModel:
 
     @property
     def name(self) -> str:
-        return arch_name(self.sizes)
+        return self.graph or arch_name(self.sizes)
 
     @property
     def preprocess(self) -> Preprocess:

@@ -25,6 +25,9 @@ from helpers import cli, shapes_set
 
 GENERIC = targets.get("generic-8052")
 EVERY_KIND = "conv3x3:4,dwconv3x3,maxpool2,conv1x1:6,avgpool2,dense:5,dense:3"  # 16 -> 14 -> 12 -> 6 -> 6 -> 3
+# convs run by windows (graph_plan.WINDOW_MIN): conv3x3:6 on 4 channels (36 inputs) with a pool
+# after it, conv1x1:4 on 40 channels alone; conv1x1:40 on 6 channels runs by rows
+WINDOWS = "conv3x3:4,conv3x3:6,maxpool2,conv1x1:40,conv1x1:4,dense:3"  # 16 -> 14 -> 12 -> 6 -> 6 -> 6
 
 
 def test_a_conv_and_its_pool_are_planned_one_channel_at_a_time():
@@ -32,12 +35,16 @@ def test_a_conv_and_its_pool_are_planned_one_channel_at_a_time():
     the 16 x 26 x 26 conv output; the second conv starts a new segment."""
     p = graph_plan.plan("conv3x3:16,maxpool2,conv3x3:8,maxpool2,dense:32,dense:10", (28, 28))
     seg1, seg2, d1, d2 = p.parts
-    assert [s.kind for s in seg1.steps] == ["conv3x3", "maxpool2"] and seg1.channels == 16
+    assert [s.kind for s in seg1.steps] == ["conv3x3", "maxpool2"] and seg1.channels == 16 and not seg1.windowed
     assert (seg1.src, seg1.dst, seg2.src, seg2.dst) == ("act_in", "act_a", "act_a", "act_b")
     assert (d1.src, d1.dst, d2.src, d2.dst) == ("act_b", "act_a", "act_a", "logits")
-    assert p.buffers == {"act_in": 784, "act_a": 16 * 13 * 13, "act_b": 8 * 5 * 5, "plane_a": 26 * 26, "plane_b": 0, "row_acc": 26}
     assert graph_plan.plane_names(seg1) == [("act_in", "plane_a"), ("plane_a", "act_a")]
-    assert p.dense_inputs == [200, 32]
+    # the second conv's window holds 9 x 16 = 144 inputs: it runs by windows, all 8 channels into
+    # conv_map, then its pool channel by channel
+    assert seg2.windowed and graph_plan.plane_names(seg2) == [("act_a", "conv_map"), ("conv_map", "act_b")]
+    assert p.buffers == {"act_in": 784, "act_a": 16 * 13 * 13, "act_b": 8 * 5 * 5, "plane_a": 26 * 26, "plane_b": 0, "row_acc": 26,
+                         "conv_map": 8 * 11 * 11, "win": 144, "win_out": 8}
+    assert p.dense_inputs == [144, 200, 32]
 
 
 def test_a_leading_avgpool_runs_as_the_pixels_arrive_only_where_it_tiles_a_square_image():
@@ -56,7 +63,7 @@ def test_stream_mode_and_deskew_on_non_square_images_are_refused_in_one_line():
 
 def test_a_graph_too_big_for_the_xram_is_refused_with_its_plan():
     spec = BuildSpec((784, 288, 10), 1, False, targets.get("n76e003"), "serve", "asm", graph="conv3x3:8,maxpool2,maxpool2,dense:10")
-    with pytest.raises(Digit51Error, match=r"model conv3x3:8,maxpool2,maxpool2,dense:10 needs 2062 B of XRAM for its buffers but n76e003 has 768 B "
+    with pytest.raises(Digit51Error, match=r"model conv3x3:8,maxpool2,maxpool2,dense:10 needs 2064 B of XRAM for its buffers but n76e003 has 768 B "
                        r"\(its plan: input map 784, layer outputs 288 \+ 1, one channel's planes 676 \+ 169, row sums 104\): use fewer channels"):
         check_fit(spec)
 
@@ -93,11 +100,22 @@ def check(result, n):
     assert c.images == n and c.mismatches == [] and not result.bad_lines and not result.frame_errors
 
 
+@pytest.fixture(scope="module")
+def by_windows(shapes):
+    _, data = shapes
+    model = train(data, TrainConfig(arch=WINDOWS, epochs=3, lr=0.01, deskew=False))
+    q = quantize(model, data.train_images[:300], QuantConfig(calibration_images=300))
+    assert [p.windowed for p in graph_plan.plan(WINDOWS, (16, 16)).parts[:-1]] == [False, True, False, True]
+    return q
+
+
 @pytest.mark.toolchain
 @pytest.mark.parametrize("kernel", ["c", "sparse-c", "asm", "sparse-asm"])
-def test_every_layer_kind_is_bit_exact_in_s51_with_every_kernel(every_kind, shapes, tmp_path, kernel):
+@pytest.mark.parametrize("graph", ["every_kind", "by_windows"])
+def test_every_layer_kind_is_bit_exact_in_s51_with_every_kernel(request, shapes, tmp_path, kernel, graph):
     _, data = shapes
-    result = pipeline.simulate_firmware(every_kind, BuildSpec.of(every_kind, GENERIC, "serve", kernel), data, list(range(12)),
+    model = request.getfixturevalue(graph)
+    result = pipeline.simulate_firmware(model, BuildSpec.of(model, GENERIC, "serve", kernel), data, list(range(12)),
                                         tmp_path, "m", link="socket")
     check(result, 12)
     assert result.logits.shape == (12, 3)
@@ -123,12 +141,14 @@ def test_every_target_runs_the_graph_bit_exact_or_refuses_it_in_one_line(every_k
 
 @pytest.mark.toolchain
 @pytest.mark.parametrize("kernel", ["c", "sparse-asm"])
-def test_the_xram_estimate_of_a_graph_is_what_the_linker_places(every_kind, tmp_path, kernel):
-    fw = build(every_kind, BuildSpec.of(every_kind, GENERIC, "serve", kernel), tmp_path / kernel, "m")
-    need = estimate(BuildSpec.of(every_kind, GENERIC, "serve", kernel))
+@pytest.mark.parametrize("graph, spec", [("every_kind", EVERY_KIND), ("by_windows", WINDOWS)])
+def test_the_xram_estimate_of_a_graph_is_what_the_linker_places(request, tmp_path, kernel, graph, spec):
+    model = request.getfixturevalue(graph)
+    fw = build(model, BuildSpec.of(model, GENERIC, "serve", kernel), tmp_path / kernel, "m")
+    need = estimate(BuildSpec.of(model, GENERIC, "serve", kernel))
     assert fw.memory["xram"]["used"] == need.xram
     assert abs(fw.memory["code"]["used"] - need.code) <= 0.15 * fw.memory["code"]["used"]
-    assert fw.memory["model"] == EVERY_KIND
+    assert fw.memory["model"] == spec
 
 
 @pytest.mark.toolchain

@@ -72,7 +72,8 @@ def estimate_graph(spec: BuildSpec) -> Need:
             + spec.n_images * (pixels + 3) + spec.deskew * DESKEW_CODE)
     image = pixels + DESKEW_XRAM if spec.deskew else 0
     pool_sums = 2 * plan.input_shape[1] if plan.pool > 1 else 0  # the streamed pooling's block sums (ops/pool.inc.j2)
-    return Need(code, plan.xram + pool_sums + k_xram + image, IRAM_BASE + k_iram)
+    counter = 2  # classify()'s channel counter (program/infer_graph.c.j2)
+    return Need(code, plan.xram + pool_sums + counter + k_xram + image, IRAM_BASE + k_iram)
 
 
 def estimate(spec: BuildSpec) -> Need:
