@@ -264,3 +264,16 @@ def test_the_report_times_each_part_of_a_graph(mnist_graph, data_dir, tmp_path):
     assert seg["cycles_mean"] > 0 and dense["cycles_mean"] > 0 and s["cycles"]["worst_gap"] < 1e-3
     assert s["accuracy"]["firmware_bit_exact"] and s["model"] == "avgpool2,conv3x3:4,maxpool2,dense:10"
     assert {x["segment"] for x in s["other_segments"]} == {"input", "deskew", "argmax"}
+
+
+@pytest.mark.toolchain
+@pytest.mark.parametrize("kernel", ["sparse-asm", "c"])
+def test_a_graph_on_the_whole_deskewed_image(mnist_data, tmp_path, kernel):
+    """No leading pool: the firmware deskews all 784 pixels into the input map (deskew's
+    assembly shear feeding the unpooled image with the asm kernels), then the convs."""
+    model = train(mnist_data, TrainConfig(arch="conv3x3:2,maxpool2,maxpool2,dense:10", epochs=1))
+    q = quantize(model, mnist_data.train_images[:1000])
+    assert graph_plan.plan(q.graph, q.input_shape).pool == 1 and q.deskew
+    for mode in ("serve", "selftest"):
+        result = pipeline.simulate_firmware(q, BuildSpec.of(q, GENERIC, mode, kernel), mnist_data, list(range(6)), tmp_path / mode, "m")
+        check(result, 6)
