@@ -38,7 +38,7 @@ def test_names_stay_whole_up_to_the_bound():
 @pytest.mark.toolchain
 def test_a_300_layer_models_ready_line_arrives_whole(mnist_data, tmp_path):
     model = deep_model(299)
-    assert len(model.weights) == 300 and len("-".join(map(str, model.sizes))) > protocol.MAX_LINE
+    assert len(model.weights) == 300 and len("-".join(map(str, model.sizes))) > MAX_MODEL_NAME
     fw = build(model, BuildSpec.of(model, GENERIC, "serve"), tmp_path / "fw", "deep")
     image = mnist_data.test_images[:1]
     with Ucsim(fw.ihx, GENERIC, "socket") as sim:
