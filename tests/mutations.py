@@ -610,4 +610,8 @@ MUTATIONS = [
              '        add     a, _avg_plane_PARM_3\n',
              '        add     a, _avg_plane_PARM_2\n',
              ("tests/test_map_kernels.py::test_pooling_is_bit_exact_on_odd_sides[conv1x1:2,avgpool2,dense:10-shape1-sparse-asm-generic-8052]",), "avgpool sums its k x k block across the wrong rows"),
+    Mutation("map-dptr-zero-run-resumes-one-input-off", "codegen/templates/kernels/map/xram_dptr.inc.j2",
+             '        add     a, #0xFF\n        mov     r0, a\n',
+             '        add     a, #0xFE\n        mov     r0, a\n',
+             ("tests/test_map_kernels.py::test_map_layers_are_bit_exact_at_their_edges[asm-stc8h8k64u]",), "on MOVX @DPTR chips the window after a run of zeros starts one input off"),
 ]
