@@ -83,7 +83,7 @@ def fold_step(n_out: int, pool: int) -> int:
     return max(4, -(-n_out // (pool * pool)))
 
 
-MAP_KERNELS = {"c": "kernels/map/c.inc.j2", "sparse-c": "kernels/map/c.inc.j2", "asm": "kernels/map/asm.inc.j2", "sparse-asm": "kernels/map/asm.inc.j2"}  # one tap of a convolution (ops/maps.inc.j2)
+MAP_KERNELS = {k: (f"kernels/map/{v}.inc.j2", f"kernels/map/pool_{v}.inc.j2") for k, v in (("c", "c"), ("sparse-c", "c"), ("asm", "asm"), ("sparse-asm", "asm"))}  # (convolution rows, pooling) kernels of ops/maps.inc.j2
 
 
 def dense_sizes(model: IntModel) -> list[int]:
@@ -131,7 +131,8 @@ def graph_context(spec: str, plan: graph_plan.Plan, kernel: str) -> dict:
         "plane_a": b["plane_a"], "plane_b": b["plane_b"], "row_acc": b["row_acc"], "conv_map": b["conv_map"],
         "windows": b["win"] > 0,
         "row_chunk": graph_plan.ROW_CHUNK,
-        "map_kernel_template": MAP_KERNELS[kernel],
+        "map_kernel_template": MAP_KERNELS[kernel][0],
+        "map_pool_template": MAP_KERNELS[kernel][1],
         "parts": parts,
         "map_kinds": sorted({s.kind for p in plan.parts if isinstance(p, graph_plan.Segment) for s in p.steps[p.windowed:]}),
     }
