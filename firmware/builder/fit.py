@@ -28,7 +28,8 @@ IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
 # mac_row (kernels/map/) and the channel loop of each layer in classify().
 MAP_CODE = {"conv3x3": ("conv3x3_channel", 510), "dwconv3x3": ("conv3x3_channel", 510), "conv1x1": ("conv1x1_channel", 400),
             "maxpool2": ("maxpool2_plane", 350), "avgpool": ("avgpool_plane", 500)}
-MAC_ROW_CODE = 200
+MAC_ROW_CODE = 500  # the row kernels (kernels/map/): mac_rows, map_fill, map_requant in the asm builds
+WINDOWS_CODE = 850  # conv_windows (ops/windows.inc.j2), for a graph with a conv run by windows
 MAP_STEP_CODE = 40
 DESKEW_CODE = 1950  # the deskew functions (codegen/templates/ops/deskew.inc.j2), SDCC 4.2: 1,875 B in self-test builds with asm kernels, 2,015 with c (serve builds, which carry no images: 2,036-2,197)
 # Internal RAM bytes the deepest call chain needs, from ucsim's stack peak: 34 B in serve
@@ -67,7 +68,8 @@ def estimate_graph(spec: BuildSpec) -> Need:
     n_out = sum(s[0] for s in params[1::2])
     pixels = spec.input_shape[0] * spec.input_shape[1]
     map_steps = [s for p in plan.parts if isinstance(p, graph_plan.Segment) for s in p.steps]
-    maps = sum(dict(MAP_CODE[s.kind] for s in map_steps).values()) + (MAC_ROW_CODE if plan.buffers["row_acc"] else 0)
+    maps = (sum(dict(MAP_CODE[s.kind] for s in map_steps).values()) + (MAC_ROW_CODE if plan.buffers["row_acc"] else 0)
+            + (WINDOWS_CODE if plan.buffers["win"] else 0))
     code = (n_weights + 5 * n_out - plan.classes + RUNTIME_CODE + maps + MAP_STEP_CODE * len(map_steps)
             + spec.n_images * (pixels + 3) + spec.deskew * DESKEW_CODE)
     image = pixels + DESKEW_XRAM if spec.deskew else 0
