@@ -128,8 +128,12 @@ def cmd_demo(a: argparse.Namespace) -> int:
         print(f"demo: 1/4 reusing the float model {model_path}", file=sys.stderr)
         model = float_model_file.load(model_path)
     else:
-        print(f"demo: 1/4 training the default model -> {model_path}", file=sys.stderr)
-        model = train(data, TrainConfig())
+        from digit51.firmware.bench import frontier
+
+        row = frontier.choose_for(frontier.load()["rows"], target)  # the chip's own default (digit51 fit marks it)
+        cfg = TrainConfig(**frontier.recipe(row)) if row else TrainConfig()
+        print(f"demo: 1/4 training {target.name}'s default model{' ' + row['arch'] if row else ''} -> {model_path}", file=sys.stderr)
+        model = train(data, cfg)
         float_model_file.save(model_path, model)
     print("demo: 2/4 quantizing", file=sys.stderr)
     qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
@@ -152,7 +156,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def register_demo(sub) -> None:
     p = sub.add_parser("demo", help="the whole pipeline: train -> quantize -> build -> simulate -> serial",
-                       description="Train (or reuse) the default model, quantize it, build the firmware, run it in ucsim, "
+                       description="Train (or reuse) the target's default model (`digit51 fit --target T` marks it), quantize it, build the firmware, run it in ucsim, "
                                    "read its predictions over serial and compare them with the integer simulator.")
     add_data_option(p)
     p.add_argument("--model", metavar="MODEL", help="reuse this float model instead of OUT/model.d51")
