@@ -11,7 +11,10 @@ conv3x3:16 on 28x28 followed by maxpool2 needs 26 x 26 + 16 x 13 x 13 bytes, not
 
 Segment outputs and dense layers' activations alternate between `act_a` and `act_b`; a
 dense reads the map before it flattened, index (c * H + y) * W + x, as quantize/simulate.py
-does. Convolutions sum one output row at a time into `row_acc` (int32, as ops.conv3x3).
+does. Convolutions sum one output row at a time into `row_acc` (int32, as ops.conv3x3), or,
+when their window is wide (WINDOW_MIN), run by windows: each output position's window gathered
+into `win`, the dense kernel over all output channels at once into `win_out`, the whole
+output into `conv_map`, from which the rest of the segment runs channel by channel.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class Plan:
     input_shape: tuple[int, int]  # the map in act_in: the image, pooled by `pool`
     pool: int  # a leading avgpoolK run on the image as it arrives (1: none), as the MLP firmware pools
     parts: tuple  # Segment and Dense, in order
-    buffers: dict  # name -> bytes, for act_in, act_a, act_b, plane_a, plane_b, row_acc (int32 words)
+    buffers: dict  # name -> bytes (row_acc: int32 words): act_in, act_a, act_b, plane_a, plane_b, row_acc, conv_map, win, win_out
     classes: int
 
     @property
