@@ -277,3 +277,13 @@ def test_a_graph_on_the_whole_deskewed_image(mnist_data, tmp_path, kernel):
     for mode in ("serve", "selftest"):
         result = pipeline.simulate_firmware(q, BuildSpec.of(q, GENERIC, mode, kernel), mnist_data, list(range(6)), tmp_path / mode, "m")
         check(result, 6)
+
+
+@pytest.mark.toolchain
+def test_build_times_a_16x16_model_on_random_pixels_of_its_shape(every_kind, tmp_path):
+    from digit51.quantize import model_file
+
+    model_file.save(tmp_path / "s.q51", every_kind)
+    r = cli("build", str(tmp_path / "s.q51"), "-o", str(tmp_path / "fw"), "--target", "ch559")
+    assert r.returncode == 0, r.stderr
+    assert "time per digit on ch559 at 48 MHz" in r.stderr and "[random pixels" in r.stderr

@@ -55,7 +55,7 @@ def cmd_build(a: argparse.Namespace) -> int:
     if not a.no_timing:
         from digit51.firmware.measure import timing
 
-        sample = images[:2] if images is not None else timing.sample_images()
+        sample = images[:2] if images is not None else timing.sample_images(2, tuple(model.input_shape))
         note = "" if images is not None else (" [random pixels, few zeros to skip: an upper-side figure for the zero-skipping "
                                               "kernels; `python -m digit51.firmware.measure.timing QMODEL --data DIR` times test images]")
         print("digit51: " + timing.measure(model, target, sample, a.kernel, a.mode, m["clock_hz"]).line() + note, file=sys.stderr)

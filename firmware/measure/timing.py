@@ -244,13 +244,14 @@ class Estimate:
                 f"({self.table} table: {self.source}; 12T rebuild / ucsim = {self.validation:.6f})")
 
 
-def sample_images(n: int = 2):
-    """Fixed pseudo-random images, for timing without MNIST files. The dense kernels run the
-    same instructions for any pixels (only rare carries differ); the zero-skipping ones
-    skip fewer multiply-accumulates than on MNIST digits, so their time here is an upper-side figure."""
+def sample_images(n: int = 2, shape: tuple[int, int] = (28, 28)):
+    """Fixed pseudo-random images of a model's input shape, for timing without MNIST files. The
+    dense kernels run the same instructions for any pixels (only rare carries differ); the
+    zero-skipping ones skip fewer multiply-accumulates than on MNIST digits, so their time here
+    is an upper-side figure."""
     import numpy as np
 
-    return np.random.default_rng(0).integers(0, 256, (n, 28, 28)).astype(np.uint8)
+    return np.random.default_rng(0).integers(0, 256, (n, *shape)).astype(np.uint8)
 
 
 def model_of(sizes: list[int], pool: int, seed: int = 0, deskew: bool = False):
@@ -266,7 +267,7 @@ def model_of(sizes: list[int], pool: int, seed: int = 0, deskew: bool = False):
 
 
 def measure(model, target, images, kernel: str | None = None, mode: str = "serve", clock: int | None = None) -> Estimate:
-    """Run `images` (N x 28 x 28 uint8) through `target`'s inference code in s51 and time it
+    """Run `images` (N x H x W uint8, the model's input shape) through `target`'s inference code in s51 and time it
     with the chip's table. The firmware is the self-test build on ucsim's core."""
     import numpy as np
 
