@@ -15,3 +15,11 @@ def test_text_art_shape_and_levels():
     assert art[2][10:12] == art[3][10:12] == "@@" and art[2][9] == " "
     assert set(art[10]) == {RAMP[5]}  # 128 -> the middle of the ramp
     assert art[0] == " " * 28
+
+
+def test_text_art_of_other_image_sizes():
+    img = np.zeros((15, 12), np.uint8)
+    img[14, :] = 255  # the odd last row, paired with a blank one: half the ink
+    art = text_art(img)
+    assert len(art) == 8 and all(len(r) == 12 for r in art)
+    assert set(art[7]) == {RAMP[4]} and art[0] == " " * 12

@@ -1,4 +1,4 @@
-"""A 28x28 image as 14 lines of text (two pixel rows per line), for terminals."""
+"""An image as text, two pixel rows per line (14 lines for MNIST's 28x28), for terminals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ RAMP = " .:-=+*#%@"
 
 
 def text_art(image: np.ndarray) -> list[str]:
-    """(28, 28) uint8 -> 14 strings of 28 characters, darker characters for brighter ink."""
-    pairs = image.reshape(14, 2, 28).astype(np.int32).mean(axis=1)
+    """(H, W) uint8 -> ceil(H / 2) strings of W characters, darker characters for brighter ink
+    (an odd last row is paired with a blank one)."""
+    h, w = image.shape
+    rows = np.zeros((h + h % 2, w), np.int32)
+    rows[:h] = image
+    pairs = rows.reshape(-1, 2, w).mean(axis=1)
     idx = np.minimum((pairs * len(RAMP) / 256).astype(int), len(RAMP) - 1)
     return ["".join(RAMP[i] for i in row) for row in idx]
 
