@@ -94,6 +94,18 @@ def test_outside_suite_passes_and_catches_an_altered_model(outside, data_dir, sm
     assert "other images that differ: 1, 2" in out
 
 
+@pytest.mark.toolchain
+def test_outside_suite_runs_a_layer_graph_the_same_way(pytester, data_dir, mnist_data, tmp_path):
+    """The plugin's fixtures know layer graphs: the same outside suite on a CNN's firmware."""
+    model = digit51.quantize(digit51.train(mnist_data, arch="avgpool2,conv3x3:2,maxpool2,dense:10", epochs=1), mnist_data)
+    digit51.save_model(tmp_path / "cnn.q51", model)
+    pytester.makeconftest(CONFTEST.format(model=str(tmp_path / "cnn.q51")))
+    pytester.makepyfile(test_outside=OUTSIDE_SUITE)
+    result = pytester.runpytest(f"--digit51-data={data_dir}", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_outside.py::test_firmware_of_an_altered_model_is_caught*"])
+
+
 def simulator_children() -> list[int]:
     """Process ids of s51 and socat processes whose parent is this process."""
     found = []
