@@ -57,7 +57,9 @@ ARCHS = ([(4, (h,), {}) for h in (16, 32, 64, 128)] + [(2, (h,), {}) for h in (1
 
 # Layer graphs (issue 20), each with its recipe (TrainConfig fields; deskew on unless it says):
 # rows keyed by their spec, measured by measure_graph. Filled from the CNN search of docs/frontier.md.
-GRAPHS: list[tuple[str, dict]] = []
+GRAPHS: list[tuple[str, dict]] = [
+    ("avgpool2,conv3x3:16,maxpool2,conv3x3:32,maxpool2,dense:64,dense:10", {"epochs": 40}),
+]
 
 
 def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
