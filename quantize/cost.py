@@ -3,9 +3,8 @@ input (what zero-skipping kernels do), counted on the integer simulator's activa
 
     python -m digit51.quantize.cost QMODEL --data ../shared/data/mnist [--images N]
 
-A weighted layer's MACs: conv3x3 O x C x 9 x (H-2)(W-2), dwconv3x3 C x 9 x (H-2)(W-2),
-conv1x1 O x C x H x W, dense out x in. Its effective MACs leave out every product whose
-input is 0: an input value feeds as many products as the outputs whose window holds it
+A weighted layer's MACs are its weights times its output positions (IntModel.layer_macs);
+its effective MACs leave out every product whose input is 0: an input value feeds as many products as the outputs whose window holds it
 (for a 3 x 3 valid convolution, 1 to 3 rows times 1 to 3 columns, times O output channels
 for conv3x3, 1 for dwconv3x3). Pools multiply nothing. A plan, not a cycle count: the
 firmware's figures come from `digit51 sim`.
@@ -29,18 +28,15 @@ def window_uses(n: int) -> np.ndarray:
     return np.minimum(np.minimum(i + 1, n - i), min(3, n - 2)).astype(np.int64)
 
 
-def layer_macs(kind: str, n_out: int, x: np.ndarray) -> tuple[int, np.ndarray]:
-    """(MACs per image, effective MACs of each image) of one weighted layer on its uint8
-    input x: a map (N, C, H, W) or flat (N, n)."""
-    nz = (x != 0).reshape(len(x), *x.shape[1:])
+def effective_macs(kind: str, n_out: int, x: np.ndarray) -> np.ndarray:
+    """Products with a non-zero input of one weighted layer, per image, on its uint8 input x:
+    a map (N, C, H, W) or flat (N, n)."""
+    nz = x != 0
     if kind in ("conv3x3", "dwconv3x3"):
         _, c, h, w = x.shape
         uses = window_uses(h)[:, None] * window_uses(w)[None, :]
-        per_out = n_out if kind == "conv3x3" else 1
-        eff = per_out * np.einsum("nchw,hw->n", nz.astype(np.int64), uses)
-        return per_out * c * 9 * (h - 2) * (w - 2), eff
-    per_in = n_out  # conv1x1 and dense: every input value meets every output channel / neuron once
-    return per_in * int(np.prod(x.shape[1:])), per_in * nz.reshape(len(x), -1).sum(axis=1)
+        return (n_out if kind == "conv3x3" else 1) * np.einsum("nchw,hw->n", nz.astype(np.int64), uses)
+    return n_out * nz.reshape(len(x), -1).sum(axis=1)  # conv1x1 and dense: each input value meets each output once
 
 
 def graph_cost(model, images: np.ndarray, batch: int = 1000) -> tuple[list[dict], np.ndarray]:
@@ -49,18 +45,17 @@ def graph_cost(model, images: np.ndarray, batch: int = 1000) -> tuple[list[dict]
     without a graph counts as its MLP (dense layers)."""
     body = arch.input_prefix(arch.parse(model.graph))[1] if model.graph else [arch.Layer("dense", w.shape[0]) for w in model.weights]
     weighted = [i for i, L in enumerate(body) if L.weighted]
-    macs, eff, zero = {}, {i: [] for i in weighted}, {i: 0 for i in weighted}
+    eff, zero = {i: [] for i in weighted}, {i: 0 for i in weighted}
     for s in range(0, len(images), batch):
         acts = activations(model, images[s : s + batch])  # acts[i] is the input of body[i]
         for i in weighted:
             x, L = acts[i], body[i]
-            macs[i], e = layer_macs(L.kind, x.shape[1] if L.kind == "dwconv3x3" else L.n, x)
-            eff[i].append(e)
+            eff[i].append(effective_macs(L.kind, L.n, x))
             zero[i] += int((x == 0).sum()) / x[0].size
     rows = []
-    for i in weighted:
+    for i, macs in zip(weighted, model.layer_macs):
         e = np.concatenate(eff[i])
-        rows.append({"op": str(body[i]), "macs": int(macs[i]), "input_zero": zero[i] / len(images),
+        rows.append({"op": str(body[i]), "macs": int(macs), "input_zero": zero[i] / len(images),
                      "effective_mean": float(e.mean()), "effective_max": int(e.max())})
     return rows, sum(np.concatenate(eff[i]) for i in weighted)
 

@@ -60,6 +60,7 @@ def test_every_layers_macs_match_a_loop_over_its_products():
         assert r["macs"] == counts[0][k][0]
         assert r["effective_mean"] == np.mean(effective) and r["effective_max"] == max(effective)
     assert per_image.tolist() == [sum(m for _, m in c) for c in counts]
+    assert model.n_macs == sum(n for n, _ in counts[0])  # a conv's MACs are not its weight count
     assert 0 < sum(per_image) < sum(r["macs"] for r in rows) * len(images)  # some inputs were zero
 
 
