@@ -65,7 +65,8 @@ def batch_images(images: np.ndarray, cfg: TrainConfig, rng: np.random.Generator)
 
 @blas.one_thread
 def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None, teacher=None):
-    """Train `params` in place; returns (best params, best validation accuracy, best epoch).
+    """Train `params` in place; returns (kept params, their validation accuracy, their epoch):
+    the best on validation, or with cfg.keep "last" the last epoch's.
 
     `hooks` are mlp.forward's (weight_hook, act_hook), used for quantization-aware
     fine-tuning; `on_epoch(epoch, params, seconds)` is called after each epoch (benchmarks);
@@ -131,7 +132,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
         if on_epoch:
             on_epoch(epoch, params, seconds)
         val = accuracy(params, xv_u8, yv, cfg.preprocess, hooks, net)
-        if val > best[1]:
+        if val > best[1] or cfg.keep == "last":
             best = ([p.copy() for p in params], val, epoch)
         bar.finish(
             f"epoch {epoch:3d}/{epochs}  loss {loss_sum / len(x_u8):.4f}  train {100 * correct / len(x_u8):6.2f}%  "
