@@ -1,4 +1,4 @@
-"""Minibatch training of the MLP with best-on-validation weights."""
+"""Minibatch training of an MLP or a layer graph, keeping the best-on-validation (or the last) weights."""
 
 from __future__ import annotations
 
