@@ -54,8 +54,19 @@ class IntModel:
         return Preprocess(self.pool, self.deskew)
 
     @property
+    def layer_macs(self) -> list[int]:
+        """Multiply-accumulates per image of each weighted layer: its weight count times its
+        output positions (a map's H x W; 1 for a dense)."""
+        if not self.graph:
+            return [w.size for w in self.weights]
+        layers = arch.parse(self.graph)
+        outs = arch.shapes(layers, *self.input_shape)[1:]
+        positions = [int(np.prod(s[1:])) for L, s in zip(layers, outs) if L.weighted]
+        return [w.size * p for w, p in zip(self.weights, positions)]
+
+    @property
     def n_macs(self) -> int:
-        return sum(w.size for w in self.weights)
+        return sum(self.layer_macs)
 
 
 def save(path, model: IntModel, inputs=()) -> None:

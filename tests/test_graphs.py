@@ -202,3 +202,41 @@ def test_a_dense_reads_a_map_channel_by_channel():
     flat = graph_flatten(m)
     for c, y, x in np.ndindex(2, 3, 4):
         assert flat[0, (c * 3 + y) * 4 + x] == m[0, c, y, x]
+
+
+def test_a_graph_distils_from_a_graph_teacher(graph_pair, tmp_path):
+    """--teacher takes a layer graph: the student's loss gets its soft targets (another model
+    than without them), the same bytes twice; a teacher of other images or classes is refused."""
+    data, teacher, _ = graph_pair
+    float_model_file.save(tmp_path / "t.d51", teacher)
+    cfg = TrainConfig(arch="avgpool2,conv3x3:2,maxpool2,dense:3", epochs=2, lr=0.01, deskew=True)
+    plain = train(data, cfg)
+    taught = dataclasses.replace(cfg, teacher=str(tmp_path / "t.d51"), distill=0.9)
+    a, b = train(data, taught), train(data, taught)
+    assert all(np.array_equal(x, y) for x, y in zip(a.params, b.params))
+    assert not all(np.array_equal(x, y) for x, y in zip(a.params, plain.params))
+    other = mnist.load(shapes_set(tmp_path / "s", h=20, w=12, classes=3, n_train=60, n_test=20))
+    with pytest.raises(Digit51Error, match=r"takes 16x16 images, these are 20x12"):
+        train(other, taught)
+    two = mnist.load(shapes_set(tmp_path / "s2", classes=2, n_train=60, n_test=20))
+    with pytest.raises(Digit51Error, match="has 3 outputs, the data 2 classes"):
+        train(two, dataclasses.replace(taught, arch="avgpool2,conv3x3:2,maxpool2,dense:2"))
+
+
+def test_keep_last_keeps_the_last_epochs_weights(small):
+    data = mnist.load(small)
+    cfg = TrainConfig(arch="avgpool2,conv3x3:2,maxpool2,dense:3", epochs=3, lr=0.05, keep="last")
+
+    def spoil(epoch, params, seconds):  # the last epoch's weights become all zeros: never the best on validation
+        if epoch == 3:
+            for p in params:
+                p[...] = 0
+
+    model = train(data, cfg, on_epoch=spoil)
+    assert model.best_epoch == 3 and not any(p.any() for p in model.params)
+    best = train(data, dataclasses.replace(cfg, keep="best"), on_epoch=spoil)
+    assert best.best_epoch < 3 and best.params[0].any()
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert "keep" not in TrainConfig().to_dict()  # files that keep the best read as before --keep
+    with pytest.raises(ValueError, match="keep must be one of"):
+        TrainConfig(keep="first")

@@ -63,6 +63,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", default=d.teacher, metavar="MODEL", help="distil from this float model (a wider one trained by `digit51 train`)")
     p.add_argument("--distill", type=float, default=d.distill, help=f"weight of the teacher's soft targets, 0..1 (default {d.distill})")
     p.add_argument("--temperature", type=float, default=d.temperature, help=f"distillation temperature (default {d.temperature})")
+    p.add_argument("--keep", choices=("best", "last"), default=d.keep, help=f"keep the weights best on validation or the last epoch's (default {d.keep})")
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed; same seed, same bytes (default {d.seed})")
 
 
@@ -91,7 +92,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
             lr=a.lr, momentum=a.momentum, weight_decay=a.weight_decay, schedule=a.schedule,
             warmup_epochs=a.warmup_epochs, augment=a.augment, rotate=a.rotate, scale=a.scale, shear=a.shear,
             translate=a.translate, elastic_alpha=a.elastic_alpha, elastic_sigma=a.elastic_sigma,
-            teacher=a.teacher, distill=a.distill, temperature=a.temperature, seed=a.seed,
+            teacher=a.teacher, distill=a.distill, temperature=a.temperature, seed=a.seed, keep=a.keep,
         )
     except ValueError as e:
         raise Digit51Error(f"bad training option: {e}") from None

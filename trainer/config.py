@@ -15,6 +15,7 @@ from digit51.trainer.preprocess import POOLS, Preprocess
 # (docs/frontier.md); tests/test_frontier.py keeps the two in step.
 DEFAULT_HIDDEN = (192, 64)
 DEFAULT_POOL = 2
+KEEP = ("best", "last")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class TrainConfig:
     distill: float = 0.5  # weight of the teacher's soft targets in the loss, when a teacher is given
     temperature: float = 4.0  # softmax temperature of the distillation targets
     seed: int = 0  # the only source of randomness
+    keep: str = "best"  # the weights kept: "best" on validation, or the "last" epoch's (validation still measured)
     arch: str = ""  # a layer graph (trainer/arch.py) instead of the MLP of pool and hidden; "" = the MLP
 
     def __post_init__(self):
@@ -64,6 +66,8 @@ class TrainConfig:
             problems.append("lr must be > 0, weight decay >= 0, momentum in [0, 1), warmup epochs >= 0")
         if not 0 <= self.seed < 2**63:
             problems.append("seed must be 0 or more (below 2**63)")
+        if self.keep not in KEEP:
+            problems.append(f"keep must be one of {KEEP}")
         if not 0 <= self.augment <= 4:
             problems.append("augment must be 0..4 pixels")
         if not (0 <= self.rotate <= 90 and 0 <= self.scale < 1 and 0 <= self.shear <= 1 and 0 <= self.translate <= 8):
@@ -94,6 +98,8 @@ class TrainConfig:
         d["hidden"] = list(self.hidden)
         if not self.arch:
             del d["arch"]  # an MLP's config reads as before layer graphs existed
+        if self.keep == "best":
+            del d["keep"]  # so does a model that keeps the best weights, as all did before --keep
         return d
 
     @classmethod

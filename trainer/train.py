@@ -1,4 +1,4 @@
-"""Minibatch training of the MLP with best-on-validation weights."""
+"""Minibatch training of an MLP or a layer graph, keeping the best-on-validation (or the last) weights."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from digit51.trainer.errors import Digit51Error
 from digit51.trainer.mnist import Mnist
 from digit51.trainer.model_file import FloatModel
 from digit51.trainer.optim import Optimizer, learning_rate
-from digit51.trainer.preprocess import SIDE, Preprocess, deskew, to_float
+from digit51.trainer.preprocess import SIDE, deskew, to_float
 from digit51.trainer.progress import Progress
 
 MAX_MEMORY_MB = 4096  # default bound on memory_estimate (`digit51 train --max-memory`)
@@ -65,7 +65,8 @@ def batch_images(images: np.ndarray, cfg: TrainConfig, rng: np.random.Generator)
 
 @blas.one_thread
 def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None, teacher=None):
-    """Train `params` in place; returns (best params, best validation accuracy, best epoch).
+    """Train `params` in place; returns (kept params, their validation accuracy, their epoch):
+    the best on validation, or with cfg.keep "last" the last epoch's.
 
     `hooks` are mlp.forward's (weight_hook, act_hook), used for quantization-aware
     fine-tuning; `on_epoch(epoch, params, seconds)` is called after each epoch (benchmarks);
@@ -82,8 +83,12 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     y = y.astype(np.int64)
     if teacher is not None and teacher.config.deskew != cfg.deskew:
         raise Digit51Error(f"the teacher {cfg.teacher} was trained {'with' if teacher.config.deskew else 'without'} deskew: train the student the same way (--deskew / --no-deskew)")
-    if teacher is not None and teacher.config.arch:
-        raise Digit51Error(f"the teacher {cfg.teacher} is a layer graph: distillation takes an MLP teacher for now")
+    if teacher is not None and tuple(teacher.input_shape) != x_u8.shape[1:]:
+        raise Digit51Error(f"the teacher {cfg.teacher} takes {teacher.input_shape[0]}x{teacher.input_shape[1]} images, these are {x_u8.shape[1]}x{x_u8.shape[2]}: use a teacher trained on this data")
+    if teacher is not None and teacher.sizes[-1] != data.classes:
+        raise Digit51Error(f"the teacher {cfg.teacher} has {teacher.sizes[-1]} outputs, the data {data.classes} classes: use a teacher trained on this data")
+    if teacher is not None:  # an MLP or a graph, fed the batch's images (deskewed already, if at all)
+        teacher_net, teacher_prep = teacher.config.net, dataclasses.replace(teacher.preprocess, deskew=False)
     if distortion(cfg).active and x_u8.shape[1:] != (SIDE, SIDE):
         raise Digit51Error(f"the distortion ranges (--rotate, --scale, ...) work on 28x28 images, these are {x_u8.shape[1]}x{x_u8.shape[2]}: use --augment N (whole-pixel shifts)")
     net = cfg.net
@@ -111,7 +116,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
                 xb_u8 = batch_images(x_u8[idx], cfg, rng)
                 xb = inputs(xb_u8, prep)
                 if teacher is not None:
-                    t_logits = mlp.forward(teacher.params, inputs(xb_u8, Preprocess(teacher.pool)))[0]
+                    t_logits = teacher_net.forward(teacher.params, inputs(xb_u8, teacher_prep))[0]
                     loss_fn = partial(mlp.distill_xent, teacher_logits=t_logits, weight=cfg.distill, temperature=cfg.temperature)
             else:
                 xb = fixed[idx]
@@ -127,7 +132,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
         if on_epoch:
             on_epoch(epoch, params, seconds)
         val = accuracy(params, xv_u8, yv, cfg.preprocess, hooks, net)
-        if val > best[1]:
+        if val > best[1] or cfg.keep == "last":
             best = ([p.copy() for p in params], val, epoch)
         bar.finish(
             f"epoch {epoch:3d}/{epochs}  loss {loss_sum / len(x_u8):.4f}  train {100 * correct / len(x_u8):6.2f}%  "
