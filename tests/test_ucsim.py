@@ -78,7 +78,12 @@ def this_machines_address() -> str | None:
 
 def listening_sockets(pid: int) -> list[tuple[str, int]]:
     """(address, port) of every listening TCP socket process `pid` holds (IPv4 table, /proc)."""
-    fds = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    fds = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            fds.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:  # closed between the listing and the read (s51 opens and closes files)
+            pass
     out = []
     for row in open(f"/proc/{pid}/net/tcp").read().splitlines()[1:]:
         f = row.split()

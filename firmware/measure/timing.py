@@ -254,16 +254,21 @@ def sample_images(n: int = 2, shape: tuple[int, int] = (28, 28)):
     return np.random.default_rng(0).integers(0, 256, (n, *shape)).astype(np.uint8)
 
 
-def model_of(sizes: list[int], pool: int, seed: int = 0, deskew: bool = False):
-    """An integer model of an architecture with random int8 weights (for builds and timing)."""
+def model_of(sizes: list[int], pool: int, seed: int = 0, deskew: bool = False, graph: str = "", input_shape=(28, 28)):
+    """An integer model of an architecture (an MLP of `sizes` and `pool`, or a layer `graph`)
+    with random int8 weights (for builds and timing)."""
     import numpy as np
 
     from digit51.quantize.model_file import IntModel
+    from digit51.trainer import arch
 
     rng = np.random.default_rng(seed)
-    return IntModel([rng.integers(-127, 128, (o, i)).astype(np.int8) for i, o in zip(sizes[:-1], sizes[1:])],
-                    [rng.integers(-1000, 1000, o).astype(np.int32) for o in sizes[1:]],
-                    [np.full(h, 10, np.uint8) for h in sizes[1:-1]], pool, deskew=deskew)
+    shapes = (arch.param_shapes(arch.parse(graph), *input_shape)[0::2] if graph
+              else [(o, i) for i, o in zip(sizes[:-1], sizes[1:])])
+    return IntModel([rng.integers(-127, 128, s).astype(np.int8) for s in shapes],
+                    [rng.integers(-1000, 1000, s[0]).astype(np.int32) for s in shapes],
+                    [np.full(s[0], 10, np.uint8) for s in shapes[:-1]], 1 if graph else pool, deskew=deskew,
+                    graph=graph, input_shape=tuple(input_shape))
 
 
 def measure(model, target, images, kernel: str | None = None, mode: str = "serve", clock: int | None = None) -> Estimate:
