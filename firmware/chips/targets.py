@@ -101,9 +101,9 @@ def uart_n76_t3(t: Target, clock: int, baud: int) -> Uart:
                  ("PCON |= 0x80;", "SMOD: Timer 3 overflow / 16"),
                  ("TMOD = 0x01;", "Timer 0 mode 1 (Timer 1 unused)"),
                  ("T3CON &= 0xF8;", "Timer 3 prescale 1/1 (BSP: N76E003.h T3CON T3PS[2:0])"),
-                 ("T3CON |= 0x20;", "BRCK (bit 5): UART0 baud from Timer 3"),
-                 (f"RL3 = 0x{t3 & 0xFF:02X};", f"65536 - Fsys / 16 / baud = 0x{t3:04X}: {actual:.0f} baud"),
-                 (f"RH3 = 0x{t3 >> 8:02X};", "reload high byte"),
+                 ("T3CON |= 0x20;", "BRCK (bit 5): UART0 baud from Timer 3 (BSP: N76E003.h T3CON, bsp/uart.c)"),
+                 (f"RL3 = 0x{t3 & 0xFF:02X};", f"65536 - Fsys / 16 / baud = 0x{t3:04X}: {actual:.0f} baud (BSP: bsp/uart.c)"),
+                 (f"RH3 = 0x{t3 >> 8:02X};", "reload high byte (BSP: bsp/uart.c)"),
                  ("T3CON |= 0x08;", "TR3 (bit 3): start Timer 3"))
 
 
