@@ -104,7 +104,7 @@ def uart_n76_t3(t: Target, clock: int, baud: int) -> Uart:
                  ("T3CON |= 0x20;", "BRCK (bit 5): UART0 baud from Timer 3 (BSP: N76E003.h T3CON, bsp/uart.c)"),
                  (f"RL3 = 0x{t3 & 0xFF:02X};", f"65536 - Fsys / 16 / baud = 0x{t3:04X}: {actual:.0f} baud (BSP: bsp/uart.c)"),
                  (f"RH3 = 0x{t3 >> 8:02X};", "reload high byte (BSP: bsp/uart.c)"),
-                 ("T3CON |= 0x08;", "TR3 (bit 3): start Timer 3"))
+                 ("T3CON |= 0x08;", "TR3 (bit 3): start Timer 3 (BSP: N76E003.h T3CON)"))
 
 
 def uart_efm8_t1(t: Target, clock: int, baud: int) -> Uart:
@@ -113,8 +113,8 @@ def uart_efm8_t1(t: Target, clock: int, baud: int) -> Uart:
     return _uart("SDCC include/mcs51/EFM8BB1.h SCON0 / CKCON0 enums; addresses as ahtn/keyplus SI_EFM8UB3_Defs.h", actual, err,
                  ("SCON = 0x10;", "SCON0: 8-bit mode, REN 0x10"),
                  ("TMOD = 0x21;", "Timer 1 mode 2 (8-bit auto-reload), Timer 0 mode 1"),
-                 ("CKCON0 |= 0x08;", "T1M 0x08: Timer 1 counts SYSCLK"),
-                 (f"TH1 = 0x{256 - n:02X};", f"256 - SYSCLK / 2 / baud: {actual:.0f} baud"),
+                 ("CKCON0 |= 0x08;", "T1M 0x08: Timer 1 counts SYSCLK (SDCC EFM8BB1.h CKCON0 enums: T1M__SYSCLK 0x08)"),
+                 (f"TH1 = 0x{256 - n:02X};", f"256 - SYSCLK / 2 / baud: {actual:.0f} baud (ahtn/efm8_sdcc, via chips-8051.md: 0x96 at 24.5 MHz = 115566)"),
                  ("TR1 = 1;", "start Timer 1"))
 
 
