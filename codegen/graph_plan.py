@@ -43,6 +43,9 @@ class Step:
     shape_in: tuple[int, ...]
     shape_out: tuple[int, ...]
 
+    def __str__(self) -> str:
+        return str(arch.Layer(self.kind, self.n))  # as the spec writes it: conv3x3:16, maxpool2, avgpool2
+
     @property
     def macs(self) -> int:
         """Multiply-accumulates of the layer (pools: none)."""

@@ -112,7 +112,7 @@ def graph_context(spec: str, plan: graph_plan.Plan, kernel: str) -> dict:
             c_in, h, w = s.shape_in
             if i == 0 and part.windowed:
                 head = {"layer": s.layer, "src": src, "dst": dst, "c_in": c_in, "h": h, "w": w, "n": s.n,
-                        "k": 3 if s.kind == "conv3x3" else 1, "text": f"{s.kind}:{s.n}"}
+                        "k": 3 if s.kind == "conv3x3" else 1, "text": str(s)}
                 continue
             if s.kind not in graph_plan.CROSS_CHANNEL and src in ("act_in", "act_a", "act_b", "conv_map"):
                 src = f"{src} + o * {h * w}u"  # a channel-wise step reads channel o of a whole map
@@ -122,7 +122,7 @@ def graph_context(spec: str, plan: graph_plan.Plan, kernel: str) -> dict:
                           "n": s.n, "shift": (s.n * s.n).bit_length() - 1, "plane_in": h * w,
                           "w_stride": 9 * c_in if s.kind == "conv3x3" else c_in})
         parts.append({"segment": True, "channels": part.channels, "steps": steps, "head": head,
-                      "text": ", ".join(f"{s.kind}{s.n if s.kind == 'avgpool' else ''}" for s in part.steps[part.windowed:])})
+                      "text": ", ".join(map(str, part.steps[part.windowed:]))})
     return {
         "graph": spec,
         "input_h": plan.input_shape[0] * plan.pool,

@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     model = model_file.load(a.qmodel)
     images = mnist.load(a.data).test_images[: a.images]
     rows, per_image = graph_cost(model, images)
-    print(f"{model.graph or model.name}: MACs per digit over {len(images)} test images")
+    print(f"{model.name}: MACs per digit over {len(images)} test images")
     print(f"{'layer':<12} {'MACs':>9} {'input zero':>10} {'effective mean':>14} {'max':>9}")
     for r in rows:
         print(f"{r['op']:<12} {r['macs']:9,d} {100 * r['input_zero']:9.1f}% {r['effective_mean']:14,.0f} {r['effective_max']:9,d}")

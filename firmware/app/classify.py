@@ -77,9 +77,9 @@ def cmd_classify(a: argparse.Namespace) -> int:
     model = int_model_file.load(a.model)
     target = targets.get(a.target)
     images = []
+    shape = tuple(model.input_shape)
     for name in a.images:  # every input checked before the firmware is built
         grey = read_grey(Path(name))
-        shape = tuple(model.input_shape)
         images.append((name, mnist_style.to_mnist(grey) if shape == (28, 28) else mnist_style.to_shape(grey, *shape)))
     status = 0
     with chip.Chip(model, target, Path(a.model).name, a.port, options.baud_of(a)) as fw:

@@ -100,7 +100,7 @@ def graph_table(model, acts: list[np.ndarray]) -> list[dict]:
         ram = (b["plane_a"] + b["plane_b"] + 4 * b["row_acc"] if isinstance(part, graph_plan.Segment) else 0) + \
             (4 * plan.classes if last else _size(steps[-1].shape_out))
         rows.append({
-            "layer": f"{i}: " + " + ".join(_step_name(s) for s in steps),
+            "layer": f"{i}: " + " + ".join(map(str, steps)),
             "inputs": "x".join(map(str, steps[0].shape_in)), "outputs": "x".join(map(str, steps[-1].shape_out)),
             "macs": macs, "weight_bytes": sum(int(model.weights[s.layer].size) for s in weighted),
             "bias_shift_bytes": sum(5 * len(model.biases[s.layer]) for s in weighted) - (len(model.biases[-1]) if last else 0),
@@ -116,10 +116,6 @@ def graph_table(model, acts: list[np.ndarray]) -> list[dict]:
 
 def _size(shape) -> int:
     return int(np.prod(shape))
-
-
-def _step_name(s) -> str:
-    return {"avgpool": f"avgpool{s.n}", "dwconv3x3": "dwconv3x3", "maxpool2": "maxpool2"}.get(s.kind, f"{s.kind}:{s.n}")
 
 
 def _png(fig, plt) -> bytes:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from digit51.codegen.spec import BuildSpec
-from digit51.firmware.builder.fit import check_fit, first_mode
+from digit51.firmware.builder.fit import first_mode
 from digit51.firmware.chips.targets import Target
 from digit51.trainer import arch
 from digit51.trainer.errors import Digit51Error
@@ -96,15 +96,8 @@ def choose_default(rows: list[dict]) -> dict | None:
 def fits(row: dict, target: Target) -> str | None:
     """The first firmware mode in which the row's architecture fits `target`, or None. A
     layer graph (a row with "graph") runs in serve mode only."""
-    if row.get("graph"):
-        spec = BuildSpec(tuple(row["sizes"]), 1, row.get("deskew", False), target, "serve", graph=row["graph"],
-                         input_shape=tuple(row.get("input", (28, 28))))
-        try:
-            check_fit(spec)
-            return "serve"
-        except Digit51Error:
-            return None
-    return first_mode(row["sizes"], row["pool"], row.get("deskew", False), target)
+    return first_mode(BuildSpec(tuple(row["sizes"]), row["pool"], row.get("deskew", False), target,
+                                graph=row.get("graph", ""), input_shape=tuple(row.get("input", (28, 28)))))
 
 
 # Each chip's own default (issue 20): the most accurate row that fits its memory and classifies a

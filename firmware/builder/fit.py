@@ -12,7 +12,6 @@ from digit51.codegen.render import DEFAULT_KERNEL, FALLBACK_KERNEL, XRAM, fold_s
 from digit51.codegen import graph_plan
 from digit51.codegen.spec import BuildSpec
 from digit51.firmware.chips.target import Target
-from digit51.firmware.protocol import IMAGE_BYTES
 from digit51.quantize import ops
 from digit51.quantize.model_file import IntModel
 from digit51.trainer import arch
@@ -22,7 +21,7 @@ from digit51.trainer.errors import Digit51Error
 # measured from the .mem files of builds of the default model, rounded up.
 RUNTIME_CODE = 4600
 RUNTIME_CODE_STREAM = 3800  # stream mode (printf_fast, C kernel): 3,710 B measured for 196-11-10, 196-16-10 and 196-20-10
-IMAGE_CODE = 28 * 28 + 3  # pixels, label, uint16 index
+IMAGE_EXTRA_CODE = 3  # a self-test image's label and uint16 index, besides its pixels
 # Code of the map ops (codegen/templates/ops/maps.inc.j2) a graph links, by the function each layer
 # kind runs, from SDCC 4.2's listing of a build with all of them (c kernels), rounded up; plus
 # mac_row (kernels/map/) and the channel loop of each layer in classify().
@@ -66,12 +65,12 @@ def estimate_graph(spec: BuildSpec) -> Need:
     params = arch.param_shapes(arch.parse(spec.graph), *spec.input_shape)
     n_weights = sum(int(np.prod(s)) for s in params[0::2])
     n_out = sum(s[0] for s in params[1::2])
-    pixels = spec.input_shape[0] * spec.input_shape[1]
+    pixels = spec.image_bytes
     map_steps = [s for p in plan.parts if isinstance(p, graph_plan.Segment) for s in p.steps]
     maps = (sum(dict(MAP_CODE[s.kind] for s in map_steps).values()) + (MAC_ROW_CODE if plan.buffers["row_acc"] else 0)
             + (WINDOWS_CODE if plan.buffers["win"] else 0))
     code = (n_weights + 5 * n_out - plan.classes + RUNTIME_CODE + maps + MAP_STEP_CODE * len(map_steps)
-            + spec.n_images * (pixels + 3) + spec.deskew * DESKEW_CODE)
+            + spec.n_images * (pixels + IMAGE_EXTRA_CODE) + spec.deskew * DESKEW_CODE)
     image = pixels + DESKEW_XRAM if spec.deskew else 0
     pool_sums = 2 * plan.input_shape[1] if plan.pool > 1 else 0  # the streamed pooling's block sums (ops/pool.inc.j2)
     counter = 2  # classify()'s channel counter (program/infer_graph.c.j2)
@@ -89,19 +88,19 @@ def estimate(spec: BuildSpec) -> Need:
     side = 28 // pool
     n_weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     runtime = RUNTIME_CODE_STREAM if mode == "stream" else RUNTIME_CODE
-    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + runtime + spec.n_images * IMAGE_CODE + spec.deskew * DESKEW_CODE
+    code = n_weights + 4 * sum(sizes[1:]) + sum(hidden) + runtime + spec.n_images * (spec.image_bytes + IMAGE_EXTRA_CODE) + spec.deskew * DESKEW_CODE
     pool_sums = 2 * side if pool > 1 else 0
     ping, pong = max(hidden[0::2]), max(hidden[1::2] or [1])
     if mode == "stream":  # no input buffer: layer-0 accumulators (3 B each, shared with the logits), pending pooled values
         buffers = 4 * stream_logits_space(sizes) + ping + pong + pool_sums + side
         return Need(code, 0, IRAM_BASE_STREAM + buffers)
-    image = IMAGE_BYTES + DESKEW_XRAM if spec.deskew else 0
+    image = spec.image_bytes + DESKEW_XRAM if spec.deskew else 0
     return Need(code, sizes[0] + ping + pong + 4 * 10 + pool_sums + k_xram + image, IRAM_BASE + k_iram)
 
 
 def max_selftest_images(spec: BuildSpec) -> int:
-    per_image = spec.input_shape[0] * spec.input_shape[1] + 3  # pixels, label, uint16 index
-    return max(0, (spec.target.code - estimate(spec.but(mode="selftest", n_images=0, kernel=None)).code) // per_image)
+    return max(0, (spec.target.code - estimate(spec.but(mode="selftest", n_images=0, kernel=None)).code)
+               // (spec.image_bytes + IMAGE_EXTRA_CODE))
 
 
 def per_build(spec: BuildSpec) -> int:
@@ -141,7 +140,7 @@ def check_fit(spec: BuildSpec) -> Need:
         if kernel_memory(kernel, list(spec.sizes))[0]:
             tip = f"use --kernel {FALLBACK_KERNEL} (the {kernel} kernel's list of non-zero inputs needs XRAM too)"
         if spec.deskew:
-            tip = f"use a model trained with --no-deskew (deskew buffers the {IMAGE_BYTES}-byte image in XRAM)"
+            tip = f"use a model trained with --no-deskew (deskew buffers the {spec.image_bytes}-byte image in XRAM)"
         raise Digit51Error(
             f"model {name} needs {need.xram} B of XRAM for its buffers but {target.name} has {target.xram} B: "
             f"{tip}, use a smaller --hidden or a larger --pool, or a target with more RAM"
@@ -191,11 +190,12 @@ def resolve(spec: BuildSpec) -> tuple[BuildSpec, Need]:
     return spec, check_fit(spec)
 
 
-def first_mode(sizes, pool: int, deskew: bool, target: Target, modes=("serve", "stream")) -> str | None:
-    """The first firmware mode in which the architecture fits `target`, or None."""
+def first_mode(spec: BuildSpec, modes=("serve", "stream")) -> str | None:
+    """The first firmware mode in which `spec`'s model fits its target, or None (a mode the
+    spec itself refuses, such as stream mode for a graph or a deskew model, does not fit)."""
     for mode in modes:
         try:
-            check_fit(BuildSpec(tuple(sizes), pool, deskew, target, mode))
+            check_fit(spec.but(mode=mode))
             return mode
         except Digit51Error:
             continue
@@ -203,14 +203,7 @@ def first_mode(sizes, pool: int, deskew: bool, target: Target, modes=("serve", "
 
 
 def serving_mode(model: IntModel, target: Target) -> str:
-    mode = None
-    for m in ("serve", "stream"):
-        try:
-            check_fit(BuildSpec.of(model, target, m))
-            mode = m
-            break
-        except Digit51Error:
-            continue
+    mode = first_mode(BuildSpec.of(model, target))
     if mode is None:
         raise Digit51Error(f"model {model.name} fits {target.name} in no serving mode: use a smaller model or a bigger --target")
     return mode

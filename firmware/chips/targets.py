@@ -108,7 +108,7 @@ def uart_n76_t3(t: Target, clock: int, baud: int) -> Uart:
 
 
 def uart_efm8_t1(t: Target, clock: int, baud: int) -> Uart:
-    """EFM8: Timer 1 mode 2 at SYSCLK (CKCON0.T1M): baud = SYSCLK / 2 / (256 - TH1)."""
+    """EFM8: Timer 1 mode 2 at SYSCLK (CKCON0.T1M): baud = SYSCLK / 2 / (256 - TH1) (BSP: ahtn/efm8_sdcc, via chips-8051.md)."""
     n, actual, err = _divider(t, clock, baud, 2, 8, "at 24.5 MHz use 57600 baud or more, or lower the clock with --clock")
     return _uart("SDCC include/mcs51/EFM8BB1.h SCON0 / CKCON0 enums; addresses as ahtn/keyplus SI_EFM8UB3_Defs.h", actual, err,
                  ("SCON = 0x10;", "SCON0: 8-bit mode, REN 0x10"),
@@ -134,12 +134,12 @@ def clock_none(t: Target, clock: int) -> tuple[Reg, ...]:
 
 
 def clock_ch552(t: Target, clock: int) -> tuple[Reg, ...]:
-    """CH552: CLOCK_CFG[2:0] picks Fsys (6 MHz at reset); written in safe mode."""
+    """CH552: CLOCK_CFG[2:0] picks Fsys (6 MHz at reset); written in safe mode (BSP: ch554_sdcc debug.c CfgFsys)."""
     if clock not in CH552_CLOCKS:
         raise Digit51Error(f"{t.name} runs at {', '.join(f'{c:,}' for c in sorted(CH552_CLOCKS))} Hz only: choose one with --clock")
     return _cited("Blinkinlabs/ch554_sdcc include/debug.c CfgFsys",
-                  ("SAFE_MOD = 0x55;", "enter safe mode"),
-                  ("SAFE_MOD = 0xAA;", "second key"),
+                  ("SAFE_MOD = 0x55;", "enter safe mode (BSP: ch554_sdcc debug.c CfgFsys)"),
+                  ("SAFE_MOD = 0xAA;", "second key (BSP: ch554_sdcc debug.c CfgFsys)"),
                   (f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{CH552_CLOCKS[clock]:02X};",
                    f"MASK_SYS_CK_SEL = {CH552_CLOCKS[clock]}: Fsys {clock / 1e6:g} MHz (above 16 MHz needs a 5 V supply: ch55xduino ch55x/boards.txt)"),
                   ("SAFE_MOD = 0x00;", "leave safe mode"))
@@ -154,8 +154,8 @@ def clock_ch559(t: Target, clock: int) -> tuple[Reg, ...]:
     if CH559_PLL % clock or not 6 <= k <= 31:
         raise Digit51Error(f"{t.name} runs at 288 MHz / k for k = 6..31 (48 MHz, 36 MHz, 24 MHz, 12 MHz, ...): choose such a --clock")
     return _cited("crowdwave/ch559_sdcc CH559.H; rasteri/HIDman System.c CfgFsys",
-                  ("SAFE_MOD = 0x55;", "enter safe mode"),
-                  ("SAFE_MOD = 0xAA;", "second key"),
+                  ("SAFE_MOD = 0x55;", "enter safe mode (BSP: ch554_sdcc debug.c CfgFsys)"),
+                  ("SAFE_MOD = 0xAA;", "second key (BSP: ch554_sdcc debug.c CfgFsys)"),
                   ("PLL_CFG = 0xD8;", "24 | 6 << 5: Fpll = 12 MHz x 24 = 288 MHz, USB 4x clock 48 MHz"),
                   (f"CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x{k:02X};", f"MASK_SYS_CK_DIV = {k}: Fsys = 288 MHz / {k} = {clock / 1e6:g} MHz"),
                   ("SAFE_MOD = 0xFF;", "leave safe mode"))
