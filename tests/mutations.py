@@ -664,4 +664,12 @@ MUTATIONS = [
              '        add     a, #0xFF\n        mov     r0, a\n',
              '        add     a, #0xFE\n        mov     r0, a\n',
              ("tests/test_map_kernels.py::test_map_layers_are_bit_exact_at_their_edges[asm-stc8h8k64u]",), "on MOVX @DPTR chips the window after a run of zeros starts one input off"),
+    Mutation("recipe-teacher-ignores-the-seed", "firmware/bench/recipe.py",
+             '    cfg = recipe.teacher_config(seed)\n',
+             '    cfg = recipe.teacher_config()\n',
+             ("tests/test_recipe.py::test_a_recipe_trains_its_teacher_first_with_the_same_seed_and_distils_from_it",), "every seed of a recipe distils from the teacher of seed 0"),
+    Mutation("recipe-qat-epochs-dropped", "firmware/bench/frontier.py",
+             '    return int((row.get("recipe") or {}).get(QAT, 0))\n',
+             '    return 0\n',
+             ("tests/test_recipe.py::test_a_recipe_trains_its_teacher_first_with_the_same_seed_and_distils_from_it",), "a recipe's quantization-aware epochs never reach the quantizer"),
 ]

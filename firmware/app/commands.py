@@ -5,6 +5,7 @@ from __future__ import annotations
 from digit51.codegen.spec import BuildSpec
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -108,6 +109,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from digit51.quantize.cli import print_summary as print_quant_summary
     from digit51.quantize.measure import quantize_and_measure
     from digit51.quantize.quantizer import QuantConfig
+    from digit51.firmware.bench import frontier, recipe
     from digit51.trainer import model_file as float_model_file
     from digit51.trainer.config import TrainConfig
     from digit51.trainer.train import train
@@ -122,21 +124,22 @@ def cmd_demo(a: argparse.Namespace) -> int:
     idx = selected(a, len(data.test_images))
     make_folder(out)
     check_output(out / "model.q51", inputs=[model_path])
+    rows = frontier.load()["rows"]
+    row = frontier.choose_for(rows, target)  # the chip's own default (digit51 fit marks it)
+    rec = recipe.of(row, rows) if row else recipe.Recipe(dataclasses.asdict(TrainConfig()), None, 0)
     if not a.model:
         check_output(model_path)
     if model_path.exists():
         print(f"demo: 1/4 reusing the float model {model_path}", file=sys.stderr)
         model = float_model_file.load(model_path)
-    else:
-        from digit51.firmware.bench import frontier
-
-        row = frontier.choose_for(frontier.load()["rows"], target)  # the chip's own default (digit51 fit marks it)
-        cfg = TrainConfig(**frontier.recipe(row)) if row else TrainConfig()
-        print(f"demo: 1/4 training {target.name}'s default model{' ' + row['arch'] if row else ''} -> {model_path}", file=sys.stderr)
-        model = train(data, cfg)
+    else:  # a recipe's teacher stage is left out: the demo stays within minutes
+        skip = f" without its teacher (the whole recipe: digit51 train --target {target.name})" if rec.teacher else ""
+        print(f"demo: 1/4 training {target.name}'s default model{' ' + row['arch'] if row else ''}{skip} -> {model_path}", file=sys.stderr)
+        model = train(data, rec.config())
         float_model_file.save(model_path, model)
-    print("demo: 2/4 quantizing", file=sys.stderr)
-    qmodel, qsum = quantize_and_measure(model, data, QuantConfig())
+    qat = rec.qat_epochs if recipe.made_by(model, rec) else 0
+    print(f"demo: 2/4 quantizing{f' after {qat} epochs of quantization-aware fine-tuning' if qat else ''}", file=sys.stderr)
+    qmodel, qsum = quantize_and_measure(model, data, QuantConfig(), qat)
     int_model_file.save(out / "model.q51", qmodel, inputs=[model_path])
     print(f"demo: 3/4 building for {target.name} and running {len(idx)} test images in ucsim ({a.mode} mode)", file=sys.stderr)
     result = pipeline.simulate_firmware(qmodel, BuildSpec.of(qmodel, target, a.mode, a.kernel), data, idx, out / "firmware", "model.q51", "socket")
@@ -231,23 +234,37 @@ def register_train_target(train_parser) -> None:
 
     add_target(train_parser, default=None, help="train this chip's default model (`digit51 fit --target CHIP` marks it): "
                "its architecture, preprocessing and recipe; options given on the command line still apply")
+    train_parser.add_argument("--frontier", metavar="FILE", help="with --target: the frontier table to read (default: the one shipped with digit51)")
 
     def cmd(a: argparse.Namespace) -> int:
-        if a.target:
-            from digit51.firmware.bench import frontier
+        if not a.target:
+            if a.frontier:
+                raise Digit51Error("--frontier goes with --target (whose default it picks)")
+            return trainer_cli.cmd_train(a)
+        from digit51.firmware.bench import frontier, recipe
 
-            if a.arch or a.hidden is not None or a.pool is not None:
-                raise Digit51Error(f"--target {a.target} picks the architecture: leave out --arch, --hidden and --pool")
-            target = targets.get(a.target)
-            row = frontier.choose_for(frontier.load()["rows"], target)
-            if row is None:
-                raise Digit51Error(f"no measured model fits {target.name} within its time limit: see `digit51 fit --target {target.name} --all`")
-            for key, value in frontier.recipe(row).items():
-                if getattr(a, key) == train_parser.get_default(key):  # what the user typed wins
-                    setattr(a, key, tuple(value) if key == "hidden" else value)
-            print(f"digit51: {target.name}'s default: {row['arch']}{' with deskew' if a.deskew else ''}, "
-                  f"{a.epochs} epochs (int8 {100 * row['int_accuracy']:.2f}% in the frontier)", file=sys.stderr)
-        return trainer_cli.cmd_train(a)
+        if a.arch or a.hidden is not None or a.pool is not None:
+            raise Digit51Error(f"--target {a.target} picks the architecture: leave out --arch, --hidden and --pool")
+        target = targets.get(a.target)
+        rows = frontier.load(*[Path(a.frontier)] if a.frontier else [])["rows"]
+        row = frontier.choose_for(rows, target)
+        if row is None:
+            raise Digit51Error(f"no measured model fits {target.name} within its time limit: see `digit51 fit --target {target.name} --all`")
+        rec = recipe.of(row, rows)
+        for key, value in rec.fields.items():
+            if getattr(a, key) == train_parser.get_default(key):  # what the user typed wins
+                setattr(a, key, tuple(value) if key == "hidden" else value)
+        print(f"digit51: {target.name}'s default: {row['arch']}{' with deskew' if a.deskew else ''}, "
+              f"{a.epochs} epochs (int8 {100 * row['int_accuracy']:.2f}% in the frontier)", file=sys.stderr)
+        if rec.teacher and not a.teacher:  # the teacher the recipe distils from first, beside the model
+            check_output(a.output)
+            path = check_output(recipe.teacher_file(a.output))
+            a.teacher = recipe.train_teacher(mnist.load(a.data), rec, path, a.seed, lambda text: print("digit51: " + text, file=sys.stderr))
+        code = trainer_cli.cmd_train(a)
+        if rec.qat_epochs:
+            print(f"digit51: its recipe quantizes after {rec.qat_epochs} epochs of quantization-aware fine-tuning: "
+                  f"digit51 quantize {a.output} -o MODEL.q51 --qat-epochs {rec.qat_epochs}", file=sys.stderr)
+        return code
 
     train_parser.set_defaults(func=cmd)
 

@@ -76,6 +76,8 @@ def load(path: Path = FRONTIER) -> dict:
         problem = row_problem(r)
         if problem:
             raise Digit51Error(f"{path}: row {i} {problem}; {hint}")
+    for r in rows:
+        teacher_row(r, rows)
     meta = data.get("meta", {})
     return {"rows": rows, "meta": meta if isinstance(meta, dict) else {}}
 
@@ -141,8 +143,31 @@ def choose_for(rows: list[dict], target: Target) -> dict | None:
     return max(ok, key=lambda rt: (rt[0]["int_accuracy"], -rt[1]), default=(None, None))[0]
 
 
+# Recipe keys that are not TrainConfig fields: the row distils from the row of this arch (a layer
+# graph, trained first with the same seed), and its quantization takes this many epochs of
+# quantization-aware fine-tuning (firmware/bench/recipe.py runs both).
+TEACHER, QAT = "teacher", "qat_epochs"
+
+
 def recipe(row: dict) -> dict:
     """The TrainConfig fields that train a row's model: its architecture (arch, or hidden and
-    pool), deskew and its recipe (epochs, lr, ...)."""
+    pool), deskew and its recipe (epochs, lr, ...), without the teacher and the QAT epochs."""
     shape = {"arch": row["graph"]} if row.get("graph") else {"hidden": tuple(row["hidden"]), "pool": row["pool"]}
-    return {**shape, "deskew": row.get("deskew", False), **(row.get("recipe") or {})}
+    own = {k: v for k, v in (row.get("recipe") or {}).items() if k not in (TEACHER, QAT)}
+    return {**shape, "deskew": row.get("deskew", False), **own}
+
+
+def qat_epochs(row: dict) -> int:
+    return int((row.get("recipe") or {}).get(QAT, 0))
+
+
+def teacher_row(row: dict, rows: list[dict]) -> dict | None:
+    """The row `row`'s recipe distils from, or None (plain labels)."""
+    name = (row.get("recipe") or {}).get(TEACHER)
+    if not name:
+        return None
+    found = next((r for r in rows if r.get("graph") == name and not (r.get("recipe") or {}).get(TEACHER)), None)
+    if found is None:
+        raise Digit51Error(f"{row['arch']}: its recipe distils from {name}, which has no row of its own (without a teacher) in the frontier; "
+                           "measure it with `python -m digit51.firmware.bench.sweep --graph SPEC`")
+    return found

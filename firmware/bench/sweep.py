@@ -15,6 +15,7 @@ from __future__ import annotations
 from digit51.codegen.spec import BuildSpec
 
 import argparse
+import dataclasses
 import json
 import sys
 import tempfile
@@ -31,7 +32,8 @@ from digit51.firmware.host import pipeline
 from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
 from digit51.quantize import simulate
-from digit51.quantize.quantizer import quantize
+from digit51.quantize.measure import quantize_and_measure
+from digit51.quantize.quantizer import QuantConfig, quantize
 from digit51.trainer import mnist
 from digit51.trainer import model_file as float_model_file
 from digit51.trainer.files import atomic_write
@@ -62,11 +64,12 @@ GRAPHS: list[tuple[str, dict]] = [
 ]
 
 
-def arch_spec(text: str) -> tuple[int, tuple[int, ...]]:
+def arch_spec(text: str) -> list[tuple[int, tuple[int, ...], dict]]:
+    """Every ARCHS row of the shape POOL:H[,H] (one per recipe), or that shape with the defaults."""
     try:
         pool, hidden = text.split(":")
         pool, hidden = int(pool), tuple(int(h) for h in hidden.split(","))
-        return next(((p, h, r) for p, h, r in ARCHS if (p, h) == (pool, hidden)), (pool, hidden, {}))
+        return [(p, h, r) for p, h, r in ARCHS if (p, h) == (pool, hidden)] or [(pool, hidden, {})]
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not POOL:H[,H], e.g. 2:128,32") from None
 
@@ -90,13 +93,19 @@ def firmware_cycles(r, first: int, prefix: str = "") -> dict:
             prefix + "cycles_max": max(cycles.values()), prefix + "kernel": r.firmware[0].memory["kernel"]}
 
 
+def model_name(cfg: TrainConfig) -> str:
+    """The file name (without suffix) of a trained model in the sweep's cache."""
+    lr = "" if cfg.lr == TrainConfig().lr else f"-lr{cfg.lr:g}"
+    shape = "g-" + cfg.arch.replace(",", "_").replace(":", "") if cfg.arch else f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}"
+    kd = f"-kd{cfg.distill:g}" if cfg.teacher else ""
+    return f"{shape}-e{cfg.epochs}{lr}{kd}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
+
+
 def trained(data, cfg: TrainConfig, cache: Path | None):
     """(float model, training seconds) for `cfg`: trained now, or taken from `cache` where an
     earlier sweep left it (training is deterministic: the same config gives the same bytes).
     The seconds go beside the model in the cache, not into it (the model file has no clock)."""
-    lr = "" if cfg.lr == TrainConfig().lr else f"-lr{cfg.lr:g}"
-    shape = "g-" + cfg.arch.replace(",", "_").replace(":", "") if cfg.arch else f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}"
-    name = f"{shape}-e{cfg.epochs}{lr}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
+    name = model_name(cfg)
     if cache is not None and (cache / f"{name}.d51").is_file():
         model = float_model_file.load(cache / f"{name}.d51")
         if model.config == cfg:
@@ -141,18 +150,34 @@ def deskews(pool: int, hidden: tuple, data) -> bool:
     return frontier.fits({"sizes": sizes, "pool": pool}, targets.get("at89s52")) != "stream"
 
 
-def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache: Path | None):
-    """(config, float model, training seconds, integer model, integer test predictions) of one row."""
-    cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **recipe})
+def graph_config(spec: str, epochs: int, recipe: dict) -> TrainConfig:
+    """How the sweep trains the layer graph `spec` with `recipe` (TrainConfig fields over the defaults)."""
+    return TrainConfig(arch=spec, **{"deskew": True, "epochs": epochs, **recipe})
+
+
+def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache: Path | None, work: Path):
+    """(config, float model, training seconds, integer model, integer test predictions) of one row.
+    A recipe with a teacher trains that graph first (its seconds count in the row's) and distils
+    from it; one with QAT epochs fine-tunes with fake quantization before quantizing."""
+    own = {k: v for k, v in recipe.items() if k not in (frontier.TEACHER, frontier.QAT)}
+    cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **own})
+    teacher_seconds = 0.0
+    if recipe.get(frontier.TEACHER):
+        tcfg = graph_config(recipe[frontier.TEACHER], epochs, dict(GRAPHS).get(recipe[frontier.TEACHER], {}))
+        teacher, teacher_seconds = trained(data, tcfg, cache)
+        path = (cache or work) / ("teacher-" + model_name(tcfg) + ".d51")
+        if not path.is_file():
+            float_model_file.save(path, teacher)
+        cfg = dataclasses.replace(cfg, teacher=str(path))
     model, train_seconds = trained(data, cfg, cache)
-    q = quantize(model, data.train_images[:5000])
+    q, _ = quantize_and_measure(model, data, QuantConfig(), recipe.get(frontier.QAT, 0))
     _, pred = simulate.run(q, data.test_images)
-    return cfg, model, train_seconds, q, pred
+    return cfg, model, teacher_seconds + train_seconds, q, pred
 
 
 def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: int, work: Path,
             cache: Path | None = None) -> dict:
-    cfg, model, train_seconds, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
+    cfg, model, train_seconds, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache, work)
     row = {
         "arch": q.name,
         "sizes": q.sizes,
@@ -186,7 +211,7 @@ def measure_graph(data, spec: str, recipe: dict, epochs: int, images: int, work:
     """A frontier row for the layer graph `spec` trained with `recipe`: accuracy, code, cycles in
     ucsim on ucsim's core (serve mode, the default kernel; the maximum over the first `images`
     and the HEAVY inkiest test images) and each 1T chip's time."""
-    cfg = TrainConfig(arch=spec, **{"deskew": True, "epochs": epochs, **recipe})
+    cfg = graph_config(spec, epochs, recipe)
     model, train_seconds = trained(data, cfg, cache)
     q = quantize(model, data.train_images[:5000])
     _, pred = simulate.run(q, data.test_images)
@@ -209,7 +234,8 @@ def remeasure_chip_times(data, pool: int, hidden: tuple, recipe: dict, epochs: i
     """Train the row's model again (deterministic: the same bytes as the sweep that wrote
     the row), check it is that row's model (same integer test accuracy), and time it on the
     1T chips; the row's other figures stay as measured."""
-    cfg, _, _, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache)
+    with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
+        cfg, _, _, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache, Path(work))
     arch = q.name
     row = next((r for r in rows if (r["arch"], r.get("recipe"), r.get("deskew", False)) == (arch, recipe or None, cfg.deskew)), None)
     if row is None:
@@ -239,7 +265,7 @@ def markdown(rows: list[dict], chosen: dict | None) -> str:
         code = f"{r['code_bytes']:,}" if r.get("code_bytes") else "does not fit"
         name = f"**{r['arch']}**" if r is chosen else r["arch"]
         if r.get("recipe"):
-            name += " (" + ", ".join(f"{k} {v:g}" for k, v in sorted(r["recipe"].items()) if k != "deskew") + ")"
+            name += " (" + ", ".join(f"{k} {v}" if isinstance(v, str) else f"{k} {v:g}" for k, v in sorted(r["recipe"].items()) if k != "deskew") + ")"
         lines.append(f"| {name} | {r['pool']} | {'yes' if r.get('deskew') else 'no'} | {100 * r['float_accuracy']:.2f} % | {100 * r['int_accuracy']:.2f} % | "
                      f"{r['weight_bytes']:,} | {code} | {cyc} | {cyc_max} | {sec} | {train_s} | {fit or 'none'} |")
     return "\n".join(lines) + "\n"
@@ -300,6 +326,7 @@ def main(argv=None) -> int:
                    help="with --only: retrain the rows' models and measure only their time per digit on the 1T chips "
                         "(firmware/measure/timing.py), keeping the rows' other figures")
     a = p.parse_args(argv)
+    a.only = [row for rows in a.only or [] for row in rows]
     if a.chip_times and not a.only:
         p.error("--chip-times needs --only POOL:H[,H] (the rows to time)")
     t0 = time.perf_counter()
