@@ -184,7 +184,7 @@ def cmd_fit(a: argparse.Namespace) -> int:
             prefix = "stream_" if mode == "stream" else ""
             cycles, worst = r.get(prefix + "cycles"), r.get(prefix + "cycles_max")
             classic = target.timing == "classic12"  # frontier cycles are 12-clock machine cycles
-            report.append({"target": target.name, "arch": r["arch"], "deskew": r.get("deskew", False),
+            report.append({"target": target.name, "arch": r["arch"], "deskew": r.get("deskew", False), "recipe": frontier.recipe_text(r),
                            "fits": mode is not None, "mode": mode, "default": r is default,
                            "int_accuracy": r["int_accuracy"], "cycles": cycles, "cycles_max": worst,
                            "seconds_per_digit": pipeline.seconds_per_digit(cycles, target) if cycles and classic else None,
@@ -203,7 +203,8 @@ def cmd_fit(a: argparse.Namespace) -> int:
                 f"  {e['chip_time']}" if e.get("chip_time") else "")
             how = f"fits ({e['mode']} mode)" if e["fits"] else "does not fit"
             mark = "  <- default (digit51 train --target " + target.name + ")" if e["default"] else ""
-            print(f"  {e['arch']:>14}{' deskew' if e['deskew'] else '       '}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}{mark}")
+            recipe = f"  recipe: {e['recipe']}" if e["recipe"] else ""
+            print(f"  {e['arch']:>14}{' deskew' if e['deskew'] else '       '}  int8 {100 * e['int_accuracy']:.2f}%  {speed}  {how}{recipe}{mark}")
     print("cycles: 12-clock machine cycles measured in ucsim (firmware/bench/frontier.json), mean and maximum over the images "
           "run: serve mode with the default kernel (sparse-asm where its list fits), stream mode with the C kernel on "
           "at89s52; on 1T chips: time per digit measured by the sweep on each row's trained model with the chip's clock "

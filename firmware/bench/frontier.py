@@ -157,6 +157,12 @@ def recipe(row: dict) -> dict:
     return {**shape, "deskew": row.get("deskew", False), **own}
 
 
+def recipe_text(row: dict) -> str:
+    """The row's recipe as shown beside its name ("epochs 100, lr 0.005"), "" for the defaults."""
+    items = sorted((k, v) for k, v in (row.get("recipe") or {}).items() if k != "deskew")
+    return ", ".join(f"{k} {v}" if isinstance(v, str) else f"{k} {v:g}" for k, v in items)
+
+
 def qat_epochs(row: dict) -> int:
     return int((row.get("recipe") or {}).get(QAT, 0))
 
