@@ -84,3 +84,6 @@ def test_train_target_trains_the_recipes_teacher_beside_the_model_then_distils(t
     assert t.config.arch == teacher and t.config.seed == 5
     r = cli("train", "--data", str(data_dir), "--frontier", str(table), "-o", str(tmp_path / "x.d51"))
     one_line_error(r, "--frontier goes with --target")
+    r = cli("train", "--data", str(data_dir), "--target", "generic-8052", "--frontier", str(table), "--lr", "-1", "-o", str(tmp_path / "y.d51"))
+    one_line_error(r, "lr must be > 0")  # refused before the teacher trains
+    assert not (tmp_path / "y.teacher.d51").exists()

@@ -1,6 +1,7 @@
 """A frontier row's recipe, run: the teacher row it distils from trained first (same data and
 seed), then the row's own model, and the quantization-aware epochs its quantization takes.
-`digit51 train --target`, `digit51 demo` and the sweep train every row through here."""
+`digit51 train --target` and `digit51 demo` train rows here; the sweep, which caches the
+models it trains, does the same in sweep.trained_int."""
 
 from __future__ import annotations
 
