@@ -11,6 +11,7 @@ from digit51.codegen.spec import BuildSpec
 from digit51.firmware.bench import frontier
 from digit51.firmware.chips import targets
 from digit51.trainer.config import DEFAULT_HIDDEN, DEFAULT_POOL
+from digit51.trainer import model_file as float_model_file
 from helpers import cli, module
 
 
@@ -199,3 +200,28 @@ def test_fit_marks_each_chips_default_and_train_target_trains_it(tmp_path, data_
     assert f"ch552's default: {marked[0]}" in r.stderr and f"{marked[0]} model" in r.stderr
     r = cli("train", "--data", str(data_dir), "--target", "ch552", "--hidden", "8", "-o", str(tmp_path / "x.d51"))
     assert r.returncode == 1 and "--target ch552 picks the architecture: leave out --arch, --hidden and --pool" in r.stderr
+
+
+@pytest.mark.toolchain
+def test_sweep_trains_a_rows_teacher_first_and_counts_its_seconds(data_dir, tmp_path, monkeypatch):
+    """A recipe that distils: the sweep trains (and keeps) the teacher graph first, distils the
+    row's model from it, and the row's training seconds include the teacher's."""
+    from digit51.firmware.bench import sweep
+
+    teacher = "avgpool4,conv3x3:2,dense:10"
+    monkeypatch.setattr(sweep, "GRAPHS", [(teacher, {"epochs": 1})])
+    monkeypatch.setattr(sweep, "ARCHS", [(4, (8,), {"teacher": teacher, "distill": 0.9, "epochs": 1, "deskew": True})])
+    out, models = tmp_path / "frontier.json", tmp_path / "models"
+    args = ["--data", str(data_dir), "--images", "2", "--frontier", str(out), "--readme", str(tmp_path / "r.md"),
+            "--plot", str(tmp_path / "f.png"), "--models", str(models)]
+    (tmp_path / "r.md").write_text(f"{sweep.MARK_START}\n{sweep.MARK_END}\n")
+    assert sweep.main(args + ["--graph", teacher, "--only", "4:8"]) == 0
+    rows = frontier.load(out)["rows"]
+    graph, mlp = (next(r for r in rows if bool(r.get("graph")) == g) for g in (True, False))
+    assert frontier.teacher_row(mlp, rows) is graph and mlp["recipe"]["teacher"] == teacher and mlp["bit_exact"]
+    kept = {p.name: p for p in models.iterdir()}
+    student = float_model_file.load(kept["4-8-e1-kd0.9-s0.d51"])
+    assert student.config.teacher == str(models / "teacher-g-avgpool4_conv3x32_dense10-e1-s0.d51") and student.config.distill == 0.9
+    seconds = {name: json.loads(p.read_text())["train_seconds"] for name, p in kept.items() if name.endswith(".json")}
+    assert mlp["train_seconds"] == round(seconds["4-8-e1-kd0.9-s0.json"] + seconds["g-avgpool4_conv3x32_dense10-e1-s0.json"], 1)
+    assert f"teacher {teacher}" in (tmp_path / "r.md").read_text()

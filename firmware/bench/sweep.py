@@ -33,7 +33,7 @@ from digit51.firmware.chips import targets
 from digit51.firmware.measure import timing
 from digit51.quantize import simulate
 from digit51.quantize.measure import quantize_and_measure
-from digit51.quantize.quantizer import QuantConfig, quantize
+from digit51.quantize.quantizer import QuantConfig
 from digit51.trainer import mnist
 from digit51.trainer import model_file as float_model_file
 from digit51.trainer.files import atomic_write
@@ -156,17 +156,20 @@ def deskews(pool: int, hidden: tuple, data) -> bool:
     return frontier.fits({"sizes": sizes, "pool": pool}, targets.get("at89s52")) != "stream"
 
 
+def own_fields(recipe: dict) -> dict:
+    """A recipe's TrainConfig fields: all but its teacher and its QAT epochs."""
+    return {k: v for k, v in recipe.items() if k not in (frontier.TEACHER, frontier.QAT)}
+
+
 def graph_config(spec: str, epochs: int, recipe: dict) -> TrainConfig:
     """How the sweep trains the layer graph `spec` with `recipe` (TrainConfig fields over the defaults)."""
-    return TrainConfig(arch=spec, **{"deskew": True, "epochs": epochs, **recipe})
+    return TrainConfig(arch=spec, **{"deskew": True, "epochs": epochs, **own_fields(recipe)})
 
 
-def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache: Path | None, work: Path):
+def trained_by_recipe(data, cfg: TrainConfig, recipe: dict, epochs: int, cache: Path | None, work: Path):
     """(config, float model, training seconds, integer model, integer test predictions) of one row.
     A recipe with a teacher trains that graph first (its seconds count in the row's) and distils
     from it; one with QAT epochs fine-tunes with fake quantization before quantizing."""
-    own = {k: v for k, v in recipe.items() if k not in (frontier.TEACHER, frontier.QAT)}
-    cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **own})
     teacher_seconds = 0.0
     if recipe.get(frontier.TEACHER):
         tcfg = graph_config(recipe[frontier.TEACHER], epochs, dict(GRAPHS).get(recipe[frontier.TEACHER], {}))
@@ -179,6 +182,12 @@ def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache
     q, _ = quantize_and_measure(model, data, QuantConfig(), recipe.get(frontier.QAT, 0))
     _, pred = simulate.run(q, data.test_images)
     return cfg, model, teacher_seconds + train_seconds, q, pred
+
+
+def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache: Path | None, work: Path):
+    """trained_by_recipe for the MLP of `pool` and `hidden`."""
+    cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **own_fields(recipe)})
+    return trained_by_recipe(data, cfg, recipe, epochs, cache, work)
 
 
 def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: int, work: Path,
@@ -217,10 +226,7 @@ def measure_graph(data, spec: str, recipe: dict, epochs: int, images: int, work:
     """A frontier row for the layer graph `spec` trained with `recipe`: accuracy, code, cycles in
     ucsim on ucsim's core (serve mode, the default kernel; the maximum over the first `images`
     and the HEAVY inkiest test images) and each 1T chip's time."""
-    cfg = graph_config(spec, epochs, recipe)
-    model, train_seconds = trained(data, cfg, cache)
-    q = quantize(model, data.train_images[:5000])
-    _, pred = simulate.run(q, data.test_images)
+    cfg, model, train_seconds, q, pred = trained_by_recipe(data, graph_config(spec, epochs, recipe), recipe, epochs, cache, work)
     steps = graph_plan.steps(spec, q.input_shape)
     row = {"arch": spec, "graph": spec, "input": list(q.input_shape), "sizes": q.sizes, "pool": 1, "deskew": cfg.deskew,
            "hidden": [], "float_accuracy": model.accuracy["test"], "int_accuracy": float((pred == data.test_labels).mean()),
