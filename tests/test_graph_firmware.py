@@ -280,6 +280,18 @@ def test_a_graph_on_the_whole_deskewed_image(mnist_data, tmp_path, kernel):
 
 
 @pytest.mark.toolchain
+@pytest.mark.parametrize("name", ["stc8h8k64u", "efm8bb3"])
+def test_a_small_deskewed_graph_links_on_the_movx_dptr_chips(mnist_data, tmp_path, name):
+    """Streamed pooling, deskew and the MOVX @DPTR kernel state fill the internal RAM below
+    0x80: with the dense layers' parameters there too this graph did not link (DSEG)."""
+    model = train(mnist_data, TrainConfig(arch="avgpool4,conv3x3:2,dense:10", epochs=1))
+    q = quantize(model, mnist_data.train_images[:1000])
+    result = pipeline.simulate_firmware(q, BuildSpec.of(q, targets.get(name), "selftest"), mnist_data, list(range(4)), tmp_path, "m")
+    check(result, 4)
+    assert result.firmware[0].memory["xaddr"] == "dptr"
+
+
+@pytest.mark.toolchain
 def test_build_times_a_16x16_model_on_random_pixels_of_its_shape(every_kind, tmp_path):
     from digit51.quantize import model_file
 
