@@ -62,12 +62,19 @@ ARCHS = ([(4, (h,), {}) for h in (16, 32, 64, 128)] + [(2, (h,), {}) for h in (1
          + [(2, (192, 64), DISTILLED)])
 
 
-# Layer graphs (issue 20), each with its recipe (TrainConfig fields; deskew on unless it says):
-# rows keyed by their spec, measured by measure_graph. Filled from the CNN search of docs/frontier.md.
+# Layer graphs (issue 20), each with its recipe (TrainConfig fields; deskew on unless it says; a
+# graph may come with several): rows keyed by spec and recipe, measured by measure_graph. Filled
+# from the CNN search of docs/training.md.
 GRAPHS: list[tuple[str, dict]] = [
     ("avgpool2,conv3x3:16,maxpool2,conv3x3:32,maxpool2,dense:64,dense:10", {"epochs": 40}),
     (TEACHER, {"epochs": 60, "rotate": 8, "scale": 0.1, "translate": 2}),
+    ("avgpool2,conv3x3:16,maxpool2,conv3x3:32,maxpool2,dense:64,dense:10", {"epochs": 40, "teacher": TEACHER, "distill": 0.7}),
 ]
+
+
+def graph_recipes(spec: str) -> list[tuple[str, dict]]:
+    """Every GRAPHS row of the layer graph `spec` (one per recipe), or `spec` with the defaults."""
+    return [(s, r) for s, r in GRAPHS if s == spec] or [(spec, {})]
 
 
 def arch_spec(text: str) -> list[tuple[int, tuple[int, ...], dict]]:
@@ -172,7 +179,8 @@ def trained_by_recipe(data, cfg: TrainConfig, recipe: dict, epochs: int, cache: 
     from it; one with QAT epochs fine-tunes with fake quantization before quantizing."""
     teacher_seconds = 0.0
     if recipe.get(frontier.TEACHER):
-        tcfg = graph_config(recipe[frontier.TEACHER], epochs, dict(GRAPHS).get(recipe[frontier.TEACHER], {}))
+        spec = recipe[frontier.TEACHER]
+        tcfg = graph_config(spec, epochs, next((r for s, r in GRAPHS if s == spec and not r.get(frontier.TEACHER)), {}))
         teacher, teacher_seconds = trained(data, tcfg, cache)
         path = (cache or work) / ("teacher-" + model_name(tcfg) + ".d51")
         if not path.is_file():
@@ -333,7 +341,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", action="append", type=arch_spec, metavar="POOL:H[,H]",
                    help="measure just this architecture (repeatable) and update its row in firmware/bench/frontier.json")
     p.add_argument("--graph", action="append", metavar="SPEC",
-                   help="measure just this layer graph (repeatable; its recipe from GRAPHS, else the defaults) and update its row")
+                   help="measure just this layer graph (repeatable; each of its recipes in GRAPHS, else the defaults) and update its rows")
     p.add_argument("--chip-times", action="store_true",
                    help="with --only: retrain the rows' models and measure only their time per digit on the 1T chips "
                         "(firmware/measure/timing.py), keeping the rows' other figures")
@@ -366,7 +374,7 @@ def main(argv=None) -> int:
         data = mnist.load(a.data)
         partial = a.only or a.graph
         rows = frontier.load(Path(a.frontier))["rows"] if partial and Path(a.frontier).exists() else []
-        graphs = [(g, dict(GRAPHS).get(g, {})) for g in a.graph or []] if partial else GRAPHS
+        graphs = [row for spec in a.graph or [] for row in graph_recipes(spec)] if partial else GRAPHS
         with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
             for spec, recipe in graphs:
                 row = measure_graph(data, spec, recipe, a.epochs, a.images, Path(work), Path(a.models) if a.models else None)
