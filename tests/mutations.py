@@ -672,4 +672,8 @@ MUTATIONS = [
              '    return int((row.get("recipe") or {}).get(QAT, 0))\n',
              '    return 0\n',
              ("tests/test_recipe.py::test_a_recipe_trains_its_teacher_first_with_the_same_seed_and_distils_from_it",), "a recipe's quantization-aware epochs never reach the quantizer"),
+    Mutation("sparse-relu-macro-keeps-the-int32", SP,
+             "     nz_n_in = (n_in), nz_count(n_out), nz_hidden = 1, nz_layer())",
+             "     nz_n_in = (n_in), nz_count(n_out), nz_hidden = 0, nz_layer())",
+             (KERNEL,), "dense_relu stores each hidden neuron's int32 sum instead of its requantized ReLU"),
 ]
