@@ -77,8 +77,8 @@ def test_report_bad_output_path(small_int_model, data_dir, tmp_path):
 @pytest.mark.toolchain
 def test_per_layer_profile_of_a_firmware_that_ends_near_the_top_of_code_memory(default_int_model, mnist_data, tmp_path):
     """The default architecture's self-test firmware fills code memory almost to 64 KB, so
-    classify() sits within 1 KB of its top: the disassembly that finds the layer calls must
-    stop at 0xFFFF (it found no call at all when asked to run past it)."""
+    classify() sits within 1 KB of its top: the breakpoints on its marks (deskew, each layer)
+    still split each digit into segments that add up to Timer 0."""
     from digit51.codegen.render import SelfTestSet
     from digit51.firmware.measure import layer_cycles
     from digit51.firmware.chips import targets

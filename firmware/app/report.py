@@ -186,7 +186,7 @@ def measure_firmware(model, target, data, n_images: int, source: str, work: Path
     st = build(model, BuildSpec.of(model, target, "selftest"), work / "selftest", source, sel)
     spec = graph_plan.deployed_graph(model)
     parts = len(graph_plan.plan(spec, model.input_shape).parts) if spec else len(model.weights)
-    prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, parts, n, deskew=model.deskew, graph=bool(spec))
+    prof = layer_cycles.measure(st.ihx, st.folder / "firmware.map", target, parts, n, deskew=model.deskew)
     outcome = run.Outcome()
     for p in prof.predictions:
         outcome.add(p)

@@ -1,16 +1,16 @@
 """Cycles per layer, measured in ucsim with breakpoints on the self-test firmware.
 
-Method: s51 stops at cycles_start() (the firmware's Timer 0 starts), at classify(), after
-each layer's call returns, and at cycles_pause() (Timer 0 stops); `state` after each stop
+Method: s51 stops at cycles_start() (the firmware's Timer 0 starts), at classify(), at the
+end of each layer, and at cycles_pause() (Timer 0 stops); `state` after each stop
 gives the simulated clock count. The segments between stops are: reading and pooling the
 784 pixels, one per layer (its argument set-up, call and return included), and argmax.
 Their sum is checked against the firmware's own Timer 0 count on its `pred` line: two
 independent measurements of the same digit. Breakpoints cost no simulated time.
 
-The call sites come from disassembling classify() in ucsim (`dc`): each LCALL in it,
-in order, is one layer; what follows the last layer (a tail LJMP or LCALL) is argmax. A layer
-graph's classify() loops over channels, so it marks the end of each part with a global label
-instead (no code; program/infer_graph.c.j2), read from the map.
+classify() marks the end of deskew and of each layer (of an MLP) or part (of a layer graph,
+whose classify() loops over channels) with a global label that adds no code
+(program/layers.inc.j2, program/infer_graph.c.j2); the breakpoints go on the marks, read from
+the map.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from digit51.firmware.chips.targets import Target
 from digit51.firmware.sim.ucsim import batch
 from digit51.trainer.errors import Digit51Error
 
-_INSN = re.compile(r"^0x([0-9a-f]{4})\s+\S*\s+(?:[0-9a-f]{2} ?)+\s+(\w+)\s*(\S*)", re.M)
 _STOP = re.compile(r"Stop at 0x([0-9a-fA-F]+): \(\d+\) Breakpoint")
 _CLKS = re.compile(r"Total time since last reset= \S+ sec \((\d+) clks\)")
 
@@ -49,46 +48,26 @@ class Profile:
         return float(np.max(np.abs(self.totals - self.timer0) / self.timer0))
 
 
-def call_sites(ihx: Path, target: Target, classify: int, n_layers: int, deskew: bool = False) -> list[int]:
-    """Return addresses of the calls in classify() before argmax: deskew (for a model that
-    has it), then one per layer."""
-    n_layers += deskew
-    # dc stops at the top of code memory
-    out, _ = batch(ihx, target.s51_type, f"dc 0x{classify:x} 0x{min(classify + 0x400, 0xFFFF):x}\nkill\n", 30, "disassembling classify()")
-    calls, ends = [], 0
-    for addr, op, arg in _INSN.findall(out):
-        if op == "LCALL":
-            calls.append(int(addr, 16) + 3)
-        if op in ("RET", "LJMP"):
-            ends = op
-            break
-    if len(calls) < n_layers or len(calls) + (ends == "LJMP") != n_layers + 1:
-        raise Digit51Error(f"classify() makes {len(calls)} calls, not deskew (if any), one per layer and argmax ({n_layers + 1}): "
-                           "per-layer profiling knows the buffered firmware of codegen/templates/program/infer.c.j2")
-    return calls[:n_layers]
-
-
-def graph_marks(syms: dict, n_parts: int, deskew: bool) -> list[int]:
-    """The addresses a layer graph's classify() marks (program/infer_graph.c.j2): the end of
-    deskew, then the end of each part (a segment of map layers or a dense layer)."""
+def marks(syms: dict, n_parts: int, deskew: bool) -> list[int]:
+    """The addresses classify() marks: the end of deskew, then the end of each layer of an
+    MLP, or of each part of a layer graph (a segment of map layers or a dense layer)."""
     names = ["_digit51_deskew_end"] * deskew + [f"_digit51_part{i}_end" for i in range(n_parts)]
     missing = [n for n in names if n not in syms]
     if missing:
-        raise Digit51Error(f"no symbol {missing[0]} in the firmware map: per-layer profiling of a graph needs its marks")
+        raise Digit51Error(f"no symbol {missing[0]} in the firmware map: per-layer profiling needs classify()'s marks")
     return [syms[n] for n in names]
 
 
 def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: int, timeout: float = 600,
-            deskew: bool = False, graph: bool = False) -> Profile:
+            deskew: bool = False) -> Profile:
     """Cycles per segment of `n_images` self-test digits: per layer of an MLP, or per part of a
-    layer graph (`graph`: n_layers counts its parts, codegen/graph_plan.py), ended at its mark."""
+    layer graph (n_layers counts its parts, codegen/graph_plan.py), each ended at its mark."""
     syms = code_symbols(Path(map_file).read_text())
     try:
         start, classify, pause = syms["_cycles_start"], syms["_classify"], syms["_cycles_pause"]
     except KeyError as e:
         raise Digit51Error(f"{map_file}: no symbol {e} in the firmware map; is it a digit51 self-test build?") from None
-    returns = graph_marks(syms, n_layers, deskew) if graph else call_sites(ihx, target, classify, n_layers, deskew)
-    stops = [start, classify, *returns, pause]
+    stops = [start, classify, *marks(syms, n_layers, deskew), pause]
     commands = "".join(f"break 0x{a:x}\n" for a in stops) + "run\nstate\n" * (len(stops) * n_images + 1) + "kill\n"
     out, uart = batch(ihx, target.s51_type, commands, timeout, "profiling (use fewer --images)")
     reader = protocol.LineReader()
