@@ -140,16 +140,16 @@ def clock_ch552(t: Target, clock: int) -> tuple[Reg, ...]:
     return _cited("Blinkinlabs/ch554_sdcc include/debug.c CfgFsys",
                   ("SAFE_MOD = 0x55;", "enter safe mode (BSP: ch554_sdcc debug.c CfgFsys)"),
                   ("SAFE_MOD = 0xAA;", "second key (BSP: ch554_sdcc debug.c CfgFsys)"),
-                  (f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{CH552_CLOCKS[clock]:02X};",
+                  (f"CLOCK_CFG = (CLOCK_CFG & 0xF8) | 0x{CH552_CLOCKS[clock]:02X};",  # BSP: ch554_sdcc debug.c CfgFsys
                    f"MASK_SYS_CK_SEL = {CH552_CLOCKS[clock]}: Fsys {clock / 1e6:g} MHz (above 16 MHz needs a 5 V supply: ch55xduino ch55x/boards.txt)"),
-                  ("SAFE_MOD = 0x00;", "leave safe mode"))
+                  ("SAFE_MOD = 0x00;", "leave safe mode (BSP: ch554_sdcc debug.c CfgFsys)"))
 
 
 CH559_PLL = 288_000_000  # 12 MHz x 24 (PLL_CFG low bits), HIDman System.c / CH559.H comment
 
 
 def clock_ch559(t: Target, clock: int) -> tuple[Reg, ...]:
-    """CH559: Fsys = Fpll / Ksys with Fpll = 288 MHz; Ksys in CLOCK_CFG[4:0]."""
+    """CH559: Fsys = Fpll / Ksys with Fpll = 288 MHz; Ksys in CLOCK_CFG[4:0] (BSP: crowdwave/ch559_sdcc CH559.H)."""
     k = CH559_PLL // clock
     if CH559_PLL % clock or not 6 <= k <= 31:
         raise Digit51Error(f"{t.name} runs at 288 MHz / k for k = 6..31 (48 MHz, 36 MHz, 24 MHz, 12 MHz, ...): choose such a --clock")
@@ -157,8 +157,8 @@ def clock_ch559(t: Target, clock: int) -> tuple[Reg, ...]:
                   ("SAFE_MOD = 0x55;", "enter safe mode (BSP: ch554_sdcc debug.c CfgFsys)"),
                   ("SAFE_MOD = 0xAA;", "second key (BSP: ch554_sdcc debug.c CfgFsys)"),
                   ("PLL_CFG = 0xD8;", "24 | 6 << 5: Fpll = 12 MHz x 24 = 288 MHz, USB 4x clock 48 MHz"),
-                  (f"CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x{k:02X};", f"MASK_SYS_CK_DIV = {k}: Fsys = 288 MHz / {k} = {clock / 1e6:g} MHz"),
-                  ("SAFE_MOD = 0xFF;", "leave safe mode"))
+                  (f"CLOCK_CFG = (CLOCK_CFG & 0xE0) | 0x{k:02X};", f"MASK_SYS_CK_DIV = {k}: Fsys = 288 MHz / {k} = {clock / 1e6:g} MHz (BSP: HIDman System.c CfgFsys)"),
+                  ("SAFE_MOD = 0xFF;", "leave safe mode (BSP: HIDman System.c CfgFsys)"))
 
 
 def clock_efm8(t: Target, clock: int) -> tuple[Reg, ...]:
