@@ -153,8 +153,12 @@ def recipe(row: dict) -> dict:
     """The TrainConfig fields that train a row's model: its architecture (arch, or hidden and
     pool), deskew and its recipe (epochs, lr, ...), without the teacher and the QAT epochs."""
     shape = {"arch": row["graph"]} if row.get("graph") else {"hidden": tuple(row["hidden"]), "pool": row["pool"]}
-    own = {k: v for k, v in (row.get("recipe") or {}).items() if k not in (TEACHER, QAT)}
-    return {**shape, "deskew": row.get("deskew", False), **own}
+    return {**shape, "deskew": row.get("deskew", False), **own_fields(row.get("recipe") or {})}
+
+
+def own_fields(recipe: dict) -> dict:
+    """A recipe's TrainConfig fields: all but its teacher and its QAT epochs."""
+    return {k: v for k, v in recipe.items() if k not in (TEACHER, QAT)}
 
 
 def recipe_text(row: dict) -> str:

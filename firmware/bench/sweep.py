@@ -163,14 +163,9 @@ def deskews(pool: int, hidden: tuple, data) -> bool:
     return frontier.fits({"sizes": sizes, "pool": pool}, targets.get("at89s52")) != "stream"
 
 
-def own_fields(recipe: dict) -> dict:
-    """A recipe's TrainConfig fields: all but its teacher and its QAT epochs."""
-    return {k: v for k, v in recipe.items() if k not in (frontier.TEACHER, frontier.QAT)}
-
-
 def graph_config(spec: str, epochs: int, recipe: dict) -> TrainConfig:
     """How the sweep trains the layer graph `spec` with `recipe` (TrainConfig fields over the defaults)."""
-    return TrainConfig(arch=spec, **{"deskew": True, "epochs": epochs, **own_fields(recipe)})
+    return TrainConfig(arch=spec, **{"deskew": True, "epochs": epochs, **frontier.own_fields(recipe)})
 
 
 def trained_by_recipe(data, cfg: TrainConfig, recipe: dict, epochs: int, cache: Path | None, work: Path):
@@ -183,8 +178,7 @@ def trained_by_recipe(data, cfg: TrainConfig, recipe: dict, epochs: int, cache: 
         tcfg = graph_config(spec, epochs, next((r for s, r in GRAPHS if s == spec and not r.get(frontier.TEACHER)), {}))
         teacher, teacher_seconds = trained(data, tcfg, cache)
         path = (cache or work) / ("teacher-" + model_name(tcfg) + ".d51")
-        if not path.is_file():
-            float_model_file.save(path, teacher)
+        float_model_file.save(path, teacher)  # the distilled model's config names this file
         cfg = dataclasses.replace(cfg, teacher=str(path))
     model, train_seconds = trained(data, cfg, cache)
     q, _ = quantize_and_measure(model, data, QuantConfig(), recipe.get(frontier.QAT, 0))
@@ -194,7 +188,7 @@ def trained_by_recipe(data, cfg: TrainConfig, recipe: dict, epochs: int, cache: 
 
 def trained_int(data, pool: int, hidden: tuple, recipe: dict, epochs: int, cache: Path | None, work: Path):
     """trained_by_recipe for the MLP of `pool` and `hidden`."""
-    cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **own_fields(recipe)})
+    cfg = TrainConfig(hidden=hidden, pool=pool, **{"epochs": epochs, "deskew": deskews(pool, hidden, data), **frontier.own_fields(recipe)})
     return trained_by_recipe(data, cfg, recipe, epochs, cache, work)
 
 
