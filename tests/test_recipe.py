@@ -32,7 +32,7 @@ def test_a_recipe_trains_its_teacher_first_with_the_same_seed_and_distils_from_i
     assert rec.teacher == {"arch": GRAPH, "deskew": False, "epochs": 2} and rec.qat_epochs == 1
     assert "teacher" not in frontier.recipe(STUDENT_ROW) and "qat_epochs" not in frontier.recipe(STUDENT_ROW)
     said = []
-    model = recipe.train_model(shapes, rec, tmp_path / "m.teacher.d51", seed=3, say=said.append)
+    model = train(shapes, rec.config(3, recipe.train_teacher(shapes, rec, tmp_path / "m.teacher.d51", seed=3, say=said.append)))
     teacher = model_file.load(tmp_path / "m.teacher.d51")
     assert teacher.config.arch == GRAPH and teacher.config.seed == 3 and teacher.config.epochs == 2
     assert said == [f"training its teacher {GRAPH} (2 epochs) -> {tmp_path / 'm.teacher.d51'}"]
@@ -48,7 +48,7 @@ def test_a_recipe_trains_its_teacher_first_with_the_same_seed_and_distils_from_i
 def test_a_recipe_without_a_teacher_trains_just_the_model(shapes, tmp_path):
     rec = recipe.of(TEACHER_ROW, [TEACHER_ROW])
     assert rec.teacher is None and rec.qat_epochs == 0
-    model = recipe.train_model(shapes, rec, tmp_path / "never.d51")
+    model = train(shapes, rec.config(0, recipe.train_teacher(shapes, rec, tmp_path / "never.d51")))
     assert model.config.arch == GRAPH and model.config.teacher == "" and not (tmp_path / "never.d51").exists()
 
 

@@ -1,7 +1,8 @@
 """A frontier row's recipe, run: the teacher row it distils from trained first (same data and
 seed), then the row's own model, and the quantization-aware epochs its quantization takes.
-`digit51 train --target` and `digit51 demo` train rows here; the sweep, which caches the
-models it trains, does the same in sweep.trained_int."""
+`digit51 train --target` trains a row's teacher here (then the model through the trainer's
+command), `digit51 demo` takes its QAT epochs; the sweep, which caches the models it trains,
+does the same in sweep.trained_by_recipe."""
 
 from __future__ import annotations
 
@@ -50,12 +51,6 @@ def train_teacher(data, recipe: Recipe, path: Path, seed: int = 0, say=None) -> 
     (say or (lambda text: print(text, file=sys.stderr)))(f"training its teacher {cfg.arch} ({cfg.epochs} epochs) -> {path}")
     model_file.save(path, train(data, cfg))
     return str(path)
-
-
-def train_model(data, recipe: Recipe, teacher_path: Path, seed: int = 0, say=None) -> FloatModel:
-    """The row's float model for `seed`: its teacher first (saved to `teacher_path`, which the
-    model's config then names), then the model itself."""
-    return train(data, recipe.config(seed, train_teacher(data, recipe, teacher_path, seed, say)))
 
 
 def made_by(model: FloatModel, recipe: Recipe) -> bool:
