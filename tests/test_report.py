@@ -2,8 +2,11 @@
 one HTML page that needs no network."""
 
 import base64
+import html
 import json
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -57,13 +60,37 @@ def test_report_small_model(small_int_model, mnist_data, data_dir, tmp_path):
     assert 0 < b["code"]["used"] <= b["code"]["budget"]
 
     # self-contained HTML: every image inline, no address outside the page
-    html = (tmp_path / "rep" / "report.html").read_text()
-    assert not re.search(r"(src|href)=\"(?!data:)", html)
-    assert "http://" not in html and "https://" not in html
-    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert not re.search(r"(src|href)=\"(?!data:)", page)
+    assert "http://" not in page and "https://" not in page
+    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(pngs) == 3 and all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
     for name in ("confusion.png", "mistakes.png", "frontier.png"):
         assert (tmp_path / "rep" / name).read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.toolchain
+def test_report_on_a_1t_chip_gives_simulated_cycles_and_the_chips_table_time(small_int_model, data_dir, tmp_path):
+    """ucsim runs every target on its 12-clock core: on a 1T chip (CH559) the per-layer cycles
+    still add up to the firmware's Timer 0 in ucsim (they were 12 times too many), and the time
+    per digit is the chip's published table on the same code and images, as the timing tool
+    gives it on its own, not the simulated cycles at one clock each."""
+    qmodel = tmp_path / "small.q51"
+    model_file.save(qmodel, small_int_model)
+    out = cli("report", qmodel, "--data", data_dir, "--target", "ch559", "-o", tmp_path / "rep", "--images", "3", "--json")
+    assert out.returncode == 0, out.stderr
+    s = json.loads(out.stdout)
+    c = s["cycles"]
+    assert c["worst_gap"] < 0.02
+    parts = sum(L["cycles_mean"] for L in s["layers"]) + sum(e["cycles_mean"] for e in s["other_segments"])
+    assert abs(parts - c["mean"]) / c["mean"] < 0.02
+    timed = subprocess.run([sys.executable, "-m", "digit51.firmware.measure.timing", str(qmodel), "--data", str(data_dir),
+                            "--target", "ch559", "--images", "3"], capture_output=True, text=True)
+    assert timed.returncode == 0, timed.stderr
+    lo, hi = (float(v) for v in re.search(r"ch559 at 48 MHz: ([\d.]+)-([\d.]+) ms", timed.stdout).groups())
+    assert s["seconds_per_digit"] is None and [round(v, 1) for v in s["chip_ms"]] == [lo, hi]
+    assert f"{lo:.1f}-{hi:.1f} ms per digit on ch559 at 48 MHz" in s["time_text"]
+    assert s["time_text"] in html.unescape((tmp_path / "rep" / "report.html").read_text())
 
 
 def test_report_bad_output_path(small_int_model, data_dir, tmp_path):

@@ -5,7 +5,9 @@ end of each layer, and at cycles_pause() (Timer 0 stops); `state` after each sto
 gives the simulated clock count. The segments between stops are: reading and pooling the
 784 pixels, one per layer (its argument set-up, call and return included), and argmax.
 Their sum is checked against the firmware's own Timer 0 count on its `pred` line: two
-independent measurements of the same digit. Breakpoints cost no simulated time.
+independent measurements of the same digit, refused when they disagree. Breakpoints cost no
+simulated time. The cycles are those of ucsim's 12-clock core whatever the target: a 1T
+chip's time comes from its instruction table (firmware/measure/timing.py).
 
 classify() marks the end of deskew and of each layer (of an MLP) or part (of a layer graph,
 whose classify() loops over channels) with a global label that adds no code
@@ -24,9 +26,10 @@ import numpy as np
 from digit51.firmware import protocol
 from digit51.firmware.builder.artifacts import code_symbols
 from digit51.firmware.chips.targets import Target
-from digit51.firmware.sim.ucsim import batch
+from digit51.firmware.sim.ucsim import CLOCKS_PER_CYCLE, batch
 from digit51.trainer.errors import Digit51Error
 
+MAX_GAP = 0.01  # largest |sum of segments - Timer 0| / Timer 0 taken (measured: below 0.1%)
 _STOP = re.compile(r"Stop at 0x([0-9a-fA-F]+): \(\d+\) Breakpoint")
 _CLKS = re.compile(r"Total time since last reset= \S+ sec \((\d+) clks\)")
 
@@ -34,7 +37,7 @@ _CLKS = re.compile(r"Total time since last reset= \S+ sec \((\d+) clks\)")
 @dataclass(frozen=True)
 class Profile:
     segments: list[str]  # "input", "deskew" (if the model has it), "layer 0", ..., "argmax"
-    cycles: np.ndarray  # (images, segments) machine cycles from ucsim's clock
+    cycles: np.ndarray  # (images, segments) machine cycles of ucsim's 12-clock core
     timer0: np.ndarray  # (images,) the firmware's own count (pred line)
     predictions: list  # protocol.Prediction per image
 
@@ -81,6 +84,10 @@ def measure(ihx: Path, map_file: Path, target: Target, n_layers: int, n_images: 
     if not (addrs == np.array(stops)).all():
         raise Digit51Error("ucsim stopped at the breakpoints out of order; the firmware's control flow is not the one profiled")
     clks = np.array([c for _, c in hits], dtype=np.int64).reshape(n_images, len(stops))
-    cycles = np.diff(clks, axis=1) // target.clocks_per_cycle
+    cycles = np.diff(clks, axis=1) // CLOCKS_PER_CYCLE
     names = ["input"] + ["deskew"] * deskew + [f"layer {i}" for i in range(n_layers)] + ["argmax"]
-    return Profile(names, cycles, np.array([p.cycles for p in preds], dtype=np.int64), preds)
+    prof = Profile(names, cycles, np.array([p.cycles for p in preds], dtype=np.int64), preds)
+    if prof.worst_gap > MAX_GAP:
+        raise Digit51Error(f"the per-layer cycles add up to {prof.totals.max():,} where the firmware's Timer 0 counted "
+                           f"{prof.timer0.max():,} ({100 * prof.worst_gap:.1f}% apart): the profile is wrong; please report it")
+    return prof

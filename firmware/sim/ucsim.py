@@ -30,6 +30,7 @@ from digit51.trainer.errors import Digit51Error
 SETUP = "expr uart0_check_often=1\nexpr uart0_flowctrl=1\n"
 RUN = "run\nstate\nkill\n"
 LINKS = ("socket", "pty")
+CLOCKS_PER_CYCLE = 12  # s51 models the classic 12-clock core only: `state`'s clks / 12 = machine cycles, on every target
 PROBE = b"\x00"  # sent through socat before s51 starts (see Ucsim._start)
 PORT_TRIES = 5     # ports tried when another process takes the picked one first
 START_WAIT = 60.0  # seconds for s51 or socat to come up: only reached if they hang
