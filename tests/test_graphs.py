@@ -223,6 +223,28 @@ def test_a_graph_distils_from_a_graph_teacher(graph_pair, tmp_path):
         train(two, dataclasses.replace(taught, arch="avgpool2,conv3x3:2,maxpool2,dense:2"))
 
 
+def test_several_teachers_teach_their_mean_logits(graph_pair, tmp_path):
+    """--teacher A,B distils from the mean of A's and B's logits: a teacher given twice teaches
+    what it teaches alone (the mean of equal logits is exact), two teachers another model than
+    either; a teacher that cannot teach is named in the one-line refusal."""
+    data, teacher, _ = graph_pair
+    float_model_file.save(tmp_path / "a.d51", teacher)
+    other = train(data, TrainConfig(arch="avgpool2,conv3x3:2,maxpool2,dense:3", epochs=1, lr=0.01, deskew=True, seed=9))
+    float_model_file.save(tmp_path / "b.d51", other)
+    a, b = str(tmp_path / "a.d51"), str(tmp_path / "b.d51")
+    cfg = TrainConfig(arch="avgpool2,conv3x3:2,maxpool2,dense:3", epochs=2, lr=0.01, deskew=True, distill=0.9)
+
+    def weights(teachers):
+        return train(data, dataclasses.replace(cfg, teacher=teachers)).params
+
+    alone, twice, both = weights(a), weights(f"{a},{a}"), weights(f"{a},{b}")
+    assert all(np.array_equal(x, y) for x, y in zip(alone, twice))
+    assert not all(np.array_equal(x, y) for x, y in zip(both, alone)) and not all(np.array_equal(x, y) for x, y in zip(both, weights(b)))
+    float_model_file.save(tmp_path / "flat.d51", dataclasses.replace(other, config=dataclasses.replace(other.config, deskew=False)))
+    with pytest.raises(Digit51Error, match=f"the teacher {tmp_path / 'flat.d51'} was trained without deskew"):
+        weights(f"{a},{tmp_path / 'flat.d51'}")
+
+
 def test_keep_last_keeps_the_last_epochs_weights(small):
     data = mnist.load(small)
     cfg = TrainConfig(arch="avgpool2,conv3x3:2,maxpool2,dense:3", epochs=3, lr=0.05, keep="last")

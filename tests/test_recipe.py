@@ -32,10 +32,10 @@ def test_a_recipe_trains_its_teacher_first_with_the_same_seed_and_distils_from_i
     assert rec.teacher == {"arch": GRAPH, "deskew": False, "epochs": 2} and rec.qat_epochs == 1
     assert "teacher" not in frontier.recipe(STUDENT_ROW) and "qat_epochs" not in frontier.recipe(STUDENT_ROW)
     said = []
-    model = train(shapes, rec.config(3, recipe.train_teacher(shapes, rec, tmp_path / "m.teacher.d51", seed=3, say=said.append)))
+    model = train(shapes, rec.config(3, recipe.train_teachers(shapes, rec, [tmp_path / "m.teacher.d51"], seed=3, say=said.append)))
     teacher = model_file.load(tmp_path / "m.teacher.d51")
     assert teacher.config.arch == GRAPH and teacher.config.seed == 3 and teacher.config.epochs == 2
-    assert said == [f"training its teacher {GRAPH} (2 epochs) -> {tmp_path / 'm.teacher.d51'}"]
+    assert said == [f"training its teacher {GRAPH} (2 epochs, seed 3) -> {tmp_path / 'm.teacher.d51'}"]
     assert model.config.teacher == str(tmp_path / "m.teacher.d51") and model.config.seed == 3 and model.config.distill == 0.9
     plain = train(shapes, rec.config(3))  # the same recipe on plain labels: other weights
     assert not all(np.array_equal(a, b) for a, b in zip(model.params, plain.params))
@@ -48,7 +48,7 @@ def test_a_recipe_trains_its_teacher_first_with_the_same_seed_and_distils_from_i
 def test_a_recipe_without_a_teacher_trains_just_the_model(shapes, tmp_path):
     rec = recipe.of(TEACHER_ROW, [TEACHER_ROW])
     assert rec.teacher is None and rec.qat_epochs == 0
-    model = train(shapes, rec.config(0, recipe.train_teacher(shapes, rec, tmp_path / "never.d51")))
+    model = train(shapes, rec.config(0, recipe.train_teachers(shapes, rec, [tmp_path / "never.d51"])))
     assert model.config.arch == GRAPH and model.config.teacher == "" and not (tmp_path / "never.d51").exists()
 
 
@@ -62,9 +62,25 @@ def test_a_frontier_whose_teacher_has_no_row_is_refused_in_one_line(tmp_path):
     one_line_error(r, "its recipe distils from", "measure it with")
 
 
-def test_the_teacher_file_sits_beside_the_model():
-    assert str(recipe.teacher_file("out/m.d51")) == "out/m.teacher.d51"
-    assert str(recipe.teacher_file("model")) == "model.teacher.d51"
+def test_a_recipe_with_teacher_seeds_distils_from_that_many_teachers(shapes, tmp_path):
+    """"teacher_seeds": 2 trains the teacher row with the model's seed and the next, and the
+    model learns from both (their names in its config, in that order)."""
+    row = dict(STUDENT_ROW, recipe=dict(STUDENT_ROW["recipe"], teacher_seeds=2))
+    rec = recipe.of(row, [TEACHER_ROW, row])
+    assert rec.teacher_seeds == 2 and "teacher_seeds" not in rec.fields
+    paths = recipe.teacher_files(tmp_path / "m.d51", 2)
+    said = []
+    model = train(shapes, rec.config(4, recipe.train_teachers(shapes, rec, paths, seed=4, say=said.append)))
+    assert [model_file.load(p).config.seed for p in paths] == [4, 5] and len(said) == 2
+    assert model.config.teacher == f"{paths[0]},{paths[1]}" and recipe.made_by(model, rec)
+    one = train(shapes, rec.config(4, str(paths[0])))
+    assert not all(np.array_equal(a, b) for a, b in zip(model.params, one.params))
+
+
+def test_the_teacher_files_sit_beside_the_model():
+    assert [str(p) for p in recipe.teacher_files("out/m.d51")] == ["out/m.teacher.d51"]
+    assert [str(p) for p in recipe.teacher_files("model")] == ["model.teacher.d51"]
+    assert [str(p) for p in recipe.teacher_files("out/m.d51", 2)] == ["out/m.teacher1.d51", "out/m.teacher2.d51"]
 
 
 def test_train_target_trains_the_recipes_teacher_beside_the_model_then_distils(tmp_path, data_dir):
@@ -77,7 +93,7 @@ def test_train_target_trains_the_recipes_teacher_beside_the_model_then_distils(t
     table.write_text(json.dumps({"rows": rows}))
     r = cli("train", "--data", str(data_dir), "--target", "generic-8052", "--frontier", str(table), "--seed", "5", "-o", str(tmp_path / "m.d51"))
     assert r.returncode == 0, r.stderr
-    assert f"training its teacher {teacher} (1 epochs) -> {tmp_path / 'm.teacher.d51'}" in r.stderr
+    assert f"training its teacher {teacher} (1 epochs, seed 5) -> {tmp_path / 'm.teacher.d51'}" in r.stderr
     assert f"digit51 quantize {tmp_path / 'm.d51'} -o MODEL.q51 --qat-epochs 2" in r.stderr
     model, t = model_file.load(tmp_path / "m.d51"), model_file.load(tmp_path / "m.teacher.d51")
     assert model.config.teacher == str(tmp_path / "m.teacher.d51") and model.config.hidden == (8,) and model.config.seed == 5

@@ -60,7 +60,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--translate", type=float, default=d.translate, help=f"random sub-pixel move in +-PX per axis (default {d.translate})")
     p.add_argument("--elastic-alpha", type=float, default=d.elastic_alpha, help=f"elastic distortion strength in pixels, 0 = off (default {d.elastic_alpha})")
     p.add_argument("--elastic-sigma", type=float, default=d.elastic_sigma, help=f"elastic field smoothing in pixels (default {d.elastic_sigma})")
-    p.add_argument("--teacher", default=d.teacher, metavar="MODEL", help="distil from this float model (a wider one trained by `digit51 train`)")
+    p.add_argument("--teacher", default=d.teacher, metavar="MODEL[,MODEL...]", help="distil from this float model (a wider one trained by `digit51 train`), or from the mean logits of several")
     p.add_argument("--distill", type=float, default=d.distill, help=f"weight of the teacher's soft targets, 0..1 (default {d.distill})")
     p.add_argument("--temperature", type=float, default=d.temperature, help=f"distillation temperature (default {d.temperature})")
     p.add_argument("--keep", choices=("best", "last"), default=d.keep, help=f"keep the weights best on validation or the last epoch's (default {d.keep})")

@@ -41,7 +41,7 @@ class TrainConfig:
     translate: float = 0.0  # random move of up to this many pixels per axis (sub-pixel, bilinear)
     elastic_alpha: float = 0.0  # elastic distortion strength in pixels, 0 = off (Simard: 34)
     elastic_sigma: float = 4.0  # smoothing of the elastic field in pixels
-    teacher: str = ""  # float model file to distil from ("" = plain labels)
+    teacher: str = ""  # float model file(s) to distil from, comma-separated: their mean logits ("" = plain labels)
     distill: float = 0.5  # weight of the teacher's soft targets in the loss, when a teacher is given
     temperature: float = 4.0  # softmax temperature of the distillation targets
     seed: int = 0  # the only source of randomness
@@ -83,6 +83,10 @@ class TrainConfig:
                 problems.append(f"--arch: {e}")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def teacher_files(self) -> tuple[str, ...]:
+        return tuple(self.teacher.split(",")) if self.teacher else ()
 
     @property
     def net(self):

@@ -64,13 +64,14 @@ def batch_images(images: np.ndarray, cfg: TrainConfig, rng: np.random.Generator)
 
 
 @blas.one_thread
-def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None, teacher=None):
+def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, lr=None, on_epoch=None, teachers=()):
     """Train `params` in place; returns (kept params, their validation accuracy, their epoch):
     the best on validation, or with cfg.keep "last" the last epoch's.
 
     `hooks` are mlp.forward's (weight_hook, act_hook), used for quantization-aware
     fine-tuning; `on_epoch(epoch, params, seconds)` is called after each epoch (benchmarks);
-    `teacher` (a FloatModel) adds cfg.distill-weighted soft targets to the loss.
+    `teachers` (FloatModels) add cfg.distill-weighted soft targets to the loss: the softmax of
+    their mean logits (one teacher: its logits), each fed the batch's images.
     All randomness comes from cfg.seed.
 
     With deskew, the training images are deskewed once, up front, and augmentation moves
@@ -81,21 +82,16 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     rng = np.random.default_rng(cfg.seed + 1)  # seed + 0 is the initialisation
     (x_u8, y), (xv_u8, yv) = data.split()
     y = y.astype(np.int64)
-    if teacher is not None and teacher.config.deskew != cfg.deskew:
-        raise Digit51Error(f"the teacher {cfg.teacher} was trained {'with' if teacher.config.deskew else 'without'} deskew: train the student the same way (--deskew / --no-deskew)")
-    if teacher is not None and tuple(teacher.input_shape) != x_u8.shape[1:]:
-        raise Digit51Error(f"the teacher {cfg.teacher} takes {teacher.input_shape[0]}x{teacher.input_shape[1]} images, these are {x_u8.shape[1]}x{x_u8.shape[2]}: use a teacher trained on this data")
-    if teacher is not None and teacher.sizes[-1] != data.classes:
-        raise Digit51Error(f"the teacher {cfg.teacher} has {teacher.sizes[-1]} outputs, the data {data.classes} classes: use a teacher trained on this data")
-    if teacher is not None:  # an MLP or a graph, fed the batch's images (deskewed already, if at all)
-        teacher_net, teacher_prep = teacher.config.net, dataclasses.replace(teacher.preprocess, deskew=False)
+    for name, teacher in zip(cfg.teacher_files, teachers):
+        check_teacher(name, teacher, cfg, x_u8.shape[1:], data.classes)
+    taught = [(t.config.net, t.params, dataclasses.replace(t.preprocess, deskew=False)) for t in teachers]  # fed deskewed images already, if at all
     if distortion(cfg).active and x_u8.shape[1:] != (SIDE, SIDE):
         raise Digit51Error(f"the distortion ranges (--rotate, --scale, ...) work on 28x28 images, these are {x_u8.shape[1]}x{x_u8.shape[2]}: use --augment N (whole-pixel shifts)")
     net = cfg.net
     if cfg.deskew:  # in chunks: deskew's temporaries take ~50 B per pixel (2 GB for 55,000 images at once)
         x_u8 = np.concatenate([deskew(x_u8[i : i + CHUNK]) for i in range(0, len(x_u8), CHUNK)]) if len(x_u8) else x_u8
     prep = dataclasses.replace(cfg.preprocess, deskew=False)  # what is left to do per batch
-    fixed = None if cfg.augment or teacher else inputs(x_u8, prep)
+    fixed = None if cfg.augment or teachers else inputs(x_u8, prep)
     epochs = epochs or cfg.epochs
     lr = lr or cfg.lr
     steps_per_epoch = -(-len(x_u8) // cfg.batch_size)
@@ -115,8 +111,8 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
             if fixed is None:
                 xb_u8 = batch_images(x_u8[idx], cfg, rng)
                 xb = inputs(xb_u8, prep)
-                if teacher is not None:
-                    t_logits = teacher_net.forward(teacher.params, inputs(xb_u8, teacher_prep))[0]
+                if taught:
+                    t_logits = sum(net_t.forward(p_t, inputs(xb_u8, prep_t))[0] for net_t, p_t, prep_t in taught) / len(taught)
                     loss_fn = partial(mlp.distill_xent, teacher_logits=t_logits, weight=cfg.distill, temperature=cfg.temperature)
             else:
                 xb = fixed[idx]
@@ -143,6 +139,16 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
 
 
 
+def check_teacher(name: str, teacher, cfg: TrainConfig, hw, classes: int) -> None:
+    """One Digit51Error line when `teacher` cannot teach a model of `cfg` on images of `hw`."""
+    if teacher.config.deskew != cfg.deskew:
+        raise Digit51Error(f"the teacher {name} was trained {'with' if teacher.config.deskew else 'without'} deskew: train the student the same way (--deskew / --no-deskew)")
+    if tuple(teacher.input_shape) != tuple(hw):
+        raise Digit51Error(f"the teacher {name} takes {teacher.input_shape[0]}x{teacher.input_shape[1]} images, these are {hw[0]}x{hw[1]}: use a teacher trained on this data")
+    if teacher.sizes[-1] != classes:
+        raise Digit51Error(f"the teacher {name} has {teacher.sizes[-1]} outputs, the data {classes} classes: use a teacher trained on this data")
+
+
 def _layer_io(sizes) -> int:
     return sum(i + o for i, o in zip(sizes, sizes[1:]))
 
@@ -151,7 +157,7 @@ def _n_params(sizes) -> int:
     return sum(i * o + o for i, o in zip(sizes, sizes[1:]))
 
 
-def memory_estimate(sizes: list[int], n_train: int, cfg: TrainConfig, teacher_sizes=None) -> int:
+def memory_estimate(sizes: list[int], n_train: int, cfg: TrainConfig, teacher_sizes=()) -> int:
     """Peak bytes of training, estimated from the shapes before any work (float32 = 4 B): one
     step keeps every layer's input and pre-activation for the backward pass (batch x
     (in + out) per layer) and up to three batch x widest temporaries there; evaluation does
@@ -161,15 +167,15 @@ def memory_estimate(sizes: list[int], n_train: int, cfg: TrainConfig, teacher_si
     takes DESKEW_BYTES_PER_PIXEL for CHUNK images at a time."""
     b = min(cfg.batch_size, n_train)
     step = 4 * b * (_layer_io(sizes) + 3 * max(sizes))
-    if teacher_sizes:
-        step += 4 * b * _layer_io(teacher_sizes) + 4 * _n_params(teacher_sizes)
+    if teacher_sizes:  # one teacher's forward pass at a time, every teacher's weights
+        step += 4 * b * max(map(_layer_io, teacher_sizes)) + 4 * sum(map(_n_params, teacher_sizes))
     evaluate = 4 * CHUNK * (_layer_io(sizes) + 3 * max(sizes))
     deskewing = DESKEW_BYTES_PER_PIXEL * CHUNK * 28 * 28 if cfg.deskew else 0
     images = n_train * 28 * 28 * (2 if cfg.deskew else 1) + (0 if cfg.augment or cfg.teacher else 4 * n_train * sizes[0])
     return BASE_MEMORY + max(step, evaluate, deskewing) + 4 * 5 * _n_params(sizes) + images
 
 
-def check_memory(sizes: list[int], n_train: int, cfg: TrainConfig, max_mb: float, teacher_sizes=None) -> None:
+def check_memory(sizes: list[int], n_train: int, cfg: TrainConfig, max_mb: float, teacher_sizes=()) -> None:
     need = memory_estimate(sizes, n_train, cfg, teacher_sizes)
     if need > max_mb * (1 << 20):
         raise Digit51Error(
@@ -183,15 +189,15 @@ def train(data: Mnist, cfg: TrainConfig, on_epoch=None, max_memory_mb: float = M
     """Train a new float model from scratch, evaluate it, and return it. An MLP is refused
     up front if memory_estimate exceeds `max_memory_mb` (layer graphs: no estimate yet)."""
     h, w = data.train_images.shape[1:]
-    teacher = model_file.load(cfg.teacher) if cfg.teacher else None
+    teachers = [model_file.load(name) for name in cfg.teacher_files]
     if cfg.arch:
         check_arch(cfg.arch, h, w, data.classes)
         params = cfg.net.init_params((h, w), np.random.default_rng(cfg.seed))
     else:
         sizes = [(h // cfg.pool) * (w // cfg.pool), *cfg.hidden, data.classes]
-        check_memory(sizes, len(data.split()[0][0]), cfg, max_memory_mb, teacher.sizes if teacher else None)
+        check_memory(sizes, len(data.split()[0][0]), cfg, max_memory_mb, [t.sizes for t in teachers])
         params = mlp.init_params(sizes, np.random.default_rng(cfg.seed))
-    best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch, teacher=teacher)
+    best, val, epoch = fit(params, data, cfg, on_epoch=on_epoch, teachers=teachers)
     test = accuracy(best, data.test_images, data.test_labels, cfg.preprocess, net=cfg.net)
     return FloatModel(best, cfg, {"validation": round(val, 6), "test": round(test, 6)}, epoch, (h, w))
 

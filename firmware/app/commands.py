@@ -260,11 +260,11 @@ def register_train_target(train_parser) -> None:
                 setattr(a, key, tuple(value) if key == "hidden" else value)
         print(f"digit51: {target.name}'s default: {row['arch']}{' with deskew' if a.deskew else ''}, "
               f"{a.epochs} epochs (int8 {100 * row['int_accuracy']:.2f}% in the frontier)", file=sys.stderr)
-        if rec.teacher and not a.teacher:  # the teacher the recipe distils from first, beside the model
-            trainer_cli.config_from_args(a)  # the model's options checked before the teacher's minutes
+        if rec.teacher and not a.teacher:  # the teachers the recipe distils from first, beside the model
+            trainer_cli.config_from_args(a)  # the model's options checked before the teachers' minutes
             check_output(a.output)
-            path = check_output(recipe.teacher_file(a.output))
-            a.teacher = recipe.train_teacher(mnist.load(a.data), rec, path, a.seed, lambda text: print("digit51: " + text, file=sys.stderr))
+            paths = [check_output(p) for p in recipe.teacher_files(a.output, rec.teacher_seeds)]
+            a.teacher = recipe.train_teachers(mnist.load(a.data), rec, paths, a.seed, lambda text: print("digit51: " + text, file=sys.stderr))
         code = trainer_cli.cmd_train(a)
         if rec.qat_epochs:
             print(f"digit51: its recipe quantizes after {rec.qat_epochs} epochs of quantization-aware fine-tuning: "

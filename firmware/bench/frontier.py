@@ -144,9 +144,10 @@ def choose_for(rows: list[dict], target: Target) -> dict | None:
 
 
 # Recipe keys that are not TrainConfig fields: the row distils from the row of this arch (a layer
-# graph, trained first with the same seed), and its quantization takes this many epochs of
-# quantization-aware fine-tuning (firmware/bench/recipe.py runs both).
-TEACHER, QAT = "teacher", "qat_epochs"
+# graph, trained first with the same seed), or from the mean logits of that row trained with this
+# many seeds (the row's seed and the next ones), and its quantization takes this many epochs of
+# quantization-aware fine-tuning (firmware/bench/recipe.py runs them).
+TEACHER, TEACHER_SEEDS, QAT = "teacher", "teacher_seeds", "qat_epochs"
 
 
 def recipe(row: dict) -> dict:
@@ -157,8 +158,8 @@ def recipe(row: dict) -> dict:
 
 
 def own_fields(recipe: dict) -> dict:
-    """A recipe's TrainConfig fields: all but its teacher and its QAT epochs."""
-    return {k: v for k, v in recipe.items() if k not in (TEACHER, QAT)}
+    """A recipe's TrainConfig fields: all but its teacher(s) and its QAT epochs."""
+    return {k: v for k, v in recipe.items() if k not in (TEACHER, TEACHER_SEEDS, QAT)}
 
 
 def recipe_text(row: dict) -> str:
@@ -169,6 +170,10 @@ def recipe_text(row: dict) -> str:
 
 def qat_epochs(row: dict) -> int:
     return int((row.get("recipe") or {}).get(QAT, 0))
+
+
+def teacher_seeds(row: dict) -> int:
+    return int((row.get("recipe") or {}).get(TEACHER_SEEDS, 1))
 
 
 def teacher_row(row: dict, rows: list[dict]) -> dict | None:

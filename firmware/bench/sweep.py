@@ -110,7 +110,7 @@ def model_name(cfg: TrainConfig) -> str:
     """The file name (without suffix) of a trained model in the sweep's cache."""
     lr = "" if cfg.lr == TrainConfig().lr else f"-lr{cfg.lr:g}"
     shape = "g-" + cfg.arch.replace(",", "_").replace(":", "") if cfg.arch else f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}"
-    kd = f"-kd{cfg.distill:g}" if cfg.teacher else ""
+    kd = f"-kd{cfg.distill:g}" + (f"x{len(cfg.teacher_files)}" if len(cfg.teacher_files) > 1 else "") if cfg.teacher else ""
     return f"{shape}-e{cfg.epochs}{lr}{kd}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
 
 
@@ -170,16 +170,19 @@ def graph_config(spec: str, epochs: int, recipe: dict) -> TrainConfig:
 
 def trained_by_recipe(data, cfg: TrainConfig, recipe: dict, epochs: int, cache: Path | None, work: Path):
     """(config, float model, training seconds, integer model, integer test predictions) of one row.
-    A recipe with a teacher trains that graph first (its seconds count in the row's) and distils
-    from it; one with QAT epochs fine-tunes with fake quantization before quantizing."""
-    teacher_seconds = 0.0
+    A recipe with a teacher trains that graph first, with each of its teacher seeds (their seconds
+    count in the row's), and distils from them; one with QAT epochs fine-tunes with fake quantization before quantizing."""
+    teacher_seconds, paths = 0.0, []
     if recipe.get(frontier.TEACHER):
         spec = recipe[frontier.TEACHER]
         tcfg = graph_config(spec, epochs, next((r for s, r in GRAPHS if s == spec and not r.get(frontier.TEACHER)), {}))
-        teacher, teacher_seconds = trained(data, tcfg, cache)
-        path = (cache or work) / ("teacher-" + model_name(tcfg) + ".d51")
-        float_model_file.save(path, teacher)  # the distilled model's config names this file
-        cfg = dataclasses.replace(cfg, teacher=str(path))
+        for i in range(recipe.get(frontier.TEACHER_SEEDS, 1)):  # the row's seed and the next ones
+            seeded = dataclasses.replace(tcfg, seed=cfg.seed + i)
+            teacher, seconds = trained(data, seeded, cache)
+            teacher_seconds += seconds
+            paths.append((cache or work) / ("teacher-" + model_name(seeded) + ".d51"))
+            float_model_file.save(paths[-1], teacher)  # the distilled model's config names these files
+        cfg = dataclasses.replace(cfg, teacher=",".join(map(str, paths)))
     model, train_seconds = trained(data, cfg, cache)
     q, _ = quantize_and_measure(model, data, QuantConfig(), recipe.get(frontier.QAT, 0))
     _, pred = simulate.run(q, data.test_images)
