@@ -149,6 +149,26 @@ def test_classify_image_files(small_qmodel, small_int_model, mnist_data, tmp_pat
     assert rows[3]["digit"] == int(np.argmax(simulate.run(small_int_model, mnist_data.test_images[3:4])[0]))
 
 
+@pytest.mark.toolchain
+def test_classify_in_ucsim_gives_no_1t_chips_time(small_qmodel, mnist_data, tmp_path):
+    """ucsim runs a 12-clock core: on a 12-clock part the time is its cycles at the chip's clock,
+    on a 1T part (CH559) the answer carries no time of the chip's (it was the cycles at one
+    clock each) and the line says where the chip's own time is."""
+    from PIL import Image
+
+    Image.fromarray(mnist_data.test_images[0]).save(tmp_path / "0.png")
+    rows = {}
+    for name in ("generic-8052", "ch559"):
+        out = cli("classify", tmp_path / "0.png", "--model", small_qmodel, "--target", name, "--json")
+        assert out.returncode == 0, out.stderr
+        rows[name] = json.loads(out.stdout)
+    classic = rows["generic-8052"]
+    assert classic["seconds"] == pytest.approx(classic["cycles"] * 12 / 11_059_200)
+    assert rows["ch559"]["seconds"] is None and rows["ch559"]["logits"] == classic["logits"]
+    out = cli("classify", tmp_path / "0.png", "--model", small_qmodel, "--target", "ch559")
+    assert out.returncode == 0 and "cycles of ucsim's 12-clock core (ch559's own time: digit51 fit --target ch559)" in out.stdout
+
+
 def test_classify_bad_files(small_qmodel, tmp_path):
     (tmp_path / "junk.png").write_bytes(b"\x89PNG not really")
     (tmp_path / "empty.jpg").write_bytes(b"")

@@ -98,8 +98,14 @@ def cmd_classify(a: argparse.Namespace) -> int:
             else:
                 same = "= simulator" if row["match"] else f"!= SIMULATOR (digit {row['sim_digit']}, logits {row['sim_logits']})"
                 print(f"{shown(name)}: digit {row['digit']}  logits {row['logits']} {same}  "
-                      f"{row['cycles']:,} cycles = {row['seconds']:.3f} s on {target.name}", flush=True)
+                      f"{row['cycles']:,} cycles = {speed(row['seconds'], target)}", flush=True)
     return status
+
+
+def speed(seconds: float | None, target) -> str:
+    if seconds is None:  # a 1T chip in ucsim, whose core is 12-clock
+        return f"machine cycles of ucsim's 12-clock core ({target.name}'s own time: digit51 fit --target {target.name})"
+    return f"{seconds:.3f} s on {target.name}"
 
 
 def register(sub) -> None:

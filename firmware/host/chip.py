@@ -39,7 +39,8 @@ class Answer:
     logits: tuple[int, ...]  # the firmware's
     sim_logits: tuple[int, ...]  # the integer simulator's
     cycles: int
-    seconds: float  # cycles on the target chip at its clock
+    seconds: float | None  # on a board: its Timer 0 at its clock; in ucsim: the cycles at the chip's clock on a
+    # 12-clock part, None on a 1T part (ucsim's core is 12-clock: the chip's time is its table's, `digit51 fit`)
 
     @property
     def sim_digit(self) -> int:
@@ -156,8 +157,9 @@ class Chip:
             raise ChipError(f"the firmware's answer was corrupt ({rec.reason}): {rec.text[:60]!r}; try again")
         if not isinstance(rec, protocol.Prediction) or rec.img != idx:
             raise ChipError(f"unexpected reply from the firmware: {rec!r}")
+        timed = self.port_name or self.target.timing == "classic12"
         return Answer(image, pooled, rec.digit, rec.logits, tuple(int(v) for v in sim_logits[0]), rec.cycles,
-                      pipeline.seconds_per_digit(rec.cycles, self.target))
+                      pipeline.seconds_per_digit(rec.cycles, self.target) if timed else None)
 
     def close(self) -> None:
         held = self.lock.acquire(timeout=2)  # a request still waiting on the firmware must not hold up the exit

@@ -88,7 +88,9 @@ function showAnswer(a) {
   showGrey(document.getElementById("pooled"), a.pooled, a.side);
   document.getElementById("digit").textContent = a.digit;
   document.getElementById("speed").textContent =
-    `${a.cycles.toLocaleString("en-US")} machine cycles = ${a.seconds.toFixed(3)} s per digit on the chip`;
+    `${a.cycles.toLocaleString("en-US")} machine cycles` + (a.seconds === null
+      ? " of ucsim's 12-clock core (a 1T chip's own time: digit51 fit)"
+      : ` = ${a.seconds.toFixed(3)} s per digit on the chip`);
   const deskewed = a.deskewed !== null && a.deskewed !== undefined;
   document.getElementById("deskewed-figure").hidden = !deskewed;
   if (deskewed) showGrey(document.getElementById("deskewed"), a.deskewed, 28);
