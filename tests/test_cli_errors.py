@@ -70,6 +70,8 @@ def frontier_with(tmp_path, edit):
     (lambda rows: rows[0].__setitem__("sizes", [49]), "not a list of at least two"),
     (lambda rows: rows[4].__setitem__("chip_times", [1]), "row 4 has 'chip_times' that is not an object"),
     (lambda rows: rows[5].__setitem__("chip_times", {"ch559": {"ms": "fast"}}), "row 5 'chip_times' of ch559 needs 'ms'"),
+    (lambda rows: rows[5].__setitem__("chip_times", {"ch559": {"ms": [1.0, 2.0], "clock_hz": 48e6, "table": "ch55x", "images": 3,
+                                                              "worst": {"ms": [3.0]}}}), "row 5 'chip_times' of ch559 has a 'worst' that needs"),
 ])
 def test_fit_with_malformed_frontier_rows(tmp_path, edit, message):
     out = cli("fit", "--frontier", str(frontier_with(tmp_path, edit)))

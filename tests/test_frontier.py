@@ -128,6 +128,14 @@ def test_sweep_on_two_tiny_architectures(data_dir, tmp_path):
         assert r["bit_exact"] is True and r["train_seconds"] > 0
         assert 0 < r["cycles"] <= r["cycles_max"] and 0 < r["stream_cycles"] <= r["stream_cycles_max"]
         assert r["kernel"] == "sparse-asm" and r["stream_kernel"] == "c"
+        for name, t in r["chip_times"].items():  # each 1T chip: its first images and the slowest image in ucsim, timed alone
+            assert t["images"] == 3 and t["worst"]["image"] in range(10_000) and t["worst"]["ms"][0] > 0, (name, t)
+    timed = {a: r["chip_times"] for a, r in rows.items()}
+    for a, r in rows.items():
+        r["chip_times"] = {}
+    out.write_text(json.dumps({"meta": saved["meta"], "rows": list(rows.values())}))
+    assert sweep.main(args + ["--chip-times", "--only", "4:8"]) == 0  # retrained from the kept model, timed again: the same
+    assert {r["arch"]: r["chip_times"] for r in frontier.load(out)["rows"]} == dict(timed, **{"49-12-10": {}})
     assert saved["meta"]["chosen"] == frontier.choose_default(saved["rows"])["arch"]
     text = readme.read_text()
     assert "old table" not in text and text.startswith("intro\n") and text.endswith("rest\n")
@@ -146,7 +154,7 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
     _, pred = simulate.run(q, mnist_data.test_images)
     row = {"arch": "-".join(map(str, q.sizes)), "sizes": q.sizes, "pool": q.pool, "deskew": q.deskew,
            "int_accuracy": float((pred == mnist_data.test_labels).mean()), "weight_bytes": q.n_macs, "macs": q.n_macs,
-           "chip_times": sweep.chip_times(q, mnist_data)}
+           "chip_times": sweep.chip_times(q, mnist_data, worst_image=0)}
     assert set(row["chip_times"]) == {"stc8h8k64u", "ch552", "ch559", "n76e003", "efm8bb3"}
     untimed = dict(row, arch="49-16-10-untimed", chip_times={})
     table = tmp_path / "frontier.json"
@@ -155,21 +163,22 @@ def test_fit_reads_the_chip_times_the_sweep_measured_on_the_trained_model(small_
     assert fit.returncode == 0, fit.stderr
     entries = {e["arch"]: e for e in json.loads(fit.stdout)}
     assert entries["49-16-10-untimed"]["ms_per_digit"] is None
-    lo, hi = entries[row["arch"]]["ms_per_digit"]
-
     qmodel = tmp_path / "small.q51"
     model_file.save(qmodel, q)
-    t = module("digit51.firmware.measure.timing", qmodel, "--data", data_dir, "--target", "ch559")
-    assert t.returncode == 0, t.stderr
-    clocks = re.search(r"chip clocks ([\d,]+)-([\d,]+)", t.stdout).groups()  # exact, where the ms line rounds
-    t_lo, t_hi = (int(c.replace(",", "")) / 48e3 for c in clocks)  # ch559 at 48 MHz
-    assert abs(lo - t_lo) <= 0.05 * t_lo and abs(hi - t_hi) <= 0.05 * t_hi
+    for key, images in (("ms_per_digit", "3"), ("worst_ms_per_digit", "1")):  # the first 3 test images; the "slowest", image 0, alone
+        lo, hi = entries[row["arch"]][key]
+        t = module("digit51.firmware.measure.timing", qmodel, "--data", data_dir, "--target", "ch559", "--images", images)
+        assert t.returncode == 0, t.stderr
+        clocks = re.search(r"chip clocks ([\d,]+)-([\d,]+)", t.stdout).groups()  # exact, where the ms line rounds
+        t_lo, t_hi = (int(c.replace(",", "")) / 48e3 for c in clocks)  # ch559 at 48 MHz
+        assert abs(lo - t_lo) <= 0.05 * t_lo and abs(hi - t_hi) <= 0.05 * t_hi
+    assert entries[row["arch"]]["worst_image"] == 0 and "the slowest in ucsim, image 0: " in entries[row["arch"]]["chip_time"]
 
 
 def test_each_chip_gets_the_most_accurate_row_that_fits_it_and_its_time_limit():
     """The per-chip rule (frontier.CHIP_RULE) on made-up rows: memory from the chip profile,
     time from the row's maximum cycles (12-clock parts) or its chip time scaled to the chip's
-    clock (1T parts; the estimate where the table gives no upper end)."""
+    clock (1T parts; its slowest image where timed, the estimate where the table gives no upper end)."""
     ch559, efm8, stc8, at89 = (targets.get(n) for n in ("ch559", "efm8bb3", "stc8h8k64u", "at89c51ed2"))
     small = {"sizes": [49, 16, 10], "pool": 4, "hidden": [16]}
     rows = [
@@ -181,7 +190,11 @@ def test_each_chip_gets_the_most_accurate_row_that_fits_it_and_its_time_limit():
                          "stc8h8k64u": {"ms": [50.0, None], "estimate_ms": 99.0, "clock_hz": 24_000_000, "table": "stc8h", "images": 3}}),
         {"arch": "too-big", "sizes": [784, 2000, 10], "pool": 1, "hidden": [2000], "int_accuracy": 0.999, "cycles": 1, "cycles_max": 1,
          "chip_times": {"ch559": {"ms": [1.0, 1.0], "clock_hz": 48_000_000, "table": "ch55x", "images": 3}}},
+        dict(small, arch="slow-image", int_accuracy=0.98, cycles=2_000_000, cycles_max=2_000_000,  # its first images: 25 ms; its slowest: 105 ms
+             chip_times={"ch559": {"ms": [40.0, 50.0], "clock_hz": 24_000_000, "table": "ch55x", "images": 3,
+                                   "worst": {"image": 9, "ms": [190.0, 210.0]}}}),
     ]
+    assert frontier.chip_ms(rows[4], ch559, worst=True) == (95.0, 105.0, None) and frontier.chip_ms(rows[2], ch559, worst=True) == (None, None, None)
     assert frontier.choose_for(rows, at89)["arch"] == "fast-12t"  # slow-12t is more accurate but over 1 s
     assert frontier.choose_for(rows, ch559)["arch"] == "1t" and frontier.chip_ms(rows[2], ch559) == (20.0, 25.0, None)
     assert frontier.choose_for(rows, efm8) is None  # 101 ms, and the others were not timed there

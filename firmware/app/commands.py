@@ -224,11 +224,17 @@ def _chip_time(row: dict, target) -> dict:
     if lo is None:
         return {"ms_per_digit": None, "chip_time": "time on this chip not measured"}
     t = row["chip_times"][target.name]
+    text = f"{_span(lo, hi, est)} per digit at {target.clock_hz / 1e6:g} MHz ({t['table']} table, first {t['images']} test images"
+    w_lo, w_hi, w_est = frontier.chip_ms(row, target, worst=True)
+    slowest = {} if w_lo is None else {"worst_ms_per_digit": [w_lo, w_hi], "worst_estimate_ms_per_digit": w_est,
+                                       "worst_image": t["worst"]["image"]}
+    text += f"; the slowest in ucsim, image {t['worst']['image']}: {_span(w_lo, w_hi, w_est)})" if slowest else "; slowest image not timed)"
+    return {"ms_per_digit": [lo, hi], "estimate_ms_per_digit": est, **slowest, "chip_time": text}
+
+
+def _span(lo: float, hi: float | None, est: float | None) -> str:
     span = f"{lo:.3g}-{hi:.3g} ms" if hi is not None else f">= {lo:.3g} ms"
-    if est:
-        span += f" (estimate {est:.3g} ms)"
-    return {"ms_per_digit": [lo, hi], "estimate_ms_per_digit": est,
-            "chip_time": f"{span} per digit at {target.clock_hz / 1e6:g} MHz ({t['table']} table, {t['images']} test images)"}
+    return span + (f" (estimate {est:.3g} ms)" if est else "")
 
 
 def register_train_target(train_parser) -> None:

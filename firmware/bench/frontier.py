@@ -27,6 +27,10 @@ def _number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
 
 
+def _ms_pair(ms) -> bool:
+    return isinstance(ms, list) and len(ms) == 2 and _number(ms[0]) and (ms[1] is None or _number(ms[1]))
+
+
 def row_problem(r) -> str | None:
     """What is wrong with one frontier row as read from a file, or None."""
     if not isinstance(r, dict):
@@ -57,8 +61,10 @@ def chip_times_problem(times) -> str | None:
         return "has 'chip_times' that is not an object"
     for name, t in times.items():
         ms = t.get("ms") if isinstance(t, dict) else None
-        if not (isinstance(ms, list) and len(ms) == 2 and _number(ms[0]) and (ms[1] is None or _number(ms[1]))
-                and _number(t.get("clock_hz")) and isinstance(t.get("table"), str) and _number(t.get("images"))):
+        slowest = t.get("worst") if isinstance(t, dict) else None
+        if slowest is not None and not (isinstance(slowest, dict) and _ms_pair(slowest.get("ms")) and _number(slowest.get("image"))):
+            return f"'chip_times' of {name} has a 'worst' that needs 'image' and 'ms' [low, high or null]"
+        if not (_ms_pair(ms) and _number(t.get("clock_hz")) and isinstance(t.get("table"), str) and _number(t.get("images"))):
             return f"'chip_times' of {name} needs 'ms' [low, high or null], 'clock_hz', 'table' and 'images'"
     return None
 
@@ -112,11 +118,14 @@ CHIP_RULE = ("most accurate int8 model that fits the chip's memory and takes <= 
              "clock on a 1T part (time from its published instruction table)")
 
 
-def chip_ms(row: dict, target: Target) -> tuple[float | None, float | None, float | None]:
+def chip_ms(row: dict, target: Target, worst: bool = False) -> tuple[float | None, float | None, float | None]:
     """(low, high, estimate) ms per digit of a row on a 1T chip at the chip's default clock, as
-    the sweep measured it with the chip's clock table (None where it did not). The clocks counted
-    are the same at any clock, so a time measured at another clock scales exactly."""
+    the sweep measured it with the chip's clock table over its first test images, or with
+    `worst` on the image slowest in ucsim (None where it did not). The clocks counted are the
+    same at any clock, so a time measured at another clock scales exactly."""
     t = (row.get("chip_times") or {}).get(target.name)
+    if t and worst:
+        t = t.get("worst") and {**t["worst"], "clock_hz": t["clock_hz"]}
     if not t:
         return None, None, None
     scale = t["clock_hz"] / target.clock_hz
@@ -126,12 +135,15 @@ def chip_ms(row: dict, target: Target) -> tuple[float | None, float | None, floa
 
 def worst_seconds(row: dict, target: Target) -> float | None:
     """The time a row is judged by on `target`: 12-clock parts from its maximum cycles, 1T
-    parts from the upper end of its chip time (or the estimate), None where not measured."""
+    parts from the upper end of its chip time (or the estimate) on its slowest image, or on its
+    first images for a row timed before the slowest was, None where not measured."""
     if target.timing == "classic12":
         mode = fits(row, target)
         cycles = worst_cycles(row, "stream_" if mode == "stream" else "")
         return None if not cycles else cycles * target.clocks_per_cycle / 11_059_200
-    lo, hi, est = chip_ms(row, target)
+    lo, hi, est = chip_ms(row, target, worst=True)
+    if lo is None:
+        lo, hi, est = chip_ms(row, target)
     worst = hi if hi is not None else est
     return None if worst is None else worst / 1000
 

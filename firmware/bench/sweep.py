@@ -90,6 +90,17 @@ def arch_spec(text: str) -> list[tuple[int, tuple[int, ...], dict]]:
 HEAVY = 5  # besides the first --images test images, run the ones with the most non-zero MACs
 
 
+def images_run(q, data, images: int) -> list[int]:
+    """The test images a row's firmware runs in ucsim: the first `images` and the HEAVY heaviest
+    (an MLP's by non-zero MACs, a layer graph's by ink: its zero-skipping kernels' work grows with it)."""
+    if q.graph:
+        ink = (data.test_images > 0).sum(axis=(1, 2))
+        heavy = [int(i) for i in np.argsort(-ink, kind="stable")[:HEAVY]]
+    else:
+        heavy = heaviest(q, data.test_images)
+    return sorted(set(range(images)) | set(heavy))
+
+
 def heaviest(q, images: np.ndarray, k: int = HEAVY) -> list[int]:
     """The k images with the most non-zero multiply-accumulates (the work of the sparse
     kernels), from the integer simulator: where the maximum cycles are found."""
@@ -136,10 +147,12 @@ def trained(data, cfg: TrainConfig, cache: Path | None):
 CHIP_IMAGES = 3  # the first test images, as `python -m digit51.firmware.measure.timing` times them by default
 
 
-def chip_times(q, data) -> dict:
+def chip_times(q, data, worst_image: int | None = None) -> dict:
     """Time per digit on each 1T chip that can run the model, by firmware/measure/timing.py on this
     trained model (the zero-skipping kernels' time follows its activations): target ->
-    {"ms": [low, high or null], "estimate_ms", "table", "clock_hz", "images"}."""
+    {"ms": [low, high or null], "estimate_ms", "table", "clock_hz", "images"} over the first
+    CHIP_IMAGES test images, and "worst": {"image", "ms", "estimate_ms"} for test image
+    `worst_image` alone (the one the most cycles in ucsim: what the chip's default is judged by)."""
     out = {}
     for t in targets.TARGETS.values():
         if t.timing == "classic12":  # their time is the frontier's cycles at the chip's clock
@@ -149,11 +162,21 @@ def chip_times(q, data) -> dict:
         except Digit51Error:
             continue
         e = timing.measure(q, t, data.test_images[:CHIP_IMAGES], mode=mode)
-        lo, hi = e.ms
-        out[t.name] = {"ms": [round(lo, 3), None if hi is None else round(hi, 3)], "table": e.table, "clock_hz": e.clock_hz,
-                       "estimate_ms": round(timing.ms(e.estimate_clocks, e.clock_hz), 3) if e.estimate_clocks else None,
-                       "images": CHIP_IMAGES}
+        out[t.name] = {**_ms(e), "table": e.table, "clock_hz": e.clock_hz, "images": CHIP_IMAGES}
+        if worst_image is not None:
+            out[t.name]["worst"] = {"image": worst_image, **_ms(timing.measure(q, t, data.test_images[worst_image:worst_image + 1], mode=mode))}
     return out
+
+
+def _ms(e: timing.Estimate) -> dict:
+    lo, hi = e.ms
+    return {"ms": [round(lo, 3), None if hi is None else round(hi, 3)],
+            "estimate_ms": round(timing.ms(e.estimate_clocks, e.clock_hz), 3) if e.estimate_clocks else None}
+
+
+def slowest_image(r) -> int:
+    """The test image a firmware run took the most cycles on."""
+    return max(r.predictions, key=lambda p: p.cycles).img
 
 
 def deskews(pool: int, hidden: tuple, data) -> bool:
@@ -213,17 +236,19 @@ def measure(data, pool: int, hidden: tuple, recipe: dict, epochs: int, images: i
     if recipe:
         row["recipe"] = recipe
     generic = targets.get("generic-8052")
-    run = sorted(set(range(images)) | set(heaviest(q, data.test_images)))
+    run = images_run(q, data, images)
     try:
         r = pipeline.simulate_firmware(q, BuildSpec.of(q, generic, "serve"), data, run, work / (row["arch"] + ("-deskew" if cfg.deskew else "")), "sweep")
         row.update(code_bytes=r.firmware[0].memory["code"]["used"], bit_exact=r.comparison.bit_exact, **firmware_cycles(r, images))
+        worst = slowest_image(r)
     except Digit51Error as e:
         row.update(code_bytes=None, cycles=None, cycles_max=None, bit_exact=None, note=str(e))
+        worst = None
     tiny = targets.get("at89s52")
     if frontier.fits(row, tiny) == "stream":  # measure the tiny-RAM firmware too
         r = pipeline.simulate_firmware(q, BuildSpec.of(q, tiny, "stream"), data, run, work / (row["arch"] + "-stream"), "sweep")
         row.update(bit_exact=bool(row["bit_exact"] and r.comparison.bit_exact), **firmware_cycles(r, images, "stream_"))
-    row["chip_times"] = chip_times(q, data)
+    row["chip_times"] = chip_times(q, data, worst)
     return row
 
 
@@ -239,29 +264,33 @@ def measure_graph(data, spec: str, recipe: dict, epochs: int, images: int, work:
            "train_seconds": round(train_seconds, 1)}
     if recipe:
         row["recipe"] = recipe
-    ink = (data.test_images > 0).sum(axis=(1, 2))  # the zero-skipping kernels' work grows with the ink
-    run = sorted(set(range(images)) | {int(i) for i in np.argsort(-ink, kind="stable")[:HEAVY]})
-    r = pipeline.simulate_firmware(q, BuildSpec.of(q, targets.get("generic-8052"), "serve"), data, run, work / "graph", "sweep")
+    r = pipeline.simulate_firmware(q, BuildSpec.of(q, targets.get("generic-8052"), "serve"), data, images_run(q, data, images), work / "graph", "sweep")
     row.update(code_bytes=r.firmware[0].memory["code"]["used"], bit_exact=r.comparison.bit_exact, **firmware_cycles(r, images))
-    row["chip_times"] = chip_times(q, data)
+    row["chip_times"] = chip_times(q, data, slowest_image(r))
     return row
 
 
-def remeasure_chip_times(data, pool: int, hidden: tuple, recipe: dict, epochs: int, rows: list[dict], cache: Path | None) -> dict:
+def remeasure_chip_times(data, row_key, recipe: dict, epochs: int, images: int, rows: list[dict], cache: Path | None) -> dict:
     """Train the row's model again (deterministic: the same bytes as the sweep that wrote
-    the row), check it is that row's model (same integer test accuracy), and time it on the
-    1T chips; the row's other figures stay as measured."""
+    the row), check it is that row's model (same integer test accuracy), run it in ucsim to find
+    its slowest image and time it on the 1T chips; the row's other figures stay as measured.
+    `row_key` is (pool, hidden) for an MLP or a layer graph's spec."""
     with tempfile.TemporaryDirectory(prefix="digit51-sweep-") as work:
-        cfg, _, _, q, pred = trained_int(data, pool, hidden, recipe, epochs, cache, Path(work))
-    arch = q.name
-    row = next((r for r in rows if (r["arch"], r.get("recipe"), r.get("deskew", False)) == (arch, recipe or None, cfg.deskew)), None)
-    if row is None:
-        raise Digit51Error(f"{arch}: no such row in the frontier to add chip times to; measure it with --only first")
-    accuracy = float((pred == data.test_labels).mean())
-    if accuracy != row["int_accuracy"]:
-        raise Digit51Error(f"{arch}: the retrained model scores {accuracy:.4f}, the row {row['int_accuracy']:.4f}: not the row's "
-                           "model (other epochs or code?); measure the whole row with --only")
-    row["chip_times"] = chip_times(q, data)
+        if isinstance(row_key, str):
+            cfg, _, _, q, pred = trained_by_recipe(data, graph_config(row_key, epochs, recipe), recipe, epochs, cache, Path(work))
+        else:
+            cfg, _, _, q, pred = trained_int(data, *row_key, recipe, epochs, cache, Path(work))
+        arch = q.name
+        row = next((r for r in rows if (r["arch"], r.get("recipe"), r.get("deskew", False)) == (arch, recipe or None, cfg.deskew)), None)
+        if row is None:
+            raise Digit51Error(f"{arch}: no such row in the frontier to add chip times to; measure it with --only or --graph first")
+        accuracy = float((pred == data.test_labels).mean())
+        if accuracy != row["int_accuracy"]:
+            raise Digit51Error(f"{arch}: the retrained model scores {accuracy:.4f}, the row {row['int_accuracy']:.4f}: not the row's "
+                               "model (other epochs or code?); measure the whole row with --only or --graph")
+        r = pipeline.simulate_firmware(q, BuildSpec.of(q, targets.get("generic-8052"), "serve"), data, images_run(q, data, images),
+                                       Path(work) / "fw", "sweep")
+    row["chip_times"] = chip_times(q, data, slowest_image(r))
     return row
 
 
@@ -340,12 +369,12 @@ def main(argv=None) -> int:
     p.add_argument("--graph", action="append", metavar="SPEC",
                    help="measure just this layer graph (repeatable; each of its recipes in GRAPHS, else the defaults) and update its rows")
     p.add_argument("--chip-times", action="store_true",
-                   help="with --only: retrain the rows' models and measure only their time per digit on the 1T chips "
-                        "(firmware/measure/timing.py), keeping the rows' other figures")
+                   help="with --only or --graph: retrain the rows' models and measure only their time per digit on the 1T chips "
+                        "(firmware/measure/timing.py: the first test images and the slowest in ucsim), keeping the rows' other figures")
     a = p.parse_args(argv)
     a.only = [row for rows in a.only or [] for row in rows]
-    if a.chip_times and not a.only:
-        p.error("--chip-times needs --only POOL:H[,H] (the rows to time)")
+    if a.chip_times and not (a.only or a.graph):
+        p.error("--chip-times needs --only POOL:H[,H] or --graph SPEC (the rows to time)")
     t0 = time.perf_counter()
     if a.redraw:
         saved = frontier.load(Path(a.frontier))
@@ -356,16 +385,18 @@ def main(argv=None) -> int:
         rows, meta = saved["rows"], saved["meta"]
         data = mnist.load(a.data)
         failed = 0
-        for pool, hidden, recipe in a.only:  # each row written as soon as it is timed
+        todo = [(spec, recipe) for spec in a.graph or [] for _, recipe in graph_recipes(spec)] + [((p, h), r) for p, h, r in a.only]
+        for key, recipe in todo:  # each row written as soon as it is timed
             try:
-                row = remeasure_chip_times(data, pool, hidden, recipe, meta.get("epochs", a.epochs), rows, Path(a.models) if a.models else None)
+                row = remeasure_chip_times(data, key, recipe, meta.get("epochs", a.epochs), meta.get("images", a.images), rows,
+                                           Path(a.models) if a.models else None)
             except Digit51Error as e:
                 print(f"sweep: error: {e}", file=sys.stderr, flush=True)
                 failed += 1
                 continue
             print(f"sweep: {row['arch']} chip times {json.dumps(row['chip_times'], sort_keys=True)}", file=sys.stderr, flush=True)
             atomic_write(Path(a.frontier), (json.dumps({"meta": meta, "rows": rows}, indent=1, sort_keys=True) + "\n").encode())
-        print(f"chip times of {len(a.only) - failed} of {len(a.only)} row(s) written to {a.frontier}; {time.perf_counter() - t0:.0f} s")
+        print(f"chip times of {len(todo) - failed} of {len(todo)} row(s) written to {a.frontier}; {time.perf_counter() - t0:.0f} s")
         return 1 if failed else 0  # nothing the table or the plot show has changed
     else:
         data = mnist.load(a.data)
