@@ -243,6 +243,8 @@ def test_several_teachers_teach_their_mean_logits(graph_pair, tmp_path):
     float_model_file.save(tmp_path / "flat.d51", dataclasses.replace(other, config=dataclasses.replace(other.config, deskew=False)))
     with pytest.raises(Digit51Error, match=f"the teacher {tmp_path / 'flat.d51'} was trained without deskew"):
         weights(f"{a},{tmp_path / 'flat.d51'}")
+    with pytest.raises(ValueError, match="an empty name in the list"):
+        weights(f"{a},")
 
 
 def test_keep_last_keeps_the_last_epochs_weights(small):

@@ -74,6 +74,8 @@ class TrainConfig:
             problems.append("distortion ranges: rotate 0..90 degrees, scale 0..<1, shear 0..1, translate 0..8 pixels")
         if self.elastic_alpha < 0 or not self.elastic_sigma > 0:
             problems.append("elastic alpha must be >= 0 and sigma > 0")
+        if self.teacher and not all(self.teacher_files):
+            problems.append(f"--teacher {self.teacher}: an empty name in the list; give model files separated by commas (A.d51,B.d51)")
         if not (0 <= self.distill <= 1 and self.temperature > 0):
             problems.append("distill must be in [0, 1] and temperature > 0")
         if self.arch:

@@ -82,7 +82,7 @@ def fit(params, data: Mnist, cfg: TrainConfig, hooks=(None, None), epochs=None, 
     rng = np.random.default_rng(cfg.seed + 1)  # seed + 0 is the initialisation
     (x_u8, y), (xv_u8, yv) = data.split()
     y = y.astype(np.int64)
-    for name, teacher in zip(cfg.teacher_files, teachers):
+    for name, teacher in zip(cfg.teacher_files, teachers):  # none in quantization-aware fine-tuning (plain labels)
         check_teacher(name, teacher, cfg, x_u8.shape[1:], data.classes)
     taught = [(t.config.net, t.params, dataclasses.replace(t.preprocess, deskew=False)) for t in teachers]  # fed deskewed images already, if at all
     if distortion(cfg).active and x_u8.shape[1:] != (SIDE, SIDE):

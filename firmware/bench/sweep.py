@@ -121,7 +121,8 @@ def model_name(cfg: TrainConfig) -> str:
     """The file name (without suffix) of a trained model in the sweep's cache."""
     lr = "" if cfg.lr == TrainConfig().lr else f"-lr{cfg.lr:g}"
     shape = "g-" + cfg.arch.replace(",", "_").replace(":", "") if cfg.arch else f"{cfg.pool}-{'-'.join(map(str, cfg.hidden))}"
-    kd = f"-kd{cfg.distill:g}" + (f"x{len(cfg.teacher_files)}" if len(cfg.teacher_files) > 1 else "") if cfg.teacher else ""
+    n = len(cfg.teacher_files)
+    kd = (f"-kd{cfg.distill:g}" + (f"x{n}" if n > 1 else "")) if n else ""
     return f"{shape}-e{cfg.epochs}{lr}{kd}-s{cfg.seed}{'' if cfg.deskew else '-flat'}"
 
 
