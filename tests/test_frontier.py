@@ -238,3 +238,16 @@ def test_sweep_trains_a_rows_teacher_first_and_counts_its_seconds(data_dir, tmp_
     seconds = {name: json.loads(p.read_text())["train_seconds"] for name, p in kept.items() if name.endswith(".json")}
     assert mlp["train_seconds"] == round(seconds["4-8-e1-kd0.9-s0.json"] + seconds["g-avgpool4_conv3x32_dense10-e1-s0.json"], 1)
     assert f"teacher {teacher}" in (tmp_path / "r.md").read_text()
+
+    # "teacher_seeds": 2 trains the teacher with seeds 0 and 1 (seed 0 kept from above), the student from both
+    monkeypatch.setattr(sweep, "ARCHS", [(4, (8,), {"teacher": teacher, "teacher_seeds": 2, "distill": 0.9, "epochs": 1, "deskew": True})])
+    assert sweep.main(args + ["--only", "4:8"]) == 0
+    kept = {p.name: p for p in models.iterdir()}
+    student = float_model_file.load(kept["4-8-e1-kd0.9x2-s0.d51"])
+    assert student.config.teacher == ",".join(str(models / f"teacher-g-avgpool4_conv3x32_dense10-e1-s{s}.d51") for s in (0, 1))
+    assert [float_model_file.load(kept[f"g-avgpool4_conv3x32_dense10-e1-s{s}.d51"]).config.seed for s in (0, 1)] == [0, 1]
+    seconds = {name: json.loads(p.read_text())["train_seconds"] for name, p in kept.items() if name.endswith(".json")}
+    (row,) = [r for r in frontier.load(out)["rows"] if (r.get("recipe") or {}).get("teacher_seeds") == 2]
+    assert row["train_seconds"] == round(seconds["4-8-e1-kd0.9x2-s0.json"] + seconds["g-avgpool4_conv3x32_dense10-e1-s0.json"]
+                                         + seconds["g-avgpool4_conv3x32_dense10-e1-s1.json"], 1)
+    assert "teacher_seeds 2" in (tmp_path / "r.md").read_text()
