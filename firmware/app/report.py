@@ -274,8 +274,8 @@ def time_text(cycles: float, target, chip) -> str:
     from its instruction table (`chip`, a timing.Estimate), ucsim's core being 12-clock only."""
     if chip is None:
         return f"{pipeline.seconds_per_digit(cycles, target):.3f} s per digit at {target.clock_hz / 1e6:.4f} MHz"
-    return (f"{chip.span()} per digit on {target.name} at {chip.clock_hz / 1e6:g} MHz by its published instruction "
-            f"timing ({chip.table} table: {chip.source}); the cycles here are those of ucsim's 12-clock core")
+    return (f"{chip.span()} per digit on {target.name} at {chip.clock_hz / 1e6:g} MHz from its instruction timing "
+            f"({chip.table} table: {chip.source}); the cycles here are those of ucsim's 12-clock core")
 
 
 def check_report_folder(path) -> Path:
