@@ -249,7 +249,7 @@ def make(a: argparse.Namespace) -> dict:
                    "images": int(len(per_image)), "mean": cycles_mean, "max": int(prof.timer0.max()),
                    "segments_sum_mean": float(per_image.mean()), "worst_gap": prof.worst_gap},
         "seconds_per_digit": None if chip else pipeline.seconds_per_digit(cycles_mean, target),
-        "chip_ms": list(chip.ms) if chip else None,  # a 1T chip: its published instruction table on the same code and images
+        "chip_ms": list(chip.ms) if chip else None,  # a 1T chip: its instruction timing on the same code and images
         "time_text": time_text(cycles_mean, target, chip),
         "budgets": {"code": serve.memory["code"], "iram": serve.memory["iram"], "xram": serve.memory["xram"],
                     "cycles": {"used": round(cycles_mean), "budget": frontier.MAX_CYCLES}},
