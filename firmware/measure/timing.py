@@ -287,7 +287,13 @@ def measure(model, target, images, kernel: str | None = None, mode: str = "serve
     core = targets.on_generic_core(target, roomy=True)  # room for the images; code and kernel are the target's
     with tempfile.TemporaryDirectory(prefix="digit51-timing-") as tmp:
         fw = build(model, BuildSpec.of(model, core, "selftest", kernel), Path(tmp) / "fw", "timing", sel)
-        run = run_counts(fw.ihx, fw.folder / "firmware.map")
+        return estimate(fw, target, n, clock)
+
+
+def estimate(fw, target, n: int, clock: int | None = None) -> Estimate:
+    """Time the inference code of a built self-test firmware `fw` (one that stops by itself after
+    its `n` images) on `target` with the chip's table."""
+    run = run_counts(fw.ihx, fw.folder / "firmware.map")
     table = TABLES[target.timing]
     lo, hi, unknown = total(run, table, {"INFER"})
     t12, _, _ = total(run, TABLES["classic12"], {"INFER"})
